@@ -1,0 +1,1 @@
+"""patchloop: an agentic code assistant that learns from execution."""

@@ -1,0 +1,3 @@
+from patchloop.cli import main
+
+main()

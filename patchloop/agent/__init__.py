@@ -1,0 +1,1 @@
+"""patchloop.agent (see DESIGN.md for what this package owns)."""

@@ -1,0 +1,1 @@
+"""patchloop.datagen (see DESIGN.md for what this package owns)."""

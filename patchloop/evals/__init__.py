@@ -1,0 +1,1 @@
+"""patchloop.evals (see DESIGN.md for what this package owns)."""

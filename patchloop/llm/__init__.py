@@ -1,0 +1,1 @@
+"""patchloop.llm (see DESIGN.md for what this package owns)."""

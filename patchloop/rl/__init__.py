@@ -1,0 +1,1 @@
+"""patchloop.rl (see DESIGN.md for what this package owns)."""
