@@ -283,3 +283,117 @@ def _docker_build(client: Any, tag: str, dockerfile: str, files: dict[str, Path]
             raise SandboxError("images", f"docker build of {tag} failed: {e.msg}", str(log)) from None
         except docker.errors.APIError as e:
             raise SandboxError("images", f"docker build of {tag} failed: {e.explanation or e}") from None
+
+
+# ---------------------------------------------------------------- environment images
+
+
+def image_python(client: Any, image: str) -> str:
+    """The ``major.minor`` of an image's python3: its label, or asked from a throwaway container."""
+    img = client.images.get(image)
+    label = (img.labels or {}).get("patchloop.python")
+    if label:
+        return label
+    out = client.containers.run(image, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                remove=True, network_mode="none", labels={"patchloop": "1"})
+    return out.decode().strip()
+
+
+def host_pip_python(minor: str) -> str:
+    """A host interpreter of python ``minor`` that has pip, for ``pip wheel``.
+
+    Wheels carry the interpreter's ABI tag, so the host python must match the image's
+    minor version; otherwise pip inside the image would reject them.
+    """
+    seen = []
+    for cand in (sys.executable, shutil.which(f"python{minor}"), shutil.which("python3")):
+        if not cand or cand in seen:
+            continue
+        seen.append(cand)
+        probe = subprocess.run(
+            [cand, "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == minor:
+            return cand
+    raise SandboxError(
+        "images",
+        f"building a wheelhouse needs a host python{minor} with pip (the image runs python {minor}); "
+        f"tried {', '.join(seen) or 'nothing'}",
+    )
+
+
+def ensure_wheelhouse(requirements: Sequence[str], *, minor: str = PYTHON_VERSION) -> Path:
+    """Build (once) a directory of wheels for ``requirements`` with the host's ``pip wheel``.
+
+    The result holds the wheels and a ``requirements.txt``; it is written to a temp dir and
+    renamed into place, so a killed build leaves nothing that looks finished.
+    """
+    reqs = sorted(set(requirements))
+    key = _hash({"requirements": reqs, "python": minor, "platform": sys.platform, "machine": os.uname().machine})
+    dest = cache_dir() / "wheelhouse" / key
+    if (dest / "requirements.txt").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(f"wheelhouse-{key}"):
+        if (dest / "requirements.txt").exists():
+            return dest
+        python = host_pip_python(minor)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
+        try:
+            (tmp / "requirements.txt").write_text("".join(r + "\n" for r in reqs))
+            if reqs:
+                log = dest.parent / f"{key}.log"
+                _run_logged([python, "-m", "pip", "wheel", "--disable-pip-version-check", "-q",
+                             "--wheel-dir", str(tmp), "-r", str(tmp / "requirements.txt")], log)
+            os.replace(tmp, dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def env_tag(base_id: str, requirements: Sequence[str], setup: Sequence[str]) -> str:
+    """``patchloop/env:<hash>`` of the base image id, the requirements and the setup commands."""
+    return f"{ENV_REPO}:{_hash({'recipe': RECIPE_VERSION, 'base': base_id, 'requirements': sorted(set(requirements)), 'setup': list(setup)})}"
+
+
+def ensure_env_image(
+    requirements: Sequence[str],
+    *,
+    base: str | None = None,
+    setup: Sequence[str] = (),
+    client: Any = None,
+    rebuild: bool = False,
+) -> str:
+    """Return the tag of an image with ``requirements`` installed in ``/opt/venv`` (on PATH).
+
+    ``setup`` commands run as root after the install, in order, with no network (the build
+    is hermetic: everything it needs must be in the wheelhouse or the base). Built once per
+    (base image id, requirements, setup); later calls return the existing tag.
+    """
+    client = _client(client)
+    base = base or ensure_base_image(client)
+    base_id = client.images.get(base).id
+    tag = env_tag(base_id, requirements, setup)
+    if not rebuild and _image_exists(client, tag):
+        return tag
+    minor = image_python(client, base)
+    wheels = ensure_wheelhouse(requirements, minor=minor)
+    with _build_lock(f"env-{tag.partition(':')[2]}"):
+        if not rebuild and _image_exists(client, tag):
+            return tag
+        dockerfile = "\n".join([
+            f"FROM {base}",
+            "USER root",
+            "COPY wheels /wheels",
+            "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-index --find-links /wheels "
+            "--no-cache-dir -q -r /wheels/requirements.txt",
+            *[f"RUN {cmd}" for cmd in setup],
+            f"ENV PATH={_IMAGE_ENV['PATH']}",
+            "WORKDIR /workspace",
+        ])
+        labels = {LABEL: json.dumps({"base": base_id, "requirements": sorted(set(requirements)),
+                                     "setup": list(setup)}, sort_keys=True),
+                  "patchloop.python": minor}
+        _docker_build(client, tag, dockerfile, {"wheels": wheels}, labels=labels)
+    return tag
