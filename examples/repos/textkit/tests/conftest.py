@@ -1,0 +1,6 @@
+import pytest
+
+
+@pytest.fixture
+def pangram():
+    return "The quick brown fox jumps over the lazy dog"
