@@ -1,0 +1,121 @@
+"""The agent graph: guard -> model -> tools -> guard ... -> finish.
+
+The guard runs before every model call, so no budget is overshot by a call it could have
+foreseen. The tools node asks for approvals (interrupts) before it runs anything: a node
+that hits an interrupt re-runs from its start on resume, so nothing before one may have
+side effects. Every state update is plain data, checkpointed after each node.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from langchain_core.messages import HumanMessage, ToolMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import RetryPolicy, interrupt
+from pydantic import ValidationError
+
+from patchloop.agent.context import approx_tokens, cap_observation, fit_context, prompt
+from patchloop.agent.state import AgentConfig, AgentState
+from patchloop.agent.tools import READ_ONLY, SandboxTools, ToolError, langchain_tools
+
+
+def limit_reason(state: AgentState, cfg: AgentConfig) -> str:
+    """Why the next model call must not happen, or '' when it may."""
+    steps = state.get("steps", 0)
+    used = state.get("prompt_tokens", 0) + state.get("completion_tokens", 0)
+    if steps >= cfg.max_steps:
+        return "max_steps"
+    # The next call re-reads the whole conversation: at least as many tokens as the last one.
+    if used + state.get("last_call_tokens", 0) > cfg.max_tokens:
+        return "max_tokens"
+    cost = state.get("cost", 0.0)
+    if cfg.max_cost and steps and cost + cost / steps > cfg.max_cost:
+        return "max_cost"
+    if state.get("wall_s", 0.0) >= cfg.max_wall_s:
+        return "max_wall_s"
+    return ""
+
+
+def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None):
+    """Compile the graph for one sandbox; ``model`` is any LangChain chat model with tools."""
+    lc_tools = langchain_tools(tools)
+    by_name = {t.name: t for t in lc_tools}
+    bound = model.bind_tools(lc_tools)
+
+    def guard(state: AgentState) -> dict:
+        if state.get("submitted"):
+            return {"exit_reason": "submitted"}
+        reason = limit_reason(state, cfg)
+        return {"exit_reason": reason} if reason else {}
+
+    def call_model(state: AgentState) -> dict:
+        t0 = time.monotonic()
+        sent = fit_context(state["messages"], cfg.context_tokens)
+        ai = bound.invoke(sent)
+        dt = time.monotonic() - t0
+        usage, meta = ai.usage_metadata or {}, ai.response_metadata or {}
+        pt = usage.get("input_tokens") or sum(approx_tokens(m) for m in sent)
+        ct = usage.get("output_tokens") or approx_tokens(ai)
+        log = {"kind": "model", "model_s": dt, "prompt_tokens": pt, "completion_tokens": ct,
+               "token_ids": meta.get("token_ids"), "logprobs": meta.get("logprobs")}
+        return {"messages": [ai], "steps": 1, "prompt_tokens": pt, "completion_tokens": ct,
+                "cost": float(meta.get("cost") or 0.0), "wall_s": dt, "last_call_tokens": pt + ct,
+                "step_log": [log]}
+
+    def execute(call: dict) -> str:
+        tool = by_name.get(call["name"])
+        if tool is None:
+            return f"error: unknown tool {call['name']!r}; the tools are: {', '.join(by_name)}"
+        try:
+            return str(tool.invoke(call.get("args") or {}))
+        except ValidationError as e:
+            errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            return f"error: bad arguments for {call['name']}: {errs}"
+        except ToolError as e:
+            return f"error: {e}"
+
+    def run_tools(state: AgentState) -> dict:
+        ai = state["messages"][-1]
+        calls = list(ai.tool_calls)
+        # Approvals first, before any tool runs (see the module docstring).
+        decisions = [interrupt({"tool": c["name"], "args": c["args"]})
+                     if cfg.approve == "ask" and c["name"] not in READ_ONLY and c["name"] in by_name else True
+                     for c in calls]
+        t0 = time.monotonic()
+        out: list = []
+        for call, ok in zip(calls, decisions):
+            if ok is True:
+                text = execute(call)
+            else:
+                text = "The user declined this call." + (f" They said: {ok}" if isinstance(ok, str) else "")
+            out.append(ToolMessage(cap_observation(text, cfg.observation_chars),
+                                   tool_call_id=call.get("id") or f"call_{uuid.uuid4().hex[:8]}", name=call["name"]))
+        for bad in ai.invalid_tool_calls:
+            text = (f"error: malformed call to {bad.get('name') or 'a tool'}: {bad.get('error') or 'arguments are not valid JSON'}."
+                    " Call the tool again with valid JSON arguments.")
+            out.append(ToolMessage(text, tool_call_id=bad["id"], name=bad.get("name") or "invalid")
+                       if bad.get("id") else HumanMessage(text))
+        if not out:
+            out.append(HumanMessage(prompt(cfg.prompt_version, "no_tool_call", tools=", ".join(by_name))))
+        update = {"messages": out, "submitted": tools.submitted}
+        if any(c["name"] not in READ_ONLY for c in calls):
+            update["patch"] = tools._sb.diff()  # what a resume re-applies to a fresh workspace
+        dt = time.monotonic() - t0
+        return update | {"wall_s": dt, "step_log": [{"kind": "tools", "tools_s": dt}]}
+
+    def finish(state: AgentState) -> dict:
+        return {"patch": tools._sb.diff(), "exit_reason": state.get("exit_reason") or "submitted"}
+
+    g = StateGraph(AgentState)
+    g.add_node("guard", guard)
+    g.add_node("model", call_model, retry_policy=RetryPolicy(max_attempts=3, initial_interval=1.0))
+    g.add_node("tools", run_tools)
+    g.add_node("finish", finish)
+    g.add_edge(START, "guard")
+    g.add_conditional_edges("guard", lambda s: "finish" if s.get("exit_reason") else "model", ["model", "finish"])
+    g.add_edge("model", "tools")
+    g.add_edge("tools", "guard")
+    g.add_edge("finish", END)
+    return g.compile(checkpointer=checkpointer)

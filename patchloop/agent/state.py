@@ -1,0 +1,49 @@
+"""The agent's state (what a checkpoint holds) and its configuration.
+
+The state is plain data only (LangChain messages, numbers, strings, lists of dicts) so a
+strict checkpoint serializer can rebuild it without importing arbitrary Python types.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from pydantic import BaseModel, Field
+
+
+class AgentConfig(BaseModel):
+    """Limits and knobs of one episode; the same in `fix`, `batch` and RL rollouts."""
+
+    max_steps: int = Field(30, description="Model calls allowed in one episode; the guard stops before the next one past it.")
+    max_tokens: int = Field(400_000, description="Prompt + completion tokens allowed; the guard stops when the next call could exceed it.")
+    max_cost: float = Field(0.0, description="Cost limit in the backend's currency where it reports cost (0 = no limit).")
+    max_wall_s: float = Field(1800.0, description="Wall-clock seconds for the episode, measured across resumes.")
+    context_tokens: int = Field(32_000, description="The model's context window; older observations are shortened to fit.")
+    observation_chars: int = Field(6_000, description="Cap on one tool observation (head and tail kept).")
+    command_timeout_s: float = Field(120.0, description="Upper bound on the timeout of one `run`/`run_tests` command.")
+    approve: Literal["auto", "ask"] = Field("auto", description="`ask`: commands that change the workspace wait for approval (an interrupt).")
+    prompt_version: str = Field("v1", description="Which prompt templates under patchloop/agent/prompts/ to use.")
+    repo_map_tokens: int = Field(1_500, description="Token budget of the repository outline.")
+    test_command: str = Field(
+        "python -m pytest -q -rfE --tb=short -p no:cacheprovider",
+        description="How `run_tests` runs the repository's tests; a selector is appended.",
+    )
+
+
+class AgentState(TypedDict, total=False):
+    """One episode. Nodes return partial updates; counters are summed by reducers."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    steps: Annotated[int, operator.add]
+    prompt_tokens: Annotated[int, operator.add]
+    completion_tokens: Annotated[int, operator.add]
+    cost: Annotated[float, operator.add]
+    wall_s: Annotated[float, operator.add]  # time spent inside nodes, so resumes do not reset the clock
+    last_call_tokens: int  # tokens of the latest model call: the guard's forecast of the next one
+    step_log: Annotated[list[dict[str, Any]], operator.add]  # per-step timings and sampled tokens
+    patch: str  # the workspace diff after the latest tool step: what a resume restores
+    submitted: bool
+    exit_reason: str

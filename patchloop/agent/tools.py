@@ -1,0 +1,248 @@
+"""The agent's tools, defined once: the public methods of ``SandboxTools``.
+
+LangGraph binds them to the model (``langchain_tools``) and TRL's multi-turn
+``environment_factory`` can expose the very same methods to a policy in training (TRL
+takes every public method but ``reset``/``get_reward`` as a tool, with its docstring and
+type hints as the schema), so the model sees the same tools in use and in training.
+
+A model's mistakes (a missing file, an edit that matches nothing, a failing command) come
+back as text; only infrastructure failures (``SandboxError``) raise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+import shlex
+
+from patchloop.agent import repomap as rm
+from patchloop.agent.state import AgentConfig
+
+READ_ONLY = frozenset({"view", "search", "repo_map", "submit"})
+MAP_EXTS = tuple(rm.GRAMMARS)
+
+
+class ToolError(ValueError):
+    """A model mistake in a tool call; its message goes back to the model."""
+
+
+class SandboxTools:
+    """Tools over one ``Sandbox``. Public methods are tools; helpers start with ``_``."""
+
+    def __init__(self, sandbox, config: AgentConfig | None = None, issue: str = ""):
+        self._sb = sandbox
+        self._cfg = config or AgentConfig()
+        self._issue = issue
+        self._map_cache: dict[tuple[str, str], str] = {}
+        self.submitted = False
+        self.test_runs: list[dict] = []
+
+    def reset(self, **row) -> str | None:
+        """Start a new episode on a clean workspace (TRL calls this between rollouts)."""
+        self._sb.reset()
+        self.submitted = False
+        self.test_runs = []
+        self._issue = row.get("problem_statement", self._issue)
+        return None
+
+    # ------------------------------------------------------------------ tools
+
+    def view(self, path: str, start: int | None = None, end: int | None = None) -> str:
+        """Show a file with line numbers, or list a directory.
+
+        Args:
+            path: File or directory, relative to the repository root.
+            start: First line to show (1-based). Large files are shown 200 lines at a time.
+            end: Last line to show (inclusive).
+        """
+        rel = self._rel(path)
+        kind = self._kind(rel)
+        if kind == "dir":
+            out = self._sh(f"find {shlex.quote(rel)} -maxdepth 2 -not -path '*/.git' -not -path '*/.git/*' "
+                           f"-not -name '__pycache__' | sort | head -n 400")
+            return out or "(empty directory)"
+        if kind != "file":
+            raise ToolError(f"{rel}: no such file or directory")
+        lines = self._sb.read_file(rel).splitlines()
+        lo = max(1, start or 1)
+        hi = min(len(lines), end or lo + 199)
+        body = "\n".join(f"{i:>6}\t{lines[i - 1]}" for i in range(lo, hi + 1))
+        more = f"\n[lines {lo}-{hi} of {len(lines)}; view with start={hi + 1} for more]" if hi < len(lines) else ""
+        return (body or "(empty file)") + more
+
+    def search(self, pattern: str, path: str = ".") -> str:
+        """Search file contents with an extended regular expression (grep -E).
+
+        Args:
+            pattern: The regular expression.
+            path: Directory or file to search in, relative to the repository root.
+        """
+        rel = self._rel(path)
+        q = shlex.quote
+        res = self._sb.run(
+            f"grep -rnIE --exclude-dir=.git --exclude-dir=__pycache__ -e {q(pattern)} -- {q(rel)} > /tmp/.pl_search; "
+            f"rc=$?; n=$(wc -l < /tmp/.pl_search); cut -c1-200 /tmp/.pl_search | head -n 50; echo \"__N__ $n $rc\"",
+            timeout=min(60.0, self._cfg.command_timeout_s),
+        )
+        out, _, tail = res.stdout.rpartition("__N__ ")
+        parts = tail.split()
+        if len(parts) < 2 or parts[1] == "2":
+            raise ToolError(f"search failed: {res.output.strip()[-500:] or 'bad pattern or path'}")
+        total = int(parts[0])
+        if total == 0:
+            return f"no matches for {pattern!r} in {rel}"
+        rest = f"\n[{total - 50} more matches not shown; narrow the pattern or path]" if total > 50 else ""
+        return out.rstrip("\n") + rest
+
+    def repo_map(self, query: str = "") -> str:
+        """Outline of the repository (classes, functions, signatures) ranked by relevance.
+
+        Args:
+            query: Words to rank by (names, file names); the issue text is always included.
+        """
+        listing = self._sh("git ls-files -co --exclude-standard 2>/dev/null | head -n 3000 | "
+                           "xargs -d '\\n' stat -c '%s %Y %n' 2>/dev/null")
+        files = {}
+        for line in listing.splitlines():
+            size, mtime, name = (line.split(" ", 2) + ["", ""])[:3]
+            if not name.endswith(MAP_EXTS) or not size.isdigit() or int(size) > 300_000:
+                continue
+            key = (name, f"{size}:{mtime}")
+            if key not in self._map_cache:
+                self._map_cache[key] = self._sb.read_file(name)
+            files[name] = self._map_cache[key]
+        covered = ", ".join(rm.LANGUAGES)
+        return f"[outline of {len(files)} source files; languages: {covered}]\n" + rm.repo_map(
+            files, f"{self._issue}\n{query}", self._cfg.repo_map_tokens
+        )
+
+    def edit(self, path: str, old: str, new: str) -> str:
+        """Replace the one occurrence of `old` in a file with `new`.
+
+        Args:
+            path: File to edit, relative to the repository root.
+            old: Exact text to replace, including indentation; it must occur exactly once.
+            new: The replacement text.
+        """
+        rel = self._rel(path)
+        if self._kind(rel) != "file":
+            raise ToolError(f"{rel}: no such file (use create for a new file)")
+        text = self._sb.read_file(rel)
+        count = text.count(old) if old else 0
+        if count == 0:
+            raise ToolError(f"`old` does not occur in {rel}." + _did_you_mean(text, old))
+        if count > 1:
+            lines = [text[: m.start()].count("\n") + 1 for m in re.finditer(re.escape(old), text)]
+            raise ToolError(f"`old` occurs {count} times in {rel} (lines {lines[:10]}); "
+                            "include more surrounding lines so it matches once.")
+        result = text.replace(old, new, 1)
+        before, after = rm.syntax_error(rel, text), rm.syntax_error(rel, result)
+        if after and not before:
+            raise ToolError(f"edit refused, {rel} would not parse: {after}. The file is unchanged.")
+        self._sb.write_file(rel, result)
+        first = text[: text.index(old)].count("\n")
+        lo = max(0, first - 3)
+        shown = result.splitlines()[lo: first + new.count("\n") + 4]
+        snippet = "\n".join(f"{lo + i + 1:>6}\t{s}" for i, s in enumerate(shown))
+        return f"edited {rel}:\n{snippet}"
+
+    def create(self, path: str, content: str) -> str:
+        """Create a new file with the given content.
+
+        Args:
+            path: New file, relative to the repository root; parent folders are created.
+            content: The whole file content.
+        """
+        rel = self._rel(path)
+        if self._kind(rel) != "missing":
+            raise ToolError(f"{rel} already exists; use edit to change it")
+        self._sb.write_file(rel, content)
+        warn = rm.syntax_error(rel, content)
+        return f"created {rel} ({len(content.splitlines())} lines)" + (f"; warning, it does not parse: {warn}" if warn else "")
+
+    def run(self, command: str, timeout: float = 60.0) -> str:
+        """Run a shell command (bash) in the repository root.
+
+        Args:
+            command: The command line.
+            timeout: Seconds before the command and its children are killed.
+        """
+        res = self._sb.run(command, timeout=max(1.0, min(float(timeout), self._cfg.command_timeout_s)))
+        status = "timed out" if res.timed_out else f"exit code {res.exit_code}"
+        return f"[{status}]\n{res.output}"
+
+    def run_tests(self, selector: str = "") -> str:
+        """Run the repository's tests and summarise the result.
+
+        Args:
+            selector: Which tests, e.g. a file, a directory or file::test_name; empty runs all.
+        """
+        cmd = f"{self._cfg.test_command} {' '.join(shlex.quote(s) for s in shlex.split(selector))}".strip()
+        res = self._sb.run(cmd, timeout=self._cfg.command_timeout_s, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        out = res.output
+        summary = next((ln.strip(" =") for ln in reversed(out.splitlines())
+                        if re.search(r"\b(passed|failed|error|no tests ran)\b", ln)), "no summary line")
+        if res.timed_out:
+            summary = f"timed out after {self._cfg.command_timeout_s:.0f}s"
+        failed = [ln for ln in out.splitlines() if ln.startswith(("FAILED ", "ERROR "))]
+        self.test_runs.append({"selector": selector, "exit_code": res.exit_code, "summary": summary})
+        head = f"tests ({selector or 'all'}): {summary} [exit code {res.exit_code}]"
+        detail = "\n".join(failed[:20])
+        return head + (f"\n{detail}" if detail else "") + (f"\n--- output ---\n{out[-3000:]}" if res.exit_code else "")
+
+    def submit(self) -> str:
+        """Finish: submit the current changes to the repository as the solution."""
+        self.submitted = True
+        stat = self._sh("git status --short")
+        return f"submitted\n{stat}".strip()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _rel(self, path: str) -> str:
+        """A path relative to the workspace; refuses absolute paths elsewhere and `..` climbs."""
+        p = (path or ".").strip()
+        root = self._sb.workdir.rstrip("/")
+        if p == root or p.startswith(root + "/"):
+            p = p[len(root):].lstrip("/") or "."
+        p = posixpath.normpath(p)
+        if p.startswith("/") or p == ".." or p.startswith("../"):
+            raise ToolError(f"{path}: outside the repository; use paths relative to its root")
+        return p
+
+    def _kind(self, rel: str) -> str:
+        q = shlex.quote(rel)
+        out = self._sh(f"if [ -d {q} ]; then echo dir; elif [ -f {q} ]; then echo file; else echo missing; fi")
+        return out.strip() or "missing"
+
+    def _sh(self, cmd: str) -> str:
+        return self._sb.run(cmd, timeout=60.0).stdout
+
+
+def _did_you_mean(text: str, old: str) -> str:
+    """The closest block of the file to `old`, so the model can copy it exactly."""
+    lines, want = text.splitlines(), old.splitlines() or [old]
+    n = len(want)
+    best, where = 0.0, 0
+    for i in range(max(1, len(lines) - n + 1)):
+        score = difflib.SequenceMatcher(None, "\n".join(lines[i:i + n]), old).quick_ratio()
+        if score > best:
+            score = difflib.SequenceMatcher(None, "\n".join(lines[i:i + n]), old).ratio()
+            if score > best:
+                best, where = score, i
+    if best < 0.6:
+        return " No similar text found; view the file first."
+    block = "\n".join(lines[where:where + n])
+    hint = " (the whitespace differs)" if block.split() == old.split() else ""
+    return f" Did you mean lines {where + 1}-{where + n}{hint}?\n{block}"
+
+
+def langchain_tools(tools: SandboxTools) -> list:
+    """The public tool methods as LangChain tools (schemas from type hints and docstrings)."""
+    from langchain_core.tools import StructuredTool
+
+    return [StructuredTool.from_function(getattr(tools, name), name=name, parse_docstring=True)
+            for name in TOOL_NAMES]
+
+
+TOOL_NAMES = ("view", "search", "repo_map", "edit", "create", "run", "run_tests", "submit")

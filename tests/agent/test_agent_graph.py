@@ -1,0 +1,95 @@
+"""Graph logic with a scripted chat model over a real local sandbox."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage
+
+from agent_scripted import ScriptedChatModel, call
+from patchloop.agent.runner import open_checkpointer, run_episode
+from patchloop.agent.state import AgentConfig
+from patchloop.types import Task
+
+ISSUE = "truncate('abcde', 5) returns 'ab...' but text that fits exactly should be returned unchanged."
+FIX_SCRIPT = [
+    call("repo_map", query="truncate"),
+    call("search", pattern="def truncate"),
+    call("view", path="textkit/trunc.py"),
+    call("edit", path="textkit/trunc.py", old="    if len(text) < width:", new="    if len(text) <= width:"),
+    call("run_tests", selector="tests/test_trunc.py"),
+    call("submit"),
+]
+
+
+def _task() -> Task:
+    return Task(instance_id="textkit-exact-width", repo="textkit", problem_statement=ISSUE)
+
+
+def test_scripted_model_fixes_the_planted_bug(textkit_sandbox):
+    model = ScriptedChatModel(replies=FIX_SCRIPT)
+    traj = run_episode(model, textkit_sandbox, _task(), AgentConfig(max_steps=10))
+    assert traj.exit_reason == "submitted"
+    assert len(traj.steps) == 6 and model.calls == 6
+    assert "+    if len(text) <= width:" in traj.model_patch
+    obs = [o for s in traj.steps for o in s.observations]
+    assert "textkit/trunc.py" in obs[0]  # the repo map lists the file
+    assert "textkit/trunc.py:4:def truncate" in obs[1]
+    assert "passed" in obs[4] and "failed" not in obs[4]
+
+
+def test_a_looping_model_is_stopped_by_max_steps(textkit_sandbox):
+    model = ScriptedChatModel(replies=[call("view", path="textkit/trunc.py")])
+    traj = run_episode(model, textkit_sandbox, _task(), AgentConfig(max_steps=4))
+    assert traj.exit_reason == "max_steps"
+    assert model.calls == 4 and len(traj.steps) == 4
+
+
+def test_token_budget_is_never_overshot(textkit_sandbox):
+    model = ScriptedChatModel(replies=[call("view", path="textkit/trunc.py")])
+    cfg = AgentConfig(max_steps=100, max_tokens=700)
+    traj = run_episode(model, textkit_sandbox, _task(), cfg)
+    assert traj.exit_reason == "max_tokens"
+    # each call costs 120 + 10*turn tokens: the guard stops before the one that would overshoot
+    assert traj.prompt_tokens + traj.completion_tokens <= cfg.max_tokens
+    assert traj.prompt_tokens + traj.completion_tokens + 120 + 10 * len(traj.steps) > cfg.max_tokens - 130
+
+
+def test_malformed_tool_calls_become_observations(textkit_sandbox):
+    bad_json = AIMessage(content="", invalid_tool_calls=[
+        {"name": "edit", "args": '{"path": "textkit/trunc.py", "old": ', "id": "bad1", "error": "JSON truncated"}])
+    no_call = AIMessage(content="I think the bug is in trunc.py")
+    model = ScriptedChatModel(replies=[bad_json, call("frobnicate", x=1), call("view", start="abc"), no_call,
+                                       call("submit")])
+    traj = run_episode(model, textkit_sandbox, _task(), AgentConfig(max_steps=10))
+    assert traj.exit_reason == "submitted" and len(traj.steps) == 5
+    obs = [s.observations[0] for s in traj.steps[:4]]
+    assert "malformed call to edit: JSON truncated" in obs[0]
+    assert "unknown tool 'frobnicate'" in obs[1]
+    assert "bad arguments for view" in obs[2] and "path" in obs[2] and "start" in obs[2]
+    assert "did not call a tool" in obs[3]
+    assert traj.steps[0].tool_calls[0]["invalid"] is True
+
+
+def test_ask_mode_waits_for_approval_and_runs_each_call_once(textkit_sandbox, tmp_path):
+    model = ScriptedChatModel(replies=[
+        call("run", command="echo ran >> counter.txt"),
+        call("edit", path="textkit/trunc.py", old="    if len(text) < width:", new="    if len(text) <= width:"),
+        call("submit"),
+    ])
+    asked = []
+
+    def approve(req):
+        asked.append(req)
+        # nothing ran before the question: the first approval sees no counter file yet
+        if req["tool"] == "run":
+            assert textkit_sandbox.run("test -e counter.txt").exit_code != 0
+            return True
+        return "no, leave trunc.py alone"
+
+    cfg = AgentConfig(max_steps=5, approve="ask")
+    traj = run_episode(model, textkit_sandbox, _task(), cfg, checkpointer=open_checkpointer(tmp_path / "c.sqlite"),
+                       thread_id="t1", approve=approve)
+    assert [a["tool"] for a in asked] == ["run", "edit"]
+    assert textkit_sandbox.read_file("counter.txt") == "ran\n"
+    assert "leave trunc.py alone" in traj.steps[1].observations[0]
+    assert "<= width" not in textkit_sandbox.read_file("textkit/trunc.py")
+    assert traj.exit_reason == "submitted"
