@@ -1,0 +1,31 @@
+"""``patchloop model``: build and inspect local models (argument parsing only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Build local models (a tiny offline model for tests and demos).", no_args_is_help=True)
+
+
+@app.command("init-tiny")
+def init_tiny(
+    out: Path = typer.Option(..., "--out", help="Directory to write the tokenizer and model to."),
+    seed: int = typer.Option(0, "--seed", help="Weight-init seed; the same seed gives identical files."),
+    text: list[Path] = typer.Option(
+        [], "--text", help="Extra text file(s) added to the tokenizer corpus (repeatable)."
+    ),
+) -> None:
+    """Train a code BPE tokenizer on the local stdlib and save an untrained tiny Qwen2 chat model."""
+    from patchloop.llm.tiny import init_tiny as build
+
+    extra = []
+    for p in text:
+        try:
+            extra.append(p.read_text(encoding="utf-8", errors="replace"))
+        except OSError as e:
+            typer.echo(f"error: cannot read --text {p}: {e.strerror}", err=True)
+            raise typer.Exit(2) from None
+    path = build(out, seed=seed, extra_texts=extra)
+    typer.echo(f"tiny model written to {path}")
