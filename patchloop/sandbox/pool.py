@@ -1,0 +1,150 @@
+"""A bounded pool of warm sandboxes, so a thousand short tasks do not pay a thousand starts.
+
+Starting a container costs hundreds of milliseconds; resetting a warm one to its base
+commit (``Sandbox.reset``: kill leftover processes, ``git reset --hard``, ``git clean``)
+costs a few. The pool hands out sandboxes per key (usually the image a task needs), resets
+each one when it comes back, and throws away one whose reset fails, so the next task gets
+a fresh sandbox in its place. Works with any ``Sandbox`` backend.
+
+What it does not do: it does not make a reset stronger than the backend's ``reset()``.
+Whatever a task changes outside the workspace and survives that reset (for Docker, files
+in the container's writable paths other than the workspace and /tmp) is seen by the next
+task on the same sandbox. Tasks that must not share anything take a fresh sandbox.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from patchloop.sandbox.base import Sandbox, SandboxError
+
+
+@dataclass
+class PoolStats:
+    """Counts for logs and benchmarks: how often the pool saved a start."""
+
+    created: int = 0
+    reused: int = 0
+    discarded: int = 0
+
+
+class SandboxPool:
+    """Up to ``size`` live sandboxes per key; ``acquire()`` blocks when all of a key's are busy.
+
+    ``factory()`` (or ``factory(key)`` when ``acquire`` is given a key) makes a new sandbox.
+    Thread-safe. ``close()`` closes idle sandboxes at once and busy ones when they come back.
+    """
+
+    def __init__(self, factory: Callable[..., Sandbox], size: int, *, wait_s: float | None = None):
+        if size < 1:
+            raise ValueError(f"pool size must be at least 1, got {size}")
+        self.factory = factory
+        self.size = size
+        self.wait_s = wait_s
+        self.stats = PoolStats()
+        self._idle: dict[Hashable, list[Sandbox]] = defaultdict(list)
+        self._live: dict[Hashable, int] = defaultdict(int)
+        self._cond = threading.Condition()
+        self._closed = False
+
+    # -------------------------------------------------------------- public API
+
+    @contextmanager
+    def acquire(self, key: Hashable = None) -> Iterator[Sandbox]:
+        """Lend a clean sandbox for ``key``; it goes back (reset) when the block exits."""
+        sandbox = self._take(key)
+        try:
+            yield sandbox
+        finally:
+            self._give_back(key, sandbox)
+
+    def idle(self, key: Hashable = None) -> int:
+        """How many warm sandboxes of ``key`` wait to be handed out."""
+        with self._cond:
+            return len(self._idle[key])
+
+    def live(self, key: Hashable = None) -> int:
+        """How many sandboxes of ``key`` exist (idle or lent out)."""
+        with self._cond:
+            return self._live[key]
+
+    def close(self) -> None:
+        """Close every idle sandbox now; lent-out ones are closed when they come back."""
+        with self._cond:
+            self._closed = True
+            victims = [sb for sbs in self._idle.values() for sb in sbs]
+            for key, sbs in self._idle.items():
+                self._live[key] -= len(sbs)
+            self._idle.clear()
+            self._cond.notify_all()
+        for sb in victims:
+            _close_quietly(sb)
+
+    def __enter__(self) -> "SandboxPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- internals
+
+    def _take(self, key: Hashable) -> Sandbox:
+        with self._cond:
+            ok = self._cond.wait_for(
+                lambda: self._closed or self._idle[key] or self._live[key] < self.size, timeout=self.wait_s
+            )
+            if self._closed:
+                raise SandboxError(str(key or "pool"), "the sandbox pool is closed")
+            if not ok:
+                raise SandboxError(str(key or "pool"), f"no sandbox free after {self.wait_s}s (pool size {self.size})")
+            if self._idle[key]:
+                self.stats.reused += 1
+                return self._idle[key].pop()  # most recently used: its caches are warmest
+            self._live[key] += 1  # reserve the slot before the slow start, outside the lock
+        try:
+            sandbox = self.factory() if key is None else self.factory(key)
+        except BaseException:
+            with self._cond:
+                self._live[key] -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self.stats.created += 1
+        return sandbox
+
+    def _give_back(self, key: Hashable, sandbox: Sandbox) -> None:
+        # Reset on return, not on the next acquire, so a daemon a task left behind is killed
+        # now rather than burning CPU while the sandbox waits.
+        healthy = not self._closed and _reset_ok(sandbox)
+        with self._cond:
+            if healthy and not self._closed:
+                self._idle[key].append(sandbox)
+                self._cond.notify()
+                return
+            self._live[key] -= 1
+            if not self._closed:
+                self.stats.discarded += 1
+            self._cond.notify()
+        _close_quietly(sandbox)
+
+
+def _reset_ok(sandbox: Sandbox) -> bool:
+    try:
+        sandbox.reset()
+        return True
+    except Exception:
+        # A sandbox that cannot be reset (container died, reset timed out) is not trusted
+        # with the next task: it is discarded and a fresh one takes its place.
+        return False
+
+
+def _close_quietly(sandbox: Any) -> None:
+    try:
+        sandbox.close()
+    except Exception:
+        pass  # closing is best effort here; `patchloop sandbox gc` removes any container left
