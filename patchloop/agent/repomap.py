@@ -159,10 +159,11 @@ def repo_map(files: dict[str, str], query: str = "", budget_tokens: int = 1500) 
         hits = sum(1 for n, ps in defs.items() if p in ps and n in words)
         personal[p] = 1.0 + 20.0 * mentioned + 5.0 * hits
     rank = pagerank(edges, sorted(files), personal)
-    scored = sorted(
-        (t for t in tags if t.kind == "def"),
-        key=lambda t: (-rank.get(t.path, 0) * (4.0 if t.name in words else 1.0), t.path, t.line),
-    )
+    def score(t: Tag) -> float:
+        # a definition the issue names outranks the helpers everything depends on
+        return rank.get(t.path, 0) * (10.0 if t.name in words else 1.0)
+
+    scored = sorted((t for t in tags if t.kind == "def"), key=lambda t: (-score(t), t.path, t.line))
     chosen: dict[str, list[Tag]] = defaultdict(list)
     used = 0
     seen: set[tuple[str, int]] = set()
@@ -176,7 +177,7 @@ def repo_map(files: dict[str, str], query: str = "", budget_tokens: int = 1500) 
         chosen[t.path].append(t)
         used += cost
     parts = []
-    for path in sorted(chosen, key=lambda p: -rank.get(p, 0)):
+    for path in sorted(chosen, key=lambda p: -max(score(t) for t in chosen[p])):
         parts.append(f"{path}:")
         parts += [f"  {t.line + 1:>5}| {t.signature}" for t in sorted(chosen[path], key=lambda t: t.line)]
     others = sorted(p for p in files if p not in chosen)

@@ -77,7 +77,9 @@ def run_episode(
     else:
         inp = {"messages": initial_messages(task, tools, cfg)}
     while True:
-        for update in graph.stream(inp, conf, stream_mode="updates"):
+        # durability="sync": a checkpoint is on disk before the next node starts, so a kill loses
+        # at most the node that was running
+        for update in graph.stream(inp, conf, stream_mode="updates", durability="sync"):
             for node, values in update.items():
                 if on_event is not None and node != "__interrupt__":
                     on_event(node, values or {})
