@@ -126,15 +126,17 @@ def _exit_code(res) -> int:
 def gc_cmd(
     all_: Annotated[bool, typer.Option("--all", help="Remove every patchloop container, not only orphans.")] = False,
 ) -> None:
-    """Remove sandbox containers left behind (whose owner process is gone, or all with --all)."""
+    """Remove sandbox containers and volumes left behind (owner process gone; every one with --all)."""
     from patchloop.sandbox.base import SandboxError
     from patchloop.sandbox.docker import gc
 
     try:
-        n = gc(all=all_)
+        removed = gc(all=all_)
     except SandboxError as e:
         _fail(str(e))
-    typer.echo(f"removed {n} container(s)")
+    # A sandbox is a container plus its workspace volume, both under one name.
+    names = sorted(set(removed))
+    typer.echo(f"removed {len(names)} sandbox(es)" + (": " + " ".join(names) if names else ""))
 
 
 @app.command("ls")
