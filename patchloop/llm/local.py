@@ -1,0 +1,180 @@
+"""A local ``transformers`` checkpoint (+ optional PEFT LoRA adapter) that can chat.
+
+Shared by :class:`patchloop.llm.hf.HFChatModel` and ``patchloop serve``, so the agent and
+the HTTP server render prompts and sample tokens the same way. Generation goes through
+``model.generate`` (KV cache on by default); a lock serialises calls because one model
+object is not meant to run two generations at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from patchloop.llm.errors import LLMError
+
+
+@dataclass
+class Generation:
+    """One sampled completion with the figures an RL trajectory and ``usage`` need."""
+
+    text: str
+    token_ids: list[int]
+    logprobs: list[float]  # log p(token) under the model's raw distribution (temperature 1)
+    prompt_tokens: int
+    finish_reason: str  # "stop" (eos or stop string) or "length"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def pick_device() -> tuple[str, Any]:
+    """CUDA with bf16 where present, else CPU with float32 (bf16 matmuls are slow on CPU)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16
+    return "cpu", torch.float32
+
+
+def _load(path: str, what: str, loader: Callable[[str], Any]) -> Any:
+    """Local directory, or a hub id where a hub is reachable; one-line LLMError otherwise."""
+    p = Path(path).expanduser()
+    looks_like_hub_id = not p.exists() and path.count("/") == 1 and not path.startswith((".", "/", "~"))
+    if not p.exists() and not looks_like_hub_id:
+        raise LLMError(f"{what} path not found: {path}")
+    try:
+        return loader(str(p) if p.exists() else path)
+    except Exception as e:  # hub unreachable, corrupt files, wrong format
+        where = "local directory" if p.exists() else "hub id (no local directory of that name)"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LLMError(f"cannot load {what} {path!r} as a {where}: {first}") from None
+
+
+class _TokenSink:
+    """A ``generate`` streamer that hands each new token id to a callback (skips the prompt)."""
+
+    def __init__(self, on_token: Callable[[int], None]):
+        self.on_token, self.seen_prompt = on_token, False
+
+    def put(self, value) -> None:
+        if not self.seen_prompt:
+            self.seen_prompt = True
+            return
+        for t in value.reshape(-1).tolist():
+            self.on_token(int(t))
+
+    def end(self) -> None:
+        pass
+
+
+class LocalModel:
+    """Tokenizer + causal LM on the best device, with chat rendering and sampling."""
+
+    def __init__(self, path: str, adapter: str | None = None, device: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dev, dtype = pick_device()
+        self.device = device or dev
+        self.name = path if adapter is None else f"{path}+{adapter}"
+        self.tokenizer = _load(path, "tokenizer", AutoTokenizer.from_pretrained)
+        model = _load(path, "model", lambda p: AutoModelForCausalLM.from_pretrained(p, dtype=dtype))
+        if adapter is not None:
+            from peft import PeftModel
+
+            model = _load(adapter, "LoRA adapter", lambda p: PeftModel.from_pretrained(model, p))
+        self.model = model.to(self.device).eval()
+        cfg = self.model.config
+        self.context = int(getattr(cfg, "max_position_embeddings", 0) or self.tokenizer.model_max_length)
+        gen = getattr(self.model, "generation_config", None)
+        eos = gen.eos_token_id if gen is not None and gen.eos_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
+        self._lock = threading.Lock()
+        self._torch = torch
+
+    def render(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
+        """Prompt token ids for OpenAI-format ``messages`` (+ tools) with the generation prompt."""
+        try:
+            out = self.tokenizer.apply_chat_template(
+                messages, tools=tools or None, add_generation_prompt=True, tokenize=True, return_dict=True
+            )
+        except Exception as e:  # a template that rejects the conversation (e.g. role order)
+            raise LLMError(f"chat template of {self.name} rejected the messages: {e}") from None
+        return list(out["input_ids"])
+
+    def generate(
+        self,
+        prompt_ids: list[int],
+        *,
+        max_new_tokens: int = 256,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+        on_token: Callable[[int], None] | None = None,
+    ) -> Generation:
+        """Sample a completion; ``temperature == 0`` means greedy."""
+        torch = self._torch
+        n_prompt = len(prompt_ids)
+        if n_prompt >= self.context:
+            raise LLMError(
+                f"prompt is {n_prompt} tokens but {self.name} holds at most {self.context}; "
+                "shorten the conversation or use a model with a longer context"
+            )
+        max_new = max(1, min(int(max_new_tokens), self.context - n_prompt))
+        kw: dict[str, Any] = dict(
+            max_new_tokens=max_new,
+            eos_token_id=sorted(self.eos_ids),
+            pad_token_id=self.pad_id,
+            use_cache=use_cache,
+            return_dict_in_generate=True,
+            output_logits=True,
+        )
+        if temperature and temperature > 0:
+            kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            kw.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        if on_token is not None:
+            kw["streamer"] = _TokenSink(on_token)
+        ids = torch.tensor([prompt_ids], device=self.device)
+        with self._lock, torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kw)
+        new = out.sequences[0, n_prompt:].tolist()
+        logits = torch.stack([step[0] for step in out.logits]).float()
+        logprobs = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new, device=logits.device)[:, None])
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        finish = "stop" if (new and new[-1] in self.eos_ids) else "length"
+        for s in stop or ():
+            if s in text:
+                text, finish = text[: text.index(s)], "stop"
+        return Generation(text, new, [round(float(x), 6) for x in logprobs[:, 0]], n_prompt, finish)
+
+
+_CACHE: dict[tuple, LocalModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _stamp(path: str | None) -> int:
+    """Newest mtime of the files in a checkpoint dir, so a re-saved checkpoint is reloaded."""
+    p = Path(path).expanduser() if path else None
+    if p is None or not p.is_dir():
+        return 0
+    return max((f.stat().st_mtime_ns for f in p.iterdir() if f.is_file()), default=0)
+
+
+def get_local_model(path: str, adapter: str | None = None) -> LocalModel:
+    """One loaded copy per (checkpoint, adapter) per process: loading is the slow part."""
+    path, adapter = str(path), None if adapter is None else str(adapter)
+    key = (path, adapter, _stamp(path), _stamp(adapter))
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = LocalModel(path, adapter)
+        return _CACHE[key]

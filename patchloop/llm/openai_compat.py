@@ -1,0 +1,179 @@
+"""``OpenAIChatModel``: a small LangChain chat model over any OpenAI-compatible endpoint.
+
+Why not ``langchain_openai.ChatOpenAI``: it is one more dependency for what is ~150 lines
+here, and this class adds what patchloop relies on: every failure is a one-line
+:class:`LLMError` naming the endpoint, tool calls that a server left as ``<tool_call>``
+text (llama.cpp, Ollama without a tool parser) are still parsed, and the token ids and
+logprobs that ``patchloop serve``/vLLM can return reach ``response_metadata``.
+
+Retries (429, 408/409, 5xx, connection errors) with exponential backoff and jitter, and
+``Retry-After`` handling, are the ``openai`` client's own; we set its budget and timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
+from langchain_core.messages.tool import invalid_tool_call, tool_call
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import PrivateAttr
+
+from patchloop.llm.errors import LLMError
+from patchloop.llm.toolcalls import new_call_id, parse_tool_calls
+
+
+class OpenAIChatModel(BaseChatModel):
+    """Chat completions over HTTP with tools, timeouts and retries."""
+
+    model_name: str
+    """Model name sent to the endpoint."""
+    base_url: str | None = None
+    """Endpoint root, e.g. ``http://127.0.0.1:8000/v1``; None means api.openai.com."""
+    api_key: str | None = None
+    """API key; falls back to OPENAI_API_KEY, then a dummy (local servers ignore it)."""
+    timeout: float = 60.0
+    """Seconds for each HTTP attempt."""
+    max_retries: int = 3
+    """Retries on 429/5xx/connection errors, with exponential backoff."""
+    temperature: float | None = None
+    """Sampling temperature (server default when None)."""
+    top_p: float | None = None
+    """Nucleus sampling mass (server default when None)."""
+    max_tokens: int | None = None
+    """Upper bound on generated tokens."""
+    seed: int | None = None
+    """Sampling seed, for servers that honour it."""
+    logprobs: bool = False
+    """Ask for token logprobs (and token ids, a vLLM/patchloop-serve extension)."""
+
+    _client: Any = PrivateAttr(default=None)
+
+    @property
+    def _llm_type(self) -> str:
+        return "patchloop-openai"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model_name": self.model_name, "base_url": self.base_url}
+
+    @property
+    def client(self):
+        if self._client is None:
+            import openai
+
+            key = self.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+            self._client = openai.OpenAI(
+                base_url=self.base_url, api_key=key, timeout=self.timeout, max_retries=self.max_retries
+            )
+        return self._client
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
+        *,
+        tool_choice: str | dict | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        formatted = [convert_to_openai_tool(t) for t in tools]
+        if tool_choice is not None:
+            if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required", "any"):
+                tool_choice = {"type": "function", "function": {"name": tool_choice}}
+            kwargs["tool_choice"] = "required" if tool_choice == "any" else tool_choice
+        return super().bind(tools=formatted, **kwargs)
+
+    def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict) -> dict:
+        body: dict[str, Any] = {"model": self.model_name, "messages": convert_to_openai_messages(messages)}
+        for name in ("temperature", "top_p", "max_tokens", "seed"):
+            value = kwargs.get(name, getattr(self, name))
+            if value is not None:
+                body[name] = value
+        if stop:
+            body["stop"] = stop
+        if kwargs.get("tools"):
+            body["tools"] = kwargs["tools"]
+            if kwargs.get("tool_choice") is not None:
+                body["tool_choice"] = kwargs["tool_choice"]
+        if self.logprobs:
+            body["logprobs"] = True
+            body["extra_body"] = {"return_token_ids": True}
+        return body
+
+    def _call(self, body: dict) -> Any:
+        import openai
+
+        where = f"{self.base_url or 'https://api.openai.com/v1'} (model {self.model_name})"
+        try:
+            return self.client.chat.completions.create(**body)
+        except openai.APITimeoutError:
+            raise LLMError(f"{where}: no answer within {self.timeout:g}s after {self.max_retries} retries") from None
+        except openai.APIConnectionError as e:
+            cause = e.__cause__ or e
+            raise LLMError(f"cannot reach {where}: {cause} (after {self.max_retries} retries)") from None
+        except openai.APIStatusError as e:
+            raise LLMError(f"{where} answered HTTP {e.status_code}: {_error_text(e)}") from None
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        resp = self._call(self._request(messages, stop, kwargs))
+        if not resp.choices:
+            raise LLMError(f"{self.base_url} (model {self.model_name}) returned no choices")
+        choice = resp.choices[0]
+        return ChatResult(generations=[ChatGeneration(message=self._to_message(resp, choice, kwargs))])
+
+    def _to_message(self, resp: Any, choice: Any, kwargs: dict) -> AIMessage:
+        msg = choice.message
+        tools = kwargs.get("tools") or None
+        names = {t["function"]["name"] for t in tools} if tools else None
+        parsed = parse_tool_calls(msg.content or "", names)  # servers without a tool parser
+        calls, bad = list(parsed.tool_calls), list(parsed.invalid_tool_calls)
+        for tc in msg.tool_calls or []:
+            fn = getattr(tc, "function", None)
+            name, raw = getattr(fn, "name", None), getattr(fn, "arguments", None) or "{}"
+            try:
+                args = json.loads(raw)
+                if not isinstance(args, dict):
+                    raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
+                calls.append(tool_call(name=name, args=args, id=tc.id or new_call_id()))
+            except ValueError as e:
+                bad.append(invalid_tool_call(name=name, args=raw[:300], id=tc.id or new_call_id(),
+                                             error=f"tool call {name!r}: arguments are not a JSON object ({e})"))
+        meta: dict[str, Any] = {"model_name": resp.model, "finish_reason": choice.finish_reason}
+        lp = getattr(choice, "logprobs", None)
+        if lp is not None and getattr(lp, "content", None):
+            meta["logprobs"] = [t.logprob for t in lp.content]
+        extra = getattr(choice, "model_extra", None) or {}
+        if extra.get("token_ids") is not None:
+            meta["token_ids"] = extra["token_ids"]
+        usage = None
+        if resp.usage is not None:
+            usage = {
+                "input_tokens": resp.usage.prompt_tokens,
+                "output_tokens": resp.usage.completion_tokens,
+                "total_tokens": resp.usage.total_tokens,
+            }
+        return AIMessage(content=parsed.content, tool_calls=calls, invalid_tool_calls=bad,
+                         usage_metadata=usage, response_metadata=meta, id=resp.id)
+
+
+def _error_text(e: Any) -> str:
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        msg = inner.get("message") if isinstance(inner, dict) else inner
+        if msg:
+            return " ".join(str(msg).split())[:300]
+    return " ".join(str(getattr(e, "message", e)).split())[:300]
