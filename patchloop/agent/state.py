@@ -27,9 +27,10 @@ class AgentConfig(BaseModel):
     approve: Literal["auto", "ask"] = Field("auto", description="`ask`: commands that change the workspace wait for approval (an interrupt).")
     prompt_version: str = Field("v1", description="Which prompt templates under patchloop/agent/prompts/ to use.")
     repo_map_tokens: int = Field(1_500, description="Token budget of the repository outline.")
+    python: str = Field("python", description="The Python inside the sandbox (the host venv's for the local backend).")
     test_command: str = Field(
-        "python -m pytest -q -rfE --tb=short -p no:cacheprovider",
-        description="How `run_tests` runs the repository's tests; a selector is appended.",
+        "{python} -m pytest -q -rfE --tb=short -p no:cacheprovider",
+        description="How `run_tests` runs the repository's tests (`{python}` is filled in); a selector is appended.",
     )
 
 

@@ -178,7 +178,8 @@ class SandboxTools:
         Args:
             selector: Which tests, e.g. a file, a directory or file::test_name; empty runs all.
         """
-        cmd = f"{self._cfg.test_command} {' '.join(shlex.quote(s) for s in shlex.split(selector))}".strip()
+        base = self._cfg.test_command.replace("{python}", shlex.quote(self._cfg.python))
+        cmd = f"{base} {' '.join(shlex.quote(s) for s in shlex.split(selector))}".strip()
         res = self._sb.run(cmd, timeout=self._cfg.command_timeout_s, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
         out = res.output
         summary = next((ln.strip(" =") for ln in reversed(out.splitlines())

@@ -1,0 +1,135 @@
+"""`patchloop batch`: the agent over a dataset, one sandbox per instance, resumable.
+
+Output under RUN_DIR: ``predictions.jsonl`` (SWE-bench format, one line appended per
+finished instance: the marker that it is done), ``trajectories/<id>.jsonl``,
+``results.jsonl`` (one line per attempt, errors included), ``summary.json`` and
+``checkpoints.sqlite`` (an instance killed mid-episode resumes from its last step).
+Instances already in ``predictions.jsonl`` are skipped; errored ones are tried again.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from patchloop.agent.state import AgentConfig
+from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl, write_json
+
+
+def safe_name(instance_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", instance_id)[:150] or "instance"
+
+
+def solve_instance(task: Task, out: str, model_spec: str, base_url: str | None, cfg: dict,
+                   backend: str = "auto", model_factory: Callable | None = None) -> dict:
+    """One instance end to end; never raises (the batch boundary): errors become a row."""
+    from patchloop.agent.runner import open_checkpointer, run_episode
+    from patchloop.agent.trajectory import write_trajectory
+    from patchloop.agent.workspace import open_workspace
+
+    t0 = time.monotonic()
+    try:
+        if model_factory is not None:
+            model = model_factory()
+        else:
+            from patchloop.llm import load_chat_model
+
+            model = load_chat_model(model_spec, base_url=base_url)
+        conf = AgentConfig(**cfg)
+        with open_workspace(task, backend) as (sb, python):
+            conf = conf.model_copy(update={"python": python})
+            traj = run_episode(model, sb, task, conf, checkpointer=open_checkpointer(Path(out) / "checkpoints.sqlite"),
+                               thread_id=task.instance_id, model_name=model_spec)
+        path = Path(out) / "trajectories" / f"{safe_name(task.instance_id)}.jsonl"
+        write_trajectory(path, traj)
+        return {"instance_id": task.instance_id, "status": "done", "exit_reason": traj.exit_reason,
+                "steps": len(traj.steps), "prompt_tokens": traj.prompt_tokens,
+                "completion_tokens": traj.completion_tokens, "wall_s": round(time.monotonic() - t0, 3),
+                "model_patch": traj.model_patch, "trajectory": str(path)}
+    except Exception as e:  # one bad instance must not stop the batch; it is counted
+        return {"instance_id": task.instance_id, "status": "error", "error": f"{type(e).__name__}: {e}",
+                "wall_s": round(time.monotonic() - t0, 3), "traceback": traceback.format_exc()[-2000:]}
+
+
+def finished_ids(out: Path, on_error: Callable[[RecordError], None] | None = None) -> set[str]:
+    path = out / "predictions.jsonl"
+    if not path.exists():
+        return set()
+    return {p.instance_id for p in iter_jsonl(path, Prediction, skip_bad=True, on_error=on_error)}
+
+
+def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: str | None = None,
+              cfg: AgentConfig | None = None, workers: int = 1, executor: str = "local",
+              backend: str = "auto", model_factory: Callable | None = None,
+              on_result: Callable[[dict, dict], None] | None = None, ray_address: str | None = None) -> dict:
+    """Run every unfinished task; return the summary (also written to summary.json)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = finished_ids(out)
+    todo = [t for t in tasks if t.instance_id not in done]
+    counts = {"total": len(tasks), "done": len(tasks) - len(todo), "errors": 0, "skipped": len(tasks) - len(todo)}
+    cfg_d = (cfg or AgentConfig()).model_dump()
+    t0 = time.monotonic()
+
+    def record(row: dict) -> None:
+        if row["status"] == "done":
+            # The prediction line is written last: it is what marks the instance as finished.
+            append_jsonl(out / "predictions.jsonl", Prediction(row["instance_id"], row.pop("model_patch"), model_spec))
+            counts["done"] += 1
+        else:
+            counts["errors"] += 1
+        append_jsonl(out / "results.jsonl", row)
+        write_json(out / "summary.json", _summary(out, counts, model_spec, cfg_d, time.monotonic() - t0))
+        if on_result is not None:
+            on_result(row, counts)
+
+    args = (str(out), model_spec, base_url, cfg_d, backend)
+    if executor == "ray":
+        _run_ray(todo, args, workers, record, ray_address)
+    elif workers <= 1:
+        for task in todo:
+            record(solve_instance(task, *args, model_factory=model_factory))
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            futs = [pool.submit(solve_instance, t, *args, model_factory=model_factory) for t in todo]
+            for fut in as_completed(futs):
+                record(fut.result())
+    summary = _summary(out, counts, model_spec, cfg_d, time.monotonic() - t0)
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _run_ray(todo: list[Task], args: tuple, workers: int, record: Callable[[dict], None], address: str | None) -> None:
+    """Each instance a Ray task with its own sandbox; the driver alone writes the outputs."""
+    import ray
+
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(num_cpus=1, max_retries=0)(solve_instance)
+    pending = [remote.remote(t, *args) for t in todo]
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        record(ray.get(ready[0]))
+
+
+def _summary(out: Path, counts: dict, model_spec: str, cfg: dict, wall_s: float) -> dict:
+    """Latest row per instance from results.jsonl, plus totals."""
+    rows: dict[str, dict] = {}
+    if (out / "results.jsonl").exists():
+        for r in iter_jsonl(out / "results.jsonl", skip_bad=True):
+            rows[r.get("instance_id", "?")] = r
+    per = [{k: r.get(k) for k in ("instance_id", "status", "exit_reason", "steps", "prompt_tokens",
+                                   "completion_tokens", "wall_s", "error")} for r in rows.values()]
+    return {"model": model_spec, "config": cfg, **counts, "wall_s": round(wall_s, 3),
+            "steps": sum(r.get("steps") or 0 for r in per),
+            "tokens": sum((r.get("prompt_tokens") or 0) + (r.get("completion_tokens") or 0) for r in per),
+            "exit_reasons": {k: sum(1 for r in per if r.get("exit_reason") == k)
+                             for k in sorted({r.get("exit_reason") for r in per if r.get("exit_reason")})},
+            "instances": per}

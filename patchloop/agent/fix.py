@@ -1,0 +1,81 @@
+"""`patchloop fix`: the agent on the user's own repository, at the terminal.
+
+The agent works on a copy in a sandbox; the user's tree changes only when they approve
+the final diff (or pass ``--apply``). Each run has a thread id; its checkpoint and what
+started it live under ``~/.cache/patchloop/fix`` so ``--resume THREAD`` can continue it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+from rich.console import Console
+from rich.prompt import Confirm
+
+from patchloop.agent.console import StepPrinter, ask_approval, show_result
+from patchloop.agent.state import AgentConfig
+from patchloop.types import Task, write_json
+
+
+def fix_home() -> Path:
+    return Path(os.environ.get("PATCHLOOP_CACHE", Path.home() / ".cache" / "patchloop")) / "fix"
+
+
+def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base_url: str | None,
+            cfg: AgentConfig, apply: bool, resume: str | None, backend: str = "auto",
+            console: Console | None = None, model=None) -> int:
+    """Returns the process exit code: 0 when a diff was produced, 1 when not, 2 on bad input."""
+    from patchloop.agent.runner import open_checkpointer, run_episode
+    from patchloop.agent.workspace import open_workspace
+
+    console = console or Console()
+    home = fix_home()
+    if resume:
+        meta_path = home / "threads" / f"{resume}.json"
+        if not meta_path.exists():
+            console.print(f"[red]patchloop fix: no run with thread id {resume!r} under {home}[/]")
+            return 2
+        meta = json.loads(meta_path.read_text())
+        repo, issue = repo or meta["repo"], issue or meta["issue"]
+        model_spec, base_url = model_spec or meta["model"], base_url or meta.get("base_url")
+        thread = resume
+    else:
+        thread = f"fix-{secrets.token_hex(4)}"
+    if not repo or not Path(repo).is_dir() or not issue or not (model_spec or model):
+        console.print("[red]patchloop fix: needs an existing --repo, an issue and a --model[/]")
+        return 2
+    repo = str(Path(repo).resolve())
+    write_json(home / "threads" / f"{thread}.json",
+               {"repo": repo, "issue": issue, "model": model_spec, "base_url": base_url})
+    if model is None:
+        from patchloop.llm import load_chat_model
+
+        model = load_chat_model(model_spec, base_url=base_url)
+    console.print(f"[bold]thread {thread}[/] (continue with --resume {thread}); repo {repo}")
+    task = Task(instance_id=thread, repo=Path(repo).name, problem_statement=issue)
+    with open_workspace(task, backend, repo=repo) as (sb, python):
+        traj = run_episode(model, sb, task, cfg.model_copy(update={"python": python}),
+                           checkpointer=open_checkpointer(home / "checkpoints.sqlite"), thread_id=thread,
+                           on_event=StepPrinter(console), approve=ask_approval(console), model_name=model_spec or "")
+    show_result(console, traj)
+    if not traj.model_patch.strip():
+        return 1
+    if apply or Confirm.ask(f"Apply this diff to {repo}?", console=console, default=False):
+        return _apply(console, repo, traj.model_patch)
+    console.print("not applied; your working tree is unchanged")
+    return 0
+
+
+def _apply(console: Console, repo: str, diff: str) -> int:
+    """``git apply`` on the user's tree, checked first so a conflict changes nothing."""
+    for args in (["--check"], []):
+        res = subprocess.run(["git", "apply", *args, "-"], cwd=repo, input=diff, text=True, capture_output=True)
+        if res.returncode != 0:
+            console.print(f"[red]the diff does not apply to {repo}: {res.stderr.strip()}[/]")
+            return 1
+    console.print(f"[green]applied to {repo}[/]")
+    return 0

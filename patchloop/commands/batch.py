@@ -1,0 +1,67 @@
+"""`patchloop batch`: argument parsing only; the work is in ``patchloop.agent.batch``."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+class Executor(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class Backend(str, Enum):
+    auto = "auto"
+    docker = "docker"
+    local = "local"
+
+
+def batch(
+    dataset: Annotated[str, typer.Option("--dataset", help="SWE-bench instances: JSON, JSONL, parquet, a saved HF dataset, or 'builtin'.")],
+    model: Annotated[str, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory: predictions.jsonl, trajectories/, summary.json.")],
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Instances run at the same time.")] = 1,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed per instance.")] = 30,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget per instance.")] = 400_000,
+    max_wall: Annotated[float, typer.Option("--max-wall", help="Wall-clock budget per instance, seconds.")] = 1800.0,
+    context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
+    executor: Annotated[Executor, typer.Option("--executor", help="local threads, or Ray tasks (a local Ray unless --ray-address).")] = Executor.local,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="A Ray cluster to scale out to.")] = None,
+    instances: Annotated[Optional[str], typer.Option("--instances", help="Comma-separated instance ids to run (default: all).")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.auto,
+) -> None:
+    """Run the agent on every instance of a dataset; writes SWE-bench predictions, trajectories and a summary (resumable)."""
+    from rich.console import Console
+
+    from patchloop.agent.batch import finished_ids, run_batch
+    from patchloop.agent.console import batch_progress
+    from patchloop.agent.state import AgentConfig
+    from patchloop.evals.datasets import load_tasks
+
+    console = Console(stderr=True)
+    try:
+        tasks = load_tasks(dataset, on_error=lambda e: console.print(f"[red]skipped: {e}[/]"))
+    except (FileNotFoundError, ValueError) as e:
+        typer.echo(f"patchloop batch: {e}", err=True)
+        raise typer.Exit(2) from None
+    if instances:
+        wanted = [i.strip() for i in instances.split(",") if i.strip()]
+        unknown = sorted(set(wanted) - {t.instance_id for t in tasks})
+        for i in unknown:
+            console.print(f"[red]skipped: unknown instance id {i!r}[/]")
+        tasks = [t for t in tasks if t.instance_id in set(wanted)]
+    cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens)
+    already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
+    progress, on_result = batch_progress(console, len(tasks), already)
+    with progress:
+        summary = run_batch(tasks, out, model_spec=model, base_url=base_url, cfg=cfg, workers=workers,
+                            executor=executor.value, backend=backend.value, on_result=on_result,
+                            ray_address=ray_address)
+    console.print(f"done {summary['done']}/{summary['total']}, errors {summary['errors']}, "
+                  f"skipped {summary['skipped']}; predictions in {out / 'predictions.jsonl'}")
+    raise typer.Exit(1 if summary["errors"] else 0)

@@ -1,0 +1,52 @@
+"""`patchloop fix`: argument parsing only; the work is in ``patchloop.agent.fix``."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+class Approve(str, Enum):
+    ask = "ask"
+    auto = "auto"
+
+
+class Backend(str, Enum):
+    auto = "auto"
+    docker = "docker"
+    local = "local"
+
+
+def fix(
+    repo: Annotated[Optional[Path], typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).")] = None,
+    issue: Annotated[Optional[str], typer.Option("--issue", help="The issue text.")] = None,
+    issue_file: Annotated[Optional[Path], typer.Option("--issue-file", help="A file holding the issue text.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
+    approve: Annotated[Approve, typer.Option("--approve", help="ask: commands that change the workspace wait for your approval.")] = Approve.ask,
+    apply: Annotated[bool, typer.Option("--apply", help="Apply the final diff to --repo without asking.")] = False,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed.")] = 30,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget (prompt + completion).")] = 400_000,
+    max_wall: Annotated[float, typer.Option("--max-wall", help="Wall-clock budget in seconds.")] = 1800.0,
+    context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stopped run by its thread id.")] = None,
+    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend: docker where an engine answers, else local.")] = Backend.auto,
+) -> None:
+    """Let the agent fix an issue in a repository, streaming what it does; shows the diff and applies it on approval."""
+    from patchloop.agent.fix import run_fix
+    from patchloop.agent.state import AgentConfig
+
+    if issue_file is not None:
+        try:
+            issue = issue_file.read_text(encoding="utf-8")
+        except OSError as e:
+            typer.echo(f"patchloop fix: cannot read --issue-file {issue_file}: {e.strerror}", err=True)
+            raise typer.Exit(2) from None
+    cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall,
+                      context_tokens=context_tokens, approve=approve.value)
+    code = run_fix(repo=str(repo) if repo else None, issue=issue, model_spec=model, base_url=base_url, cfg=cfg,
+                   apply=apply, resume=resume, backend=backend.value)
+    raise typer.Exit(code)
