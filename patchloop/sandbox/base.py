@@ -39,6 +39,7 @@ class SandboxLimits(BaseModel):
     pids: int = Field(256, description="Maximum processes/threads (Docker pids limit; local RLIMIT_NPROC where it can be applied).")
     output_bytes: int = Field(256 * 1024, description="Cap on each of stdout and stderr per command; head and tail are kept and the cut is marked.")
     tmp_bytes: int = Field(256 * 1024**2, description="Size of the /tmp tmpfs (Docker) ; local backend caps files with RLIMIT_FSIZE.")
+    workspace_bytes: int = Field(2 * 1024**3, description="Size of the workspace (Docker: a tmpfs volume of this size; local: not enforced beyond RLIMIT_FSIZE per file).")
     file_bytes: int = Field(512 * 1024**2, description="Largest file a command may write (RLIMIT_FSIZE).")
     open_files: int = Field(1024, description="Maximum open file descriptors per process (RLIMIT_NOFILE).")
     network: bool = Field(False, description="Allow network access. Off by default: untrusted code gets no network.")
@@ -58,43 +59,8 @@ def parse_size(text: str | int) -> int:
         raise ValueError(f"not a size: {text!r} (use e.g. 512m or 2g)") from None
 
 
-class OutputCap:
-    """Keeps the first and last ``limit/2`` bytes of a stream of any length.
-
-    Gigabytes of output cost O(limit) memory; ``text()`` marks the cut so neither a model
-    nor a user mistakes a capped log for a complete one.
-    """
-
-    def __init__(self, limit: int):
-        self.limit = max(limit, 2)
-        self.head = bytearray()
-        self.tail = bytearray()
-        self.dropped = 0
-
-    def feed(self, chunk: bytes) -> None:
-        half = self.limit // 2
-        room = half - len(self.head)
-        if room > 0:
-            self.head += chunk[:room]
-            chunk = chunk[room:]
-        if not chunk:
-            return
-        self.tail += chunk
-        if len(self.tail) > self.limit - half:
-            cut = len(self.tail) - (self.limit - half)
-            self.dropped += cut
-            del self.tail[:cut]
-
-    @property
-    def truncated(self) -> bool:
-        return self.dropped > 0
-
-    def text(self) -> str:
-        head = self.head.decode("utf-8", "replace")
-        tail = self.tail.decode("utf-8", "replace")
-        if not self.dropped:
-            return head + tail
-        return f"{head}\n[... {self.dropped} bytes elided by patchloop ...]\n{tail}"
+# One implementation for both sides: the runner ships into containers alone (stdlib only).
+from patchloop.sandbox.runner import OutputCap  # noqa: E402
 
 
 def cap_text(text: str, limit: int) -> tuple[str, bool]:

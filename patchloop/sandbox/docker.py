@@ -1,0 +1,293 @@
+"""``DockerSandbox``: one long-lived, locked-down container per workspace.
+
+The container's PID 1 is ``runner.py`` (passed as ``python3 -c SOURCE``, so nothing has to
+be written into the read-only image). Commands travel as JSON lines over the container's
+attached stdin/stdout: a round trip costs a few milliseconds instead of the hundreds a
+``docker exec`` pays, and every command stays inside the container's cgroup and pids limit.
+
+Protects against (tests/sandbox/test_hostile.py): fork bombs (pids limit), memory hogs
+(memory limit = memory+swap limit; reported through the cgroup's OOM-kill counter),
+runaway loops and SIGTERM-ignoring processes (process-group SIGKILL at the timeout),
+daemons (every process but the runner is killed after each command), output floods
+(head+tail capping in the runner), writes outside the workspace (read-only root, non-root
+uid 1000, no capabilities, ``no-new-privileges``), network use (``network_mode=none``).
+Does not protect against kernel exploits (a container shares the host kernel; use gVisor
+or a VM runtime for that), disk use inside the size-limited workspace and /tmp, or a
+command corrupting its own sandbox's workspace.
+
+Containers and their workspace volumes carry ``patchloop=1`` plus the owner's host, pid and
+process start time; ``gc()`` removes those whose owner is gone (or all of them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import socket
+import tarfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from patchloop.sandbox.base import SandboxError, SandboxLimits
+from patchloop.sandbox.client import RunnerSandbox
+
+log = logging.getLogger(__name__)
+RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text()
+UID = 1000
+# PID 1 reads the runner's source as the first line of its stdin: nothing to write into the
+# read-only image, and `ps` inside the sandbox shows one short line instead of the whole file.
+BOOT = "import json,sys;exec(compile(json.loads(sys.stdin.buffer.readline()),'patchloop-runner','exec'))"
+PATH = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_GC_DONE = False
+
+
+def _client(client: Any = None) -> Any:
+    if client is not None:
+        return client
+    import docker
+
+    try:
+        c = docker.from_env(timeout=60)
+        c.ping()
+        return c
+    except Exception as e:
+        raise SandboxError("docker", f"no Docker engine answers: {e}") from e
+
+
+def _start_ticks(pid: int) -> str:
+    """Process start time (clock ticks since boot): tells a live owner from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    except (OSError, IndexError, ValueError):
+        return ""
+
+
+def owner_labels() -> dict[str, str]:
+    return {"patchloop": "1", "patchloop.host": socket.gethostname(), "patchloop.pid": str(os.getpid()),
+            "patchloop.pid_start": _start_ticks(os.getpid())}
+
+
+def _owner_gone(labels: dict[str, str]) -> bool:
+    if labels.get("patchloop.host") != socket.gethostname():
+        return False  # another machine's sandbox: not ours to judge
+    try:
+        pid = int(labels.get("patchloop.pid", ""))
+    except ValueError:
+        return True
+    start = _start_ticks(pid)
+    return not start or start != labels.get("patchloop.pid_start", start)
+
+
+def gc(all: bool = False, client: Any = None) -> list[str]:
+    """Remove labelled containers (and volumes) whose owner process is gone, or all of them."""
+    client = _client(client)
+    removed = []
+    for c in client.containers.list(all=True, filters={"label": "patchloop=1"}):
+        if all or _owner_gone(c.labels):
+            try:
+                c.remove(force=True)
+                removed.append(c.name)
+            except Exception as e:  # already going away, or the engine refused: report, go on
+                log.warning("gc: cannot remove container %s: %s", c.name, e)
+    for v in client.volumes.list(filters={"label": "patchloop=1"}):
+        if all or _owner_gone(v.attrs.get("Labels") or {}):
+            try:
+                v.remove(force=True)
+                removed.append(v.name)
+            except Exception as e:  # still in use by a container being removed
+                log.warning("gc: cannot remove volume %s: %s", v.name, e)
+    return removed
+
+
+def _tar_tree(root: Path) -> io.BufferedRandom:
+    """A tar of ``root``'s contents (``.git`` included, symlinks kept) owned by the sandbox user."""
+    import tempfile
+
+    def own(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = UID
+        info.uname = info.gname = ""
+        return info
+
+    buf = tempfile.TemporaryFile()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for child in sorted(root.iterdir()):
+            tar.add(child, arcname=child.name, filter=own)
+    buf.seek(0)
+    return buf
+
+
+class DockerSandbox(RunnerSandbox):
+    """A workspace in a hardened container (see module doc). Use as a context manager."""
+
+    backend = "docker"
+
+    def __init__(self, image: str | None = None, *, repo: str | os.PathLike | None = None,
+                 limits: SandboxLimits | None = None, task_id: str = "", client: Any = None,
+                 labels: dict[str, str] | None = None):
+        super().__init__(limits, task_id)
+        self.client = _client(client)
+        global _GC_DONE
+        if not _GC_DONE:  # long runs: reap what crashed owners left, once per process
+            _GC_DONE = True
+            gc(client=self.client)
+        if image is None:
+            from patchloop.sandbox.images import ensure_base_image
+
+            image = ensure_base_image(self.client)
+        self.image = image
+        self.container = self.volume = self._sock = None
+        self._raw = bytearray()
+        self._out = bytearray()
+        self._err = bytearray()
+        try:
+            t0 = time.monotonic()
+            self._create(labels or {})
+            self.ready_info = self.wait_ready(60)
+            self.create_s = time.monotonic() - t0
+            if repo is not None:
+                self._copy_in(Path(repo))
+            self.init_base()
+        except BaseException:
+            self.close()
+            raise
+
+    def _create(self, extra_labels: dict[str, str]) -> None:
+        lim = self.limits
+        slug = re.sub(r"[^a-zA-Z0-9_.-]", "-", self.task_id)[:40].strip("-.") or "sandbox"
+        name = f"patchloop-{slug}-{uuid.uuid4().hex[:8]}"
+        labels = {**owner_labels(), "patchloop.task": self.task_id[:200], **extra_labels}
+        self.volume = self.client.volumes.create(
+            name=name, driver="local", labels=labels,
+            driver_opts={"type": "tmpfs", "device": "tmpfs",
+                         "o": f"size={lim.workspace_bytes},uid={UID},gid={UID},mode=0755"})
+        from docker.types import Mount, Ulimit
+
+        self.container = self.client.containers.create(
+            self.image, command=["python3", "-c", BOOT, "--serve"], name=name,
+            user=f"{UID}:{UID}", working_dir=self.workdir, stdin_open=True, tty=False, labels=labels,
+            network_mode="bridge" if lim.network else "none", cap_drop=["ALL"],
+            security_opt=["no-new-privileges"], pids_limit=lim.pids, mem_limit=lim.memory_bytes,
+            memswap_limit=lim.memory_bytes, nano_cpus=int(lim.cpus * 1e9), read_only=True,
+            tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={lim.tmp_bytes},mode=1777"},
+            mounts=[Mount(self.workdir, name, type="volume")], environment={"HOME": "/tmp"},
+            ulimits=[Ulimit(name="nofile", soft=lim.open_files, hard=lim.open_files),
+                     Ulimit(name="fsize", soft=lim.file_bytes, hard=lim.file_bytes),
+                     Ulimit(name="core", soft=0, hard=0)], detach=True)
+        sock = self.client.api.attach_socket(self.container.id, params={
+            "stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        self._sock = getattr(sock, "_sock", sock)
+        self.container.start()
+        self._send(json.dumps(RUNNER_SOURCE).encode() + b"\n")  # BOOT reads it as its first line
+
+    # ---- transport: docker's multiplexed attach stream (8-byte frame headers)
+    def _send(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def _recv_line(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while True:
+            nl = self._out.find(b"\n")
+            if nl >= 0:
+                line = bytes(self._out[: nl + 1])
+                del self._out[: nl + 1]
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SandboxError(self.task_id, f"runner silent for {timeout:.0f}s")
+            self._sock.settimeout(remaining)
+            try:
+                chunk = self._sock.recv(1 << 20)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise SandboxError(self.task_id, self._death_note())
+            self._raw += chunk
+            while len(self._raw) >= 8:
+                size = int.from_bytes(self._raw[4:8], "big")
+                if len(self._raw) < 8 + size:
+                    break
+                (self._out if self._raw[0] == 1 else self._err).extend(self._raw[8 : 8 + size])
+                del self._raw[: 8 + size]
+            del self._err[:-4096]
+
+    def _death_note(self) -> str:
+        try:
+            self.container.reload()
+            state = self.container.attrs["State"]
+            return (f"container stopped (exit {state.get('ExitCode')}, OOMKilled={state.get('OOMKilled')}): "
+                    f"{self._err.decode('utf-8', 'replace')[-1000:]}")
+        except Exception as e:
+            return f"container gone: {e}"
+
+    def _rlimits(self, timeout: float) -> dict[str, int]:
+        return {}  # set on the container (inherited from PID 1), so commands start without preexec
+
+    def _base_env(self) -> dict[str, str]:
+        return {"PATH": PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "USER": "sandbox"}
+
+    # ---- files: archives for the workspace (a volume the engine can see), the runner for /tmp
+    def _in_workspace(self, path: str) -> bool:
+        return path == self.workdir or path.startswith(self.workdir + "/")
+
+    def _put(self, path: str, data: bytes) -> None:
+        path = os.path.normpath(path)
+        if not self._in_workspace(path):
+            self.write_via_runner(path, data)
+            return
+        buf = io.BytesIO()
+        rel = os.path.relpath(path, self.workdir)
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            parts = rel.split("/")
+            for i in range(1, len(parts)):  # parents owned by the sandbox user, not root
+                d = tarfile.TarInfo("/".join(parts[:i]))
+                d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o755, UID, UID, int(time.time())
+                tar.addfile(d)
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, UID, UID, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        if not self.container.put_archive(self.workdir, buf.getvalue()):
+            raise SandboxError(self.task_id, f"cannot write {path}")
+
+    def _get(self, path: str) -> bytes:
+        import docker.errors
+
+        real = self.realpaths([os.path.normpath(path)])[0]
+        if not self._in_workspace(real):
+            return self.read_via_runner(real)
+        try:
+            stream, _ = self.container.get_archive(real)
+        except docker.errors.NotFound:
+            raise FileNotFoundError(f"no such file in the sandbox: {path}") from None
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise IsADirectoryError(f"not a regular file: {path}")
+            return tar.extractfile(member).read()
+
+    def _copy_in(self, repo: Path) -> None:
+        if not repo.is_dir():
+            raise SandboxError(self.task_id, f"repo is not a directory: {repo}")
+        with _tar_tree(repo) as tar:
+            if not self.container.put_archive(self.workdir, tar):
+                raise SandboxError(self.task_id, f"cannot copy {repo} into the sandbox")
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            except OSError:
+                pass
+        for thing in (self.container, self.volume):
+            if thing is None:
+                continue
+            try:
+                thing.remove(force=True)
+            except Exception as e:  # already gone is fine; anything else gc() will catch
+                if "No such" not in str(e) and "404" not in str(e):
+                    log.warning("sandbox %s: cannot remove %s: %s", self.task_id, getattr(thing, "name", thing), e)

@@ -1,0 +1,220 @@
+"""``LocalSandbox``: a temp-dir workspace for machines with no container engine. WEAKER isolation.
+
+The same ``runner.py`` as in containers runs the commands (same capping, timeouts, sweep,
+``ExecResult``), started where possible inside fresh namespaces with
+``unshare --net --pid --mount`` (plus ``--user --map-root-user`` when not root), detected
+once per process. Then:
+
+- the runner is PID 1 of its own PID namespace, so the sweep after each command kills every
+  leftover process, daemons included; the network namespace holds only ``lo``;
+- ``/tmp`` and ``/dev/shm`` are fresh size-limited tmpfs, and every other mount except the
+  workspace is remounted read-only; commands run with no capabilities at all, so they
+  cannot undo that;
+- each command gets rlimits: CPU time (from the timeout), address space, processes,
+  file size, open files; as root, where cgroups are writable, a pids and a memory cgroup
+  per sandbox replace the per-user RLIMIT_NPROC (root ignores it) and report OOM kills.
+
+What it does NOT protect against, unlike ``DockerSandbox``: commands run with your uid
+(or as capability-less root), so they can READ anything you can (your home, your keys);
+RLIMIT_NPROC counts all your processes, not only the sandbox's, outside a user namespace;
+without ``unshare`` (macOS, locked-down kernels) there is no network, mount or PID
+isolation at all: daemons are still swept (the runner is a child subreaper) but
+commands can write anywhere you can. Use Docker for untrusted code whenever you can.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from patchloop.sandbox.base import SandboxError, SandboxLimits
+from patchloop.sandbox.client import RunnerSandbox
+
+log = logging.getLogger(__name__)
+RUNNER = str(Path(__file__).with_name("runner.py"))
+NS_FLAGS = ["--net", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child"]
+WEAKER = ("LocalSandbox is weaker isolation than DockerSandbox: commands can read what your user "
+          "can read, and limits are rlimits; use the docker backend for untrusted code.")
+
+
+@functools.cache
+def unshare_prefix() -> tuple[str, ...]:
+    """The ``unshare`` command line that works here (root needs no user namespace), or ()."""
+    exe = shutil.which("unshare")
+    if not exe or not sys.platform.startswith("linux"):
+        return ()
+    prefix = [exe] + (["--user", "--map-root-user"] if os.geteuid() != 0 else []) + NS_FLAGS
+    try:
+        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    return tuple(prefix) if ok else ()
+
+
+def _cgroup_dirs(name: str, limits: SandboxLimits) -> tuple[list[Path], str | None]:
+    """Per-sandbox pids and memory cgroups (v1 or v2) where we may create them; oom counter file."""
+    made: list[Path] = []
+    oom = None
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return made, oom
+    own = {ctrl: path for _, ctrls, path in (ln.split(":", 2) for ln in lines) for ctrl in ctrls.split(",")}
+    root = Path("/sys/fs/cgroup")
+    wanted = []
+    if (root / "pids").is_dir() and "pids" in own:  # cgroup v1
+        wanted.append((root / "pids" / own["pids"].lstrip("/") / name, {"pids.max": limits.pids}))
+    if (root / "memory").is_dir() and "memory" in own:
+        wanted.append((root / "memory" / own["memory"].lstrip("/") / name, {
+            "memory.limit_in_bytes": limits.memory_bytes, "memory.memsw.limit_in_bytes": limits.memory_bytes}))
+    if not wanted and "" in own and (root / "cgroup.controllers").exists():  # cgroup v2
+        wanted.append((root / own[""].lstrip("/") / name, {
+            "pids.max": limits.pids, "memory.max": limits.memory_bytes, "memory.swap.max": 0}))
+    for path, settings in wanted:
+        try:
+            path.mkdir()
+        except OSError:
+            continue
+        made.append(path)
+        for key, value in settings.items():
+            try:
+                (path / key).write_text(str(value))
+            except OSError:
+                pass  # e.g. no swap accounting: the memory limit alone still holds
+        for f in ("memory.oom_control", "memory.events"):
+            if (path / f).exists():
+                oom = str(path / f)
+    return made, oom
+
+
+class LocalSandbox(RunnerSandbox):
+    """A workspace in a temp dir with namespaces and rlimits where available (see module doc)."""
+
+    backend = "local"
+
+    def __init__(self, *, repo: str | os.PathLike | None = None, limits: SandboxLimits | None = None,
+                 task_id: str = ""):
+        super().__init__(limits, task_id)
+        log.warning(WEAKER)
+        self.prefix = unshare_prefix()
+        self.root = Path(tempfile.mkdtemp(prefix="patchloop-", dir="/var/tmp" if self.prefix else None))
+        self.workdir = str(self.root / "workspace")
+        self.tmpdir = "/tmp" if self.prefix else str(self.root / "tmp")
+        self.cgroups: list[Path] = []
+        self.proc: subprocess.Popen | None = None
+        try:
+            self._start(repo)
+            self.init_base()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, repo: str | os.PathLike | None) -> None:
+        if repo is not None:
+            if not Path(repo).is_dir():
+                raise SandboxError(self.task_id, f"repo is not a directory: {repo}")
+            shutil.copytree(repo, self.workdir, symlinks=True)
+        else:
+            os.mkdir(self.workdir)
+        os.makedirs(self.root / "tmp", exist_ok=True)
+        oom = None
+        if os.geteuid() == 0:  # root ignores RLIMIT_NPROC: use cgroups when we may
+            self.cgroups, oom = _cgroup_dirs(f"patchloop-{os.getpid()}-{uuid.uuid4().hex[:8]}", self.limits)
+        flags = "drop-caps" + ("" if self.prefix else ",subreaper")
+        argv = [sys.executable, "-I", RUNNER, "--serve", "--flags", flags, "--oom-file", oom or ""]
+        if self.prefix:
+            argv = [*self.prefix, *argv, "--workspace", self.workdir, "--tmp-bytes", str(self.limits.tmp_bytes)]
+        if self.cgroups:  # join the cgroups first, so every descendant is born inside them
+            joins = " ".join(f'echo $$ > "{c}/cgroup.procs" &&' for c in self.cgroups)
+            argv = ["sh", "-c", f'{joins} exec "$@"', "sh", *argv]
+        self._log = open(self.root / "runner.log", "wb")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                     cwd=self.workdir, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        self.ready_info = self.wait_ready(60)
+        self.ready_info["cgroups"] = [str(c) for c in self.cgroups]
+        self.ready_info["namespaces"] = bool(self.prefix)
+
+    # ---- transport: the runner's stdin/stdout pipes
+    def _send(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def _recv_line(self, timeout: float) -> bytes:
+        # The runner answers every request, or dies (EOF); its own timeouts bound a command.
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SandboxError(self.task_id, f"runner exited: {self._tail_log()}", str(self.root / "runner.log"))
+        return line
+
+    def _tail_log(self) -> str:
+        try:
+            return (self.root / "runner.log").read_text(errors="replace")[-1000:]
+        except OSError:
+            return ""
+
+    def _base_env(self) -> dict[str, str]:
+        path = os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", "/usr/bin:/bin")
+        return {"PATH": path, "HOME": self.tmpdir, "TMPDIR": self.tmpdir, "LANG": "C.UTF-8"}
+
+    def _rlimits(self, timeout: float) -> dict[str, int]:
+        mem = self.limits.memory_bytes
+        # With a memory cgroup, the cgroup limit (and its OOM report) is the real bound; the
+        # address-space limit stays loose because virtual size overshoots resident size.
+        space = max(2 * mem, mem + 2**30) if any("memory" in str(c) for c in self.cgroups) else mem
+        limits = {**super()._rlimits(timeout), "CPU": math.ceil(timeout) + 1, "AS": space}
+        if os.geteuid() != 0:
+            # Outside a user namespace the count is per user: leave room for the user's own processes.
+            limits["NPROC"] = self.limits.pids + (0 if self.prefix else _user_processes())
+        return limits
+
+    # ---- files go through the runner (it sees the sandbox's /tmp), only inside the sandbox
+    def _check_inside(self, path: str) -> str:
+        real = self.realpaths([path])[0]
+        roots = [self.realpaths([self.workdir])[0], self.tmpdir]
+        if not any(real == r or real.startswith(r.rstrip("/") + "/") for r in roots):
+            raise PermissionError(f"{path} resolves to {real}, outside the sandbox workspace and {self.tmpdir}")
+        return real
+
+    def _put(self, path: str, data: bytes) -> None:
+        # realpath resolves a final symlink too, so a link to /etc cannot be written through
+        self.write_via_runner(self._check_inside(os.path.normpath(path)), data)
+
+    def _get(self, path: str) -> bytes:
+        return self.read_via_runner(self._check_inside(os.path.normpath(path)))
+
+    def _shutdown(self) -> None:
+        if self.proc is not None:
+            try:
+                self.proc.stdin.close()  # the runner sweeps and exits on EOF
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()  # --kill-child takes the namespace's processes with it
+                self.proc.wait()
+            self.proc.stdout.close()
+            self._log.close()
+        for cg in self.cgroups:
+            try:
+                cg.rmdir()
+            except OSError as e:
+                log.warning("sandbox %s: cannot remove cgroup %s: %s", self.task_id, cg, e)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _user_processes() -> int:
+    uid = os.getuid()
+    return sum(1 for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == uid)
+
+
+def _owner(p: Path) -> int:
+    try:
+        return p.stat().st_uid
+    except OSError:
+        return -1
