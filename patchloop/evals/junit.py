@@ -27,13 +27,28 @@ class JUnitError(ValueError):
     """The report is not a pytest JUnit XML we can trust (malformed, hostile, too big)."""
 
 
+def _key(path: str, names: list[str], params: str) -> tuple[str, str]:
+    parts = [re.sub(r"\.py$", "", path.replace("/", ".")), *names]
+    parts[-1] += params
+    return ".".join(parts[:-1]), parts[-1]
+
+
 def junit_key(node_id: str) -> tuple[str, str]:
-    """(classname, name) that pytest's junitxml writes for ``node_id``."""
+    """(classname, name) that pytest's junitxml (pytest >= 9.1) writes for ``node_id``:
+    the path ends at the first ``::`` (so a path may hold ``[``), params at the next ``[``."""
+    path, sep, tail = node_id.partition("::")
+    if not sep:
+        return _key(path, [], "")[0], ""
+    name_part, bracket, params = tail.partition("[")
+    return _key(path, name_part.split("::"), bracket + params)
+
+
+def legacy_junit_key(node_id: str) -> tuple[str, str]:
+    """The same for pytest < 9.1, which split the params off first (differs only for
+    paths containing ``[``); environment images may carry either."""
     path, bracket, params = node_id.partition("[")
-    names = path.split("::")
-    names[0] = re.sub(r"\.py$", "", names[0].replace("/", "."))
-    names[-1] += bracket + params
-    return ".".join(names[:-1]), names[-1]
+    first, *names = path.split("::")
+    return _key(first, names, bracket + params) if names else _key("", [first], bracket + params)
 
 
 def _status(case: ET.Element) -> str:
@@ -75,7 +90,11 @@ def parse_junit(xml_text: str | bytes) -> dict[tuple[str, str], str]:
 def statuses_for(report: dict[tuple[str, str], str], node_ids: list[str]) -> dict[str, str]:
     """Status of each expected node id; an id absent from the report is FAILED
     (a test that did not run did not pass)."""
-    return {nid: report.get(junit_key(nid), FAILED) for nid in node_ids}
+    out = {}
+    for nid in node_ids:
+        key = junit_key(nid)
+        out[nid] = report.get(key) or report.get(legacy_junit_key(nid), FAILED)
+    return out
 
 
 def counts(report: dict[tuple[str, str], str]) -> dict[str, int]:

@@ -1,0 +1,104 @@
+"""``patchloop eval``: SWE-style runs, dataset validation, HTML reports (and ``func``).
+
+Argument parsing only; the work lives in ``patchloop.evals`` and is imported inside each
+command so ``patchloop --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Evaluate patches (SWE-style) and samples (function-level).", no_args_is_help=True)
+
+
+def _printer():
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    return lambda e: err.print(f"[yellow]skipped[/] {e}", markup=True)
+
+
+@app.command("swe")
+def swe(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Instances: JSON, JSONL, parquet, saved HF dataset dir, or 'builtin'."),
+    predictions: str = typer.Option(..., "--predictions", "-p", help="Predictions JSONL/JSON, or 'gold' / 'empty'."),
+    run_id: str = typer.Option(..., "--run-id", "-r", help="Output goes to <runs-dir>/<run-id>; rerunning resumes."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Instances evaluated in parallel."),
+    backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto (docker when an engine answers)."),
+    timeout: float = typer.Option(300.0, "--timeout", "-t", help="Seconds for one instance's test run."),
+    runs_dir: Path = typer.Option(Path("runs/eval"), "--runs-dir", help="Parent directory of run outputs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Grade predictions on SWE-style instances: resolved iff FAIL_TO_PASS pass and PASS_TO_PASS still pass."""
+    from patchloop.evals.datasets import load_predictions, load_tasks
+    from patchloop.evals.run import run_swe_eval
+
+    if backend not in ("auto", "docker", "local"):
+        raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
+    on_error = _printer()
+    try:
+        tasks = load_tasks(dataset, on_error=on_error)
+        preds = load_predictions(predictions, tasks, on_error=on_error)
+    except FileNotFoundError as e:
+        raise typer.BadParameter(str(e)) from None
+    run_dir = runs_dir / run_id
+    report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
+                          progress=progress, on_error=on_error)
+    typer.echo(f"resolved {report['resolved_instances']}/{report['submitted_instances']} "
+               f"({100 * report['resolved_rate']:.1f}%); report: {run_dir / 'report.json'}")
+
+
+@app.command("validate")
+def validate(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Instances to check (any format `eval swe` reads)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1),
+    backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto."),
+    timeout: float = typer.Option(300.0, "--timeout", "-t"),
+    run_id: str = typer.Option("validate", "--run-id", "-r", help="Outputs under <runs-dir>/<run-id>/{gold,before}."),
+    runs_dir: Path = typer.Option(Path("runs/eval"), "--runs-dir"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Valid iff the gold patch resolves every instance and every FAIL_TO_PASS test fails before it."""
+    from patchloop.evals.datasets import load_tasks
+    from patchloop.evals.validate import validate as run_validate
+
+    errors: list[str] = []
+    printer = _printer()
+
+    def on_error(e):
+        errors.append(str(e))
+        printer(e)
+
+    try:
+        tasks = load_tasks(dataset, on_error=on_error)
+    except FileNotFoundError as e:
+        raise typer.BadParameter(str(e)) from None
+    problems = run_validate(tasks, runs_dir / run_id, backend=backend, timeout=timeout, workers=workers,
+                            progress=progress)
+    for iid, why in sorted(problems.items()):
+        typer.echo(f"INVALID {iid}: {'; '.join(why)}")
+    ok = len(tasks) - len(problems)
+    typer.echo(f"{ok}/{len(tasks)} instances valid" + (f", {len(errors)} unreadable" if errors else ""))
+    if problems or errors or not tasks:
+        raise typer.Exit(1)
+
+
+@app.command("report")
+def report(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories (each with report.json)."),
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file (default: report.html in the first run dir)."),
+) -> None:
+    """Write an HTML page with charts of resolved rate and verdicts per run."""
+    from patchloop.evals.report import write_html
+
+    target = out or (run_dirs[0] / "report.html")
+    try:
+        path = write_html(run_dirs, target)
+    except FileNotFoundError as e:
+        raise typer.BadParameter(str(e)) from None
+    typer.echo(f"wrote {path}")
+
+
+# `func` (function-level pass@k) is registered below this line by its own module section.

@@ -1,0 +1,116 @@
+"""Verdicts from per-test status, and the rules that keep a patch from grading itself.
+
+The grader is adversarial code: the patch under test runs inside the pytest process that
+reports on it. What this module decides, and why:
+
+- **resolved** iff every FAIL_TO_PASS and PASS_TO_PASS test is PASSED in the JUnit report
+  *and* pytest exited 0. Only the listed tests are selected, so an honest all-pass run exits 0;
+  an exit code that disagrees with the report (0 with failures, or non-zero with all listed
+  tests passing) means something rewrote one of them, and is unresolved.
+- SKIPPED (and xfail, which JUnit reports as skipped) is never passed; a listed test missing
+  from the report did not run and is FAILED.
+- Test infrastructure belongs to the instance, not to the patch. After the model patch is
+  applied, every file the test patch names is reset to the base and the test patch applied
+  on top (a diff that edited the tests is overridden), and ``PROTECTED`` files the model patch
+  added or changed (``conftest.py`` anywhere, pytest ini files, ``sitecustomize``) are reset
+  too: a ``conftest.py`` with a ``pytest_runtest_makereport`` hookwrapper could otherwise
+  rewrite every failure into a pass. The repository's own conftest files stay in force
+  (``--noconftest`` would break suites that need their fixtures).
+- ``tamper_findings`` flags patches whose added lines reach into the test runner from
+  ordinary modules (pytest hooks or internals, the JUnit writer, ``os._exit``, ``addopts``).
+  Code under test shares the pytest process, so a determined patch could monkeypatch pytest
+  from the package itself; this scan closes the obvious doors, it is not a proof. Instances
+  of repositories that legitimately touch pytest (pytest plugins, pytest itself) set
+  ``allow_test_machinery: true``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from patchloop.evals.junit import ERROR, FAILED, PASSED
+
+RESOLVED, UNRESOLVED = "resolved", "unresolved"
+PATCH_FAILED, EMPTY_PATCH, TIMEOUT, ERROR_VERDICT = "patch_failed", "empty_patch", "timeout", "error"
+VERDICTS = (RESOLVED, UNRESOLVED, PATCH_FAILED, EMPTY_PATCH, TIMEOUT, ERROR_VERDICT)
+
+PROTECTED_NAMES = ("conftest.py", "pytest.ini", ".pytest.ini", "tox.ini", "sitecustomize.py", "usercustomize.py")
+_TAMPER = re.compile(
+    r"\bpytest_(?:runtest_\w+|report_\w+|collection\w*|sessionfinish|sessionstart|configure|"
+    r"terminal_summary|plugins|make_collect_report|pyfunc_call)\b"
+    r"|\b_pytest\b|\bjunitxml\b|\bxmlpath\b|\bLogXML\b|\bos\._exit\b|\baddopts\b"
+    r"|PYTEST_ADDOPTS|PYTEST_PLUGINS|\bhookwrapper\b|\bhookimpl\b"
+)
+_GIT_HEADER = re.compile(r"^diff --git a/(.+?) b/(.+)$", re.M)
+_FILE_HEADER = re.compile(r"^(?:---|\+\+\+) (?:[ab]/)?([^\t\n]+)", re.M)
+
+
+def patch_paths(diff: str) -> list[str]:
+    """Every path a unified diff names (old and new sides), without a/ b/ prefixes.
+    ``diff --git`` headers are trusted first: a hunk line could look like a ``---`` header."""
+    found = [p for m in _GIT_HEADER.finditer(diff) for p in m.groups()]
+    if not found:
+        found = _FILE_HEADER.findall(diff)
+    return sorted({p.strip().strip('"') for p in found if p.strip() != "/dev/null"})
+
+
+def is_protected(path: str) -> bool:
+    return path.rsplit("/", 1)[-1] in PROTECTED_NAMES
+
+
+def tamper_findings(model_patch: str, test_paths: set[str]) -> list[str]:
+    """Added lines (outside the test patch's files, which are overwritten anyway) that
+    reach into the test runner, as ``path: matched text``."""
+    findings = []
+    current = ""
+    for line in model_patch.splitlines():
+        if line.startswith("+++ "):
+            current = line[4:].strip().removeprefix("b/")
+        elif line.startswith("+") and current not in test_paths and not is_protected(current):
+            m = _TAMPER.search(line)
+            if m:
+                findings.append(f"{current}: {m.group(0)}")
+    return findings
+
+
+def grade(
+    fail_to_pass: list[str],
+    pass_to_pass: list[str],
+    statuses: dict[str, str] | None,
+    *,
+    exit_code: int | None,
+    report_failures: int = 0,
+    timed_out: bool = False,
+) -> tuple[str, str]:
+    """(verdict, reason) for one test run.
+
+    ``statuses`` maps every listed id to its status (None: no usable report);
+    ``report_failures`` counts FAILED/ERROR entries anywhere in the report.
+    """
+    if timed_out:
+        return TIMEOUT, "the test run hit its time limit"
+    if statuses is None:
+        return UNRESOLVED, f"no usable JUnit report (pytest exit code {exit_code})"
+    bad_f2p = [t for t in fail_to_pass if statuses.get(t) != PASSED]
+    bad_p2p = [t for t in pass_to_pass if statuses.get(t) != PASSED]
+    if exit_code == 0 and report_failures:
+        return UNRESOLVED, f"pytest exited 0 but the report has {report_failures} failure(s): report tampered with"
+    if bad_f2p or bad_p2p:
+        parts = []
+        if bad_f2p:
+            parts.append(f"{len(bad_f2p)}/{len(fail_to_pass)} FAIL_TO_PASS not passing ({_first(bad_f2p, statuses)})")
+        if bad_p2p:
+            parts.append(f"{len(bad_p2p)}/{len(pass_to_pass)} PASS_TO_PASS broken ({_first(bad_p2p, statuses)})")
+        return UNRESOLVED, "; ".join(parts)
+    if exit_code != 0:
+        return UNRESOLVED, f"every listed test passed in the report but pytest exited {exit_code}"
+    return RESOLVED, ""
+
+
+def _first(ids: list[str], statuses: dict[str, str]) -> str:
+    tid = ids[0]
+    return f"{tid}: {statuses.get(tid, 'missing')}"
+
+
+def failure_count(report: dict) -> int:
+    return sum(1 for s in report.values() if s in (FAILED, ERROR))
