@@ -69,6 +69,16 @@ class _TokenSink:
         pass
 
 
+class _Cancelled:
+    """Stopping criterion that ends generation once ``event`` is set."""
+
+    def __init__(self, event: threading.Event, torch):
+        self.event, self.torch = event, torch
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return self.torch.full((input_ids.shape[0],), self.event.is_set(), dtype=self.torch.bool)
+
+
 class LocalModel:
     """Tokenizer + causal LM on the best device, with chat rendering and sampling."""
 
@@ -116,6 +126,7 @@ class LocalModel:
         seed: int | None = None,
         use_cache: bool = True,
         on_token: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Generation:
         """Sample a completion; ``temperature == 0`` means greedy."""
         torch = self._torch
@@ -142,6 +153,10 @@ class LocalModel:
             kw.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         if on_token is not None:
             kw["streamer"] = _TokenSink(on_token)
+        if cancel is not None:  # a client that went away, or server shutdown
+            from transformers import StoppingCriteriaList
+
+            kw["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel, torch)])
         ids = torch.tensor([prompt_ids], device=self.device)
         with self._lock, torch.inference_mode():
             if seed is not None:

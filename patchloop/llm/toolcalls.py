@@ -33,6 +33,8 @@ class ParsedOutput:
     content: str
     tool_calls: list[ToolCall] = field(default_factory=list)
     invalid_tool_calls: list[InvalidToolCall] = field(default_factory=list)
+    invalid_text: list[str] = field(default_factory=list)
+    """The raw text of each invalid call, tags included, for servers that hand it back as content."""
 
 
 def new_call_id() -> str:
@@ -95,6 +97,7 @@ def parse_tool_calls(text: Any, tool_names: Collection[str] | None = None) -> Pa
     content: list[str] = []
     valid: list[ToolCall] = []
     invalid: list[InvalidToolCall] = []
+    invalid_text: list[str] = []
     pos, n = 0, 0
     while True:
         start = text.find(OPEN, pos)
@@ -123,8 +126,9 @@ def parse_tool_calls(text: Any, tool_names: Collection[str] | None = None) -> Pa
             valid.append(tool_call(name=name, args=args, id=new_call_id()))
             continue
         reason = "; ".join(x for x in (problem, error) if x)
+        invalid_text.append(text[start:pos])
         invalid.append(
             invalid_tool_call(name=name, args=_short(body), id=new_call_id(),
                               error=f"tool call {n}: {reason}. {_FORMAT_HINT}")
         )
-    return ParsedOutput("".join(content).strip(), valid, invalid)
+    return ParsedOutput("".join(content).strip(), valid, invalid, invalid_text)

@@ -1,0 +1,277 @@
+"""An OpenAI-compatible HTTP server over a local checkpoint (``patchloop serve``).
+
+Enough of the Chat Completions API for the agent, the ``openai`` client and editors:
+``/v1/models`` and ``/v1/chat/completions`` with tools, ``tool_choice``, sampling
+settings, ``stream`` (SSE, tool-call deltas, a usage chunk on request) and ``usage``.
+
+Concurrency: one worker thread owns the model and takes requests in arrival order from a
+FIFO queue (a single-thread executor). Requests never run two generations on one model at
+once, none are dropped, and HTTP handling stays responsive meanwhile. There is no
+batching: for serving large models to many users, use vLLM (``vllm serve``), which speaks
+the same API, and point patchloop at it with ``openai:NAME --base-url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict
+
+from patchloop.llm.errors import LLMError
+from patchloop.llm.toolcalls import OPEN, parse_tool_calls
+
+
+class ChatRequest(BaseModel):
+    """The request fields we honour; unknown ones are accepted and ignored, as OpenAI does."""
+
+    model_config = ConfigDict(extra="allow")
+    messages: list[dict[str, Any]]
+    model: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: Any = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    logprobs: bool = False
+    n: int = 1
+    return_token_ids: bool = False  # vLLM's extension: token ids of the completion
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+
+
+def _plain_messages(messages: list[dict]) -> list[dict]:
+    """Chat templates want string content; OpenAI allows lists of parts."""
+    out = []
+    for m in messages:
+        m = dict(m)
+        c = m.get("content")
+        if isinstance(c, list):
+            m["content"] = "".join(p.get("text", "") for p in c if isinstance(p, dict))
+        elif c is None:
+            m["content"] = ""
+        out.append(m)
+    return out
+
+
+def _held_back(text: str) -> int:
+    """Length of a tail of ``text`` that could be the start of a ``<tool_call>`` tag."""
+    for k in range(min(len(OPEN) - 1, len(text)), 0, -1):
+        if OPEN.startswith(text[-k:]):
+            return k
+    return 0
+
+
+class ChatServer:
+    """Routes + the single model worker. ``engine`` is a :class:`patchloop.llm.local.LocalModel`."""
+
+    def __init__(self, engine, model_id: str, default_max_tokens: int = 512):
+        self.engine, self.model_id, self.default_max_tokens = engine, model_id, default_max_tokens
+        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="patchloop-model")
+        self.shutdown = threading.Event()
+        self.app = FastAPI(title="patchloop serve")
+        self.app.get("/v1/models")(self.models)
+        self.app.post("/v1/chat/completions")(self.chat)
+
+    def close(self) -> None:
+        self.shutdown.set()  # ends a running generation at its next token
+        self.worker.shutdown(wait=True, cancel_futures=True)
+
+    async def models(self) -> dict:
+        return {"object": "list", "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": "patchloop"}]}
+
+    def _settings(self, req: ChatRequest) -> dict:
+        stop = [req.stop] if isinstance(req.stop, str) else req.stop
+        return dict(
+            max_new_tokens=req.max_completion_tokens or req.max_tokens or self.default_max_tokens,
+            temperature=0.7 if req.temperature is None else req.temperature,
+            top_p=1.0 if req.top_p is None else req.top_p,
+            stop=stop or None,
+            seed=req.seed,
+        )
+
+    async def chat(self, request: Request):
+        try:
+            req = ChatRequest.model_validate(await request.json())
+        except Exception as e:  # bad JSON or wrong field types
+            return _error(400, f"bad request: {' '.join(str(e).split())[:500]}")
+        if req.n != 1:
+            return _error(400, "only n=1 is supported")
+        tools = None if req.tool_choice == "none" else req.tools  # tool_choice is otherwise advisory
+        try:
+            prompt = self.engine.render(_plain_messages(req.messages), tools)
+        except LLMError as e:
+            return _error(400, str(e))
+        if len(prompt) >= self.engine.context:
+            return _error(400, f"prompt is {len(prompt)} tokens but this model's context is {self.engine.context}")
+        names = {t.get("function", {}).get("name") for t in tools} if tools else None
+        rid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
+        if req.stream:
+            return StreamingResponse(self._stream(req, prompt, names, rid, created), media_type="text/event-stream")
+        loop = asyncio.get_running_loop()
+        gen = await loop.run_in_executor(
+            self.worker, lambda: self.engine.generate(prompt, cancel=self.shutdown, **self._settings(req))
+        )
+        parsed = parse_tool_calls(gen.text, names)
+        message: dict[str, Any] = {"role": "assistant", "content": self._content(parsed) or None}
+        if parsed.tool_calls:
+            message["tool_calls"] = [self._call(c) for c in parsed.tool_calls]
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": message,
+            "finish_reason": "tool_calls" if parsed.tool_calls else gen.finish_reason,
+            "logprobs": self._logprobs(gen) if req.logprobs else None,
+        }
+        if req.return_token_ids:
+            choice["token_ids"] = gen.token_ids
+        return {
+            "id": rid, "object": "chat.completion", "created": created, "model": self.model_id,
+            "choices": [choice], "usage": self._usage(gen),
+        }
+
+    @staticmethod
+    def _content(parsed) -> str:
+        # Malformed calls stay in the content as text, so a client-side parser (ours) can
+        # show the model its mistake; valid calls move to ``tool_calls``.
+        return "\n".join(x for x in [parsed.content, *parsed.invalid_text] if x)
+
+    @staticmethod
+    def _call(c: dict) -> dict:
+        return {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": json.dumps(c["args"])}}
+
+    @staticmethod
+    def _usage(gen) -> dict:
+        n = len(gen.token_ids)
+        return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": n, "total_tokens": gen.prompt_tokens + n}
+
+    def _logprobs(self, gen) -> dict:
+        tok = self.engine.tokenizer
+        content = []
+        for t, lp in zip(gen.token_ids, gen.logprobs):
+            s = tok.decode([t])
+            content.append({"token": s, "logprob": lp, "bytes": list(s.encode()), "top_logprobs": []})
+        return {"content": content}
+
+    async def _stream(self, req: ChatRequest, prompt: list[int], names, rid: str, created: int):
+        """SSE: content deltas as tokens arrive, held back once a ``<tool_call>`` may begin."""
+        loop = asyncio.get_running_loop()
+        tokens: asyncio.Queue = asyncio.Queue()
+        cancel = threading.Event()
+
+        def on_token(t: int) -> None:
+            loop.call_soon_threadsafe(tokens.put_nowait, t)
+
+        def work():
+            try:
+                return self.engine.generate(prompt, on_token=on_token, cancel=cancel, **self._settings(req))
+            finally:
+                loop.call_soon_threadsafe(tokens.put_nowait, None)
+
+        def chunk(delta: dict | None, finish: str | None = None, **extra) -> str:
+            choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+            body = {"id": rid, "object": "chat.completion.chunk", "created": created,
+                    "model": self.model_id, "choices": choices, **extra}
+            return f"data: {json.dumps(body)}\n\n"
+
+        future = loop.run_in_executor(self.worker, work)
+        ids: list[int] = []
+        sent, in_call = "", False
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            while (t := await tokens.get()) is not None:
+                ids.append(t)
+                if in_call:
+                    continue
+                text = self.engine.tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
+                cut = text.find(OPEN)
+                in_call = cut >= 0
+                safe = text[:cut] if in_call else text[: len(text) - _held_back(text)]
+                if len(safe) > len(sent) and safe.startswith(sent):
+                    yield chunk({"content": safe[len(sent):]})
+                    sent = safe
+            gen = await future
+            parsed = parse_tool_calls(gen.text, names)
+            rest = self._content(parsed)
+            rest = rest[len(sent.strip()):] if rest.startswith(sent.strip()) else ("\n" + rest if rest else "")
+            if rest.strip():
+                yield chunk({"content": rest})
+            for i, c in enumerate(parsed.tool_calls):
+                yield chunk({"tool_calls": [{"index": i, **self._call(c)}]})
+            yield chunk({}, "tool_calls" if parsed.tool_calls else gen.finish_reason)
+            if (req.stream_options or {}).get("include_usage"):
+                yield chunk(None, usage=self._usage(gen))
+            yield "data: [DONE]\n\n"
+        finally:
+            cancel.set()  # the client went away mid-stream: stop generating for it
+
+
+def run_server(
+    model: str,
+    *,
+    adapter: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    name: str | None = None,
+    default_max_tokens: int = 512,
+) -> None:
+    """Load the model, listen, print ``serving NAME at URL`` once ready, stop on SIGINT/SIGTERM."""
+    import contextlib
+    import signal
+    import socket
+
+    import uvicorn
+
+    from patchloop.llm.local import LocalModel
+
+    engine = LocalModel(model, adapter)  # loads before we listen: a ready server can answer
+    server = ChatServer(engine, name or engine.name, default_max_tokens)
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise LLMError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    bound = sock.getsockname()[1]
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}/v1"
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self):
+            # uvicorn re-raises the signal after its graceful shutdown (a traceback and a
+            # non-zero exit); a stop request is a normal end, so just shut down and return.
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            old = {s: signal.signal(s, self.handle_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for s, h in old.items():
+                    signal.signal(s, h)
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(f"serving {server.model_id} at {url}", flush=True)
+
+    # SIGINT/SIGTERM: stop accepting, finish in-flight requests (up to 10 s), then return.
+    config = uvicorn.Config(server.app, log_level="warning", timeout_graceful_shutdown=10)
+    try:
+        _Server(config).run(sockets=[sock])
+    finally:
+        server.close()
+        sock.close()
