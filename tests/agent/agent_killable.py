@@ -1,16 +1,16 @@
 """Run the fix script in a subprocess that announces step TURN and then blocks, so a test
-can kill it at a known point. Usage: agent_killable.py REPO CHECKPOINT THREAD TURN"""
+can kill it at a known point. Usage: agent_killable.py REPO_DEST CHECKPOINT THREAD TURN"""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from agent_scripted import ScriptedChatModel
-from agent_tmpsandbox import TmpSandbox
+from conftest import agent_config, open_task_sandbox
 from test_agent_graph import FIX_SCRIPT, _task
 
 from patchloop.agent.runner import open_checkpointer, run_episode
-from patchloop.agent.state import AgentConfig
 
 
 def main() -> None:
@@ -21,8 +21,8 @@ def main() -> None:
             print(f"AT {turn}", flush=True)
             sys.stdin.readline()  # blocks until killed (the test never writes)
 
-    sb = TmpSandbox(repo)
-    run_episode(ScriptedChatModel(replies=FIX_SCRIPT, on_call=hook), sb, _task(), AgentConfig(max_steps=10),
+    sb = open_task_sandbox(_task(), Path(repo))
+    run_episode(ScriptedChatModel(replies=FIX_SCRIPT, on_call=hook), sb, _task(), agent_config(max_steps=10),
                 checkpointer=open_checkpointer(ckpt), thread_id=thread)
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage
 
 from agent_scripted import ScriptedChatModel, call
+from patchloop.agent.tools import SandboxTools
 from patchloop.agent.runner import open_checkpointer, run_episode
-from patchloop.agent.state import AgentConfig
+from conftest import agent_config, load_instance
 from patchloop.types import Task
 
-ISSUE = "truncate('abcde', 5) returns 'ab...' but text that fits exactly should be returned unchanged."
 FIX_SCRIPT = [
     call("repo_map", query="truncate"),
     call("search", pattern="def truncate"),
@@ -21,12 +21,12 @@ FIX_SCRIPT = [
 
 
 def _task() -> Task:
-    return Task(instance_id="textkit-exact-width", repo="textkit", problem_statement=ISSUE)
+    return load_instance("textkit-1")
 
 
 def test_scripted_model_fixes_the_planted_bug(textkit_sandbox):
     model = ScriptedChatModel(replies=FIX_SCRIPT)
-    traj = run_episode(model, textkit_sandbox, _task(), AgentConfig(max_steps=10))
+    traj = run_episode(model, textkit_sandbox, _task(), agent_config(max_steps=10))
     assert traj.exit_reason == "submitted"
     assert len(traj.steps) == 6 and model.calls == 6
     assert "+    if len(text) <= width:" in traj.model_patch
@@ -34,18 +34,36 @@ def test_scripted_model_fixes_the_planted_bug(textkit_sandbox):
     assert "textkit/trunc.py" in obs[0]  # the repo map lists the file
     assert "textkit/trunc.py:4:def truncate" in obs[1]
     assert "passed" in obs[4] and "failed" not in obs[4]
+    # the harness grades the diff in a fresh workspace, with the instance's hidden tests
+    from patchloop.evals.swe import evaluate_instance
+
+    result = evaluate_instance(_task(), traj.model_patch, backend="local", timeout=120)
+    assert result.verdict == "resolved", result.reason
+    assert all(result.tests[t] == "PASSED" for t in _task().FAIL_TO_PASS)
+
+
+def test_the_workspace_has_no_history_past_base(textkit_sandbox):
+    base = _task().base_commit
+    assert textkit_sandbox.run("git rev-parse HEAD").stdout.strip() == base
+    assert textkit_sandbox.run("git rev-list --all").stdout.split() == [base]
+    for cmd in ("git tag", "git remote", "git stash list", "git reflog --all"):
+        res = textkit_sandbox.run(cmd)
+        assert res.stdout.strip() == "", (cmd, res.output)
+    # and the tools the model has cannot reach the host checkout either
+    tools = SandboxTools(textkit_sandbox, agent_config())
+    assert base[:7] in tools.run("git log --all --oneline") and len(tools.run("git log --all --oneline").splitlines()) == 2
 
 
 def test_a_looping_model_is_stopped_by_max_steps(textkit_sandbox):
     model = ScriptedChatModel(replies=[call("view", path="textkit/trunc.py")])
-    traj = run_episode(model, textkit_sandbox, _task(), AgentConfig(max_steps=4))
+    traj = run_episode(model, textkit_sandbox, _task(), agent_config(max_steps=4))
     assert traj.exit_reason == "max_steps"
     assert model.calls == 4 and len(traj.steps) == 4
 
 
 def test_token_budget_is_never_overshot(textkit_sandbox):
     model = ScriptedChatModel(replies=[call("view", path="textkit/trunc.py")])
-    cfg = AgentConfig(max_steps=100, max_tokens=700)
+    cfg = agent_config(max_steps=100, max_tokens=700)
     traj = run_episode(model, textkit_sandbox, _task(), cfg)
     assert traj.exit_reason == "max_tokens"
     # each call costs 120 + 10*turn tokens: the guard stops before the one that would overshoot
@@ -59,7 +77,7 @@ def test_malformed_tool_calls_become_observations(textkit_sandbox):
     no_call = AIMessage(content="I think the bug is in trunc.py")
     model = ScriptedChatModel(replies=[bad_json, call("frobnicate", x=1), call("view", start="abc"), no_call,
                                        call("submit")])
-    traj = run_episode(model, textkit_sandbox, _task(), AgentConfig(max_steps=10))
+    traj = run_episode(model, textkit_sandbox, _task(), agent_config(max_steps=10))
     assert traj.exit_reason == "submitted" and len(traj.steps) == 5
     obs = [s.observations[0] for s in traj.steps[:4]]
     assert "malformed call to edit: JSON truncated" in obs[0]
@@ -85,7 +103,7 @@ def test_ask_mode_waits_for_approval_and_runs_each_call_once(textkit_sandbox, tm
             return True
         return "no, leave trunc.py alone"
 
-    cfg = AgentConfig(max_steps=5, approve="ask")
+    cfg = agent_config(max_steps=5, approve="ask")
     traj = run_episode(model, textkit_sandbox, _task(), cfg, checkpointer=open_checkpointer(tmp_path / "c.sqlite"),
                        thread_id="t1", approve=approve)
     assert [a["tool"] for a in asked] == ["run", "edit"]

@@ -12,12 +12,10 @@ from pathlib import Path
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agent_scripted import ScriptedChatModel
-from agent_tmpsandbox import TmpSandbox
-from conftest import EXAMPLES
+from conftest import agent_config, open_task_sandbox
 from test_agent_graph import FIX_SCRIPT, _task
 from patchloop.agent.context import fit_context
 from patchloop.agent.runner import open_checkpointer, run_episode
-from patchloop.agent.state import AgentConfig
 from patchloop.agent.trajectory import read_trajectory, sft_messages, write_trajectory
 
 HERE = Path(__file__).resolve().parent
@@ -26,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
     ckpt = tmp_path / "ckpt.sqlite"
     env = {**os.environ, "PYTHONPATH": f"{HERE}:{HERE.parents[1]}", "TMPDIR": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, str(HERE / "agent_killable.py"), str(EXAMPLES / "repos" / "textkit"),
+    proc = subprocess.Popen([sys.executable, str(HERE / "agent_killable.py"), str(tmp_path / "killed"),
                              str(ckpt), "thread-1", "4"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout.readline().strip() == "AT 4"  # the edit (turn 3) is done and checkpointed
@@ -37,8 +35,8 @@ def test_a_killed_run_resumes_from_its_checkpoint(tmp_path):
 
     turns = []
     model = ScriptedChatModel(replies=FIX_SCRIPT, on_call=turns.append)
-    with TmpSandbox(EXAMPLES / "repos" / "textkit") as sb:  # a fresh workspace: the old one died with the run
-        traj = run_episode(model, sb, _task(), AgentConfig(max_steps=10), checkpointer=open_checkpointer(ckpt),
+    with open_task_sandbox(_task(), tmp_path / "fresh") as sb:  # a fresh workspace: the old one died with the run
+        traj = run_episode(model, sb, _task(), agent_config(max_steps=10), checkpointer=open_checkpointer(ckpt),
                            thread_id="thread-1")
         assert "<= width" in sb.read_file("textkit/trunc.py")  # the edit came back from the checkpoint
     assert turns == [4, 5]  # only run_tests and submit were left
@@ -62,7 +60,7 @@ def test_checkpoints_do_not_rebuild_arbitrary_types(tmp_path):
 
 
 def test_trajectory_file_round_trips(textkit_sandbox, tmp_path):
-    traj = run_episode(ScriptedChatModel(replies=FIX_SCRIPT), textkit_sandbox, _task(), AgentConfig(), model_name="m")
+    traj = run_episode(ScriptedChatModel(replies=FIX_SCRIPT), textkit_sandbox, _task(), agent_config(), model_name="m")
     path = tmp_path / "t.jsonl"
     write_trajectory(path, traj)
     lines = path.read_text().splitlines()

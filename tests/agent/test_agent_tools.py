@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from patchloop.agent.repomap import repo_map, syntax_error
-from patchloop.agent.state import AgentConfig
+from conftest import agent_config
 from patchloop.agent.tools import TOOL_NAMES, SandboxTools, ToolError
 
 OLD = "    if len(text) < width:"
@@ -13,7 +13,7 @@ OLD = "    if len(text) < width:"
 
 @pytest.fixture
 def tools(textkit_sandbox):
-    return SandboxTools(textkit_sandbox, AgentConfig(), issue="truncate drops text of exactly width chars")
+    return SandboxTools(textkit_sandbox, agent_config(), issue="truncate drops text of exactly width chars")
 
 
 def test_edit_refuses_a_syntax_breaking_change(tools, textkit_sandbox):
