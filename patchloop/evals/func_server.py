@@ -87,9 +87,18 @@ def _children(pid):
     return out
 
 
+def _has_children() -> bool:
+    """Cheap: any child left (alive or zombie)? Subreaper orphans count as our children."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
+
+
 def kill_descendants(uid=None) -> None:
     """Kill and reap every descendant of this process, including re-parented orphans."""
-    if uid is not None and os.geteuid() == 0:
+    if uid is not None:
         helper = os.fork()
         if helper == 0:  # kill(-1) as the candidate's own uid reaches exactly its processes
             try:
@@ -337,7 +346,12 @@ def judge_main(job, test_fd, result_w, uid, limits) -> None:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
-    kill_descendants(uid)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass  # the proxy reaped it already
+    if _has_children():  # orphans re-parented to us (we are their subreaper)
+        kill_descendants(uid)
     shutil.rmtree(workdir, ignore_errors=True)
     send(result_w, report)
     os._exit(0)
@@ -350,9 +364,22 @@ def _fresh_uid():
     return 0x40000000 + int.from_bytes(os.urandom(3), "big")
 
 
+def can_switch_uid() -> bool:
+    """True when we may give each candidate its own uid: effective CAP_CHOWN, CAP_SETGID and
+    CAP_SETUID (sandboxes usually run without them, even as uid 0)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16) & 0xC1 == 0xC1
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def run_job(job, test_fd, limits):
     """Fork a judge for one sample; return its report, or a failure the host can score."""
-    uid = _fresh_uid() if os.geteuid() == 0 else None
+    uid = _fresh_uid() if limits.get("switch_uid") else None
     result_r, result_w = os.pipe()
     try:
         pid = os.fork()
@@ -381,7 +408,12 @@ def run_job(job, test_fd, limits):
         os.kill(pid, signal.SIGKILL)
     except OSError:
         pass
-    kill_descendants(uid)
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    if _has_children():  # only when the judge died before cleaning up after its candidate
+        kill_descendants(uid)
     return report
 
 
@@ -396,6 +428,7 @@ def main(batch_dir) -> int:
     with open(os.path.join(batch_dir, "jobs.json"), encoding="utf-8") as fh:
         batch = json.load(fh)
     jobs, limits = batch["jobs"], batch["limits"]
+    limits["switch_uid"] = can_switch_uid()
     test_fds = []
     for i in range(len(jobs)):  # open, then unlink: no candidate can ever open them by name
         path = os.path.join(batch_dir, f"test-{i}.json")

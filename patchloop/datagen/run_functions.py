@@ -1,0 +1,125 @@
+"""Run ``datagen functions`` end to end: generate, verify in one sandbox, check splits, write.
+
+Outputs in ``OUT``: ``sft.jsonl``, ``rl.jsonl``, ``heldout.jsonl`` (byte-identical for a seed),
+``hf/`` (a ``datasets.DatasetDict`` from ``save_to_disk``), ``overlap.json`` and
+``fingerprint.json`` (generator version, seed, n, resolved config and its hash, counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from patchloop.datagen import overlap
+from patchloop.datagen.functions import (GENERATOR_VERSION, SPLITS, FunctionsConfig, finalise, generate,
+                                         hf_rows)
+from patchloop.evals.func import grade_function_batch
+from patchloop.types import FunctionTask, write_json, write_jsonl
+
+VERIFY_CHUNK = 64
+
+
+def make_verifier(sandbox: Any, timeout_s: float, advance: Callable[[int], None] | None = None,
+                  failures: list[str] | None = None):
+    """Canonical solutions graded by the evaluation grader, in chunks, on one sandbox."""
+    def verify(tasks: list[FunctionTask]) -> list[bool]:
+        verdicts: list[bool] = []
+        for start in range(0, len(tasks), VERIFY_CHUNK):
+            part = tasks[start:start + VERIFY_CHUNK]
+            results = grade_function_batch(part, [t.canonical_solution for t in part],
+                                           sandbox=sandbox, timeout_s=timeout_s)
+            if all(r.infra_error for r in results):
+                raise RuntimeError(f"verification sandbox failed: {results[0].detail}")
+            for t, r in zip(part, results):
+                verdicts.append(r.passed)
+                if not r.passed and failures is not None:
+                    failures.append(f"{t.task_id}: {r.status} {r.detail}")
+            if advance:
+                advance(len(part))
+        return verdicts
+    return verify
+
+
+def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", sandbox: Any = None,
+                  progress: bool = True) -> dict[str, Any]:
+    """Generate and write everything; returns the fingerprint (with the overlap figures)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    own = sandbox is None
+    if own:
+        from patchloop.sandbox import open_sandbox
+
+        sandbox = open_sandbox(backend=backend, task_id="datagen-functions")
+    failures: list[str] = []
+    try:
+        with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      disable=not progress, transient=False) as bar:
+            job = bar.add_task("verify", total=cfg.n)
+            verify = make_verifier(sandbox, cfg.timeout_s, lambda k: bar.advance(job, k), failures)
+            splits, stats = generate(cfg, verify)
+            bar.update(job, total=max(cfg.n, int(bar.tasks[0].completed)))
+    finally:
+        if own:
+            sandbox.close()
+    report = overlap.split_overlap(splits, cfg.ngram)
+    final = finalise(splits)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SPLITS:
+        write_jsonl(out / f"{name}.jsonl", final[name])
+    _save_hf(final, out / "hf")
+    write_json(out / "overlap.json", report)
+    stats["failures"] = failures[:50]
+    fingerprint = {
+        "generator": GENERATOR_VERSION, "seed": cfg.seed, "n": cfg.n,
+        "config": cfg.model_dump(), "config_hash": cfg.digest(),
+        "counts": {s: len(final[s]) for s in SPLITS},
+        "levels": {s: _histogram(t.extra["level"] for t in final[s]) for s in SPLITS},
+        "families": {s: _histogram(t.extra["family"] for t in final[s]) for s in SPLITS},
+        "stats": {k: v for k, v in stats.items() if k != "failed_ids"},
+    }
+    write_json(out / "fingerprint.json", fingerprint)
+    return {**fingerprint, "overlap": report}
+
+
+def _histogram(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[str(v)] = out.get(str(v), 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _save_hf(final: dict[str, list[FunctionTask]], path: Path) -> None:
+    import datasets
+
+    datasets.disable_progress_bars()
+
+    dd = datasets.DatasetDict({name: datasets.Dataset.from_list(hf_rows(tasks)) if tasks else
+                               datasets.Dataset.from_dict({k: [] for k in _COLUMNS}) for name, tasks in final.items()})
+    dd.save_to_disk(str(path))
+
+
+_COLUMNS = ("task_id", "prompt", "entry_point", "test", "canonical_solution", "family", "level", "seed",
+            "params", "cases")
+
+
+def load_function_split(path: str | Path, split: str | None = None) -> list[FunctionTask]:
+    """Tasks back from a JSONL split file or a saved ``DatasetDict`` directory (+ split)."""
+    import json
+
+    p = Path(path)
+    if p.is_file():
+        from patchloop.types import read_jsonl
+
+        return read_jsonl(p, FunctionTask)
+    import datasets
+
+    ds = datasets.load_from_disk(str(p))
+    rows = ds[split] if split else ds
+    tasks = []
+    for r in rows:
+        extra = {k: r[k] for k in ("family", "level", "seed")}
+        extra["params"], extra["cases"] = json.loads(r["params"]), json.loads(r["cases"])
+        tasks.append(FunctionTask(r["task_id"], r["prompt"], r["entry_point"], r["test"],
+                                  r["canonical_solution"], extra))
+    return tasks
