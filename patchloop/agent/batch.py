@@ -38,7 +38,7 @@ def solve_instance(task: Task, out: str, model_spec: str, base_url: str | None, 
         else:
             from patchloop.llm import load_chat_model
 
-            model = load_chat_model(model_spec, base_url=base_url)
+            model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg["completion_tokens"])
         conf = AgentConfig(**cfg)
         with open_workspace(task, backend) as (sb, python):
             conf = conf.model_copy(update={"python": python})

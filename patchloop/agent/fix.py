@@ -54,7 +54,7 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
     if model is None:
         from patchloop.llm import load_chat_model
 
-        model = load_chat_model(model_spec, base_url=base_url)
+        model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg.completion_tokens)
     console.print(f"[bold]thread {thread}[/] (continue with --resume {thread}); repo {repo}")
     task = Task(instance_id=thread, repo=Path(repo).name, problem_statement=issue)
     with open_workspace(task, backend, repo=repo) as (sb, python):

@@ -8,10 +8,12 @@ side effects. Every state update is plain data, checkpointed after each node.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
 from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, interrupt
 from pydantic import ValidationError
@@ -43,16 +45,23 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
     lc_tools = langchain_tools(tools)
     by_name = {t.name: t for t in lc_tools}
     bound = model.bind_tools(lc_tools)
+    # The tool schemas and the reply share the window with the conversation.
+    reserve = len(json.dumps([convert_to_openai_tool(t) for t in lc_tools])) // 3 + cfg.completion_tokens
+
+    def fitted(state: AgentState) -> list:
+        return fit_context(state["messages"], cfg.context_tokens, reserve)
 
     def guard(state: AgentState) -> dict:
         if state.get("submitted"):
             return {"exit_reason": "submitted"}
         reason = limit_reason(state, cfg)
+        if not reason and sum(approx_tokens(m) for m in fitted(state)) + reserve > cfg.context_tokens:
+            reason = "context_full"  # even shortened, the task and the latest state no longer fit
         return {"exit_reason": reason} if reason else {}
 
     def call_model(state: AgentState) -> dict:
         t0 = time.monotonic()
-        sent = fit_context(state["messages"], cfg.context_tokens)
+        sent = fitted(state)
         ai = bound.invoke(sent)
         dt = time.monotonic() - t0
         usage, meta = ai.usage_metadata or {}, ai.response_metadata or {}

@@ -22,6 +22,7 @@ class AgentConfig(BaseModel):
     max_cost: float = Field(0.0, description="Cost limit in the backend's currency where it reports cost (0 = no limit).")
     max_wall_s: float = Field(1800.0, description="Wall-clock seconds for the episode, measured across resumes.")
     context_tokens: int = Field(32_000, description="The model's context window; older observations are shortened to fit.")
+    completion_tokens: int = Field(1024, description="Longest model reply, in tokens: asked of the backend and reserved in the context.")
     observation_chars: int = Field(6_000, description="Cap on one tool observation (head and tail kept).")
     command_timeout_s: float = Field(120.0, description="Upper bound on the timeout of one `run`/`run_tests` command.")
     approve: Literal["auto", "ask"] = Field("auto", description="`ask`: commands that change the workspace wait for approval (an interrupt).")

@@ -30,6 +30,8 @@ def batch(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget per instance.")] = 400_000,
     max_wall: Annotated[float, typer.Option("--max-wall", help="Wall-clock budget per instance, seconds.")] = 1800.0,
     context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
+    repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
     executor: Annotated[Executor, typer.Option("--executor", help="local threads, or Ray tasks (a local Ray unless --ray-address).")] = Executor.local,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="A Ray cluster to scale out to.")] = None,
     instances: Annotated[Optional[str], typer.Option("--instances", help="Comma-separated instance ids to run (default: all).")] = None,
@@ -55,7 +57,8 @@ def batch(
         for i in unknown:
             console.print(f"[red]skipped: unknown instance id {i!r}[/]")
         tasks = [t for t in tasks if t.instance_id in set(wanted)]
-    cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens)
+    cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens,
+                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens)
     already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
     progress, on_result = batch_progress(console, len(tasks), already)
     with progress:

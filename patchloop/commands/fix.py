@@ -32,6 +32,8 @@ def fix(
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget (prompt + completion).")] = 400_000,
     max_wall: Annotated[float, typer.Option("--max-wall", help="Wall-clock budget in seconds.")] = 1800.0,
     context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
+    repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stopped run by its thread id.")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend: docker where an engine answers, else local.")] = Backend.auto,
 ) -> None:
@@ -46,7 +48,8 @@ def fix(
             typer.echo(f"patchloop fix: cannot read --issue-file {issue_file}: {e.strerror}", err=True)
             raise typer.Exit(2) from None
     cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall,
-                      context_tokens=context_tokens, approve=approve.value)
+                      context_tokens=context_tokens,
+                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens, approve=approve.value)
     code = run_fix(repo=str(repo) if repo else None, issue=issue, model_spec=model, base_url=base_url, cfg=cfg,
                    apply=apply, resume=resume, backend=backend.value)
     raise typer.Exit(code)

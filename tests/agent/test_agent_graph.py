@@ -111,3 +111,11 @@ def test_ask_mode_waits_for_approval_and_runs_each_call_once(textkit_sandbox, tm
     assert "leave trunc.py alone" in traj.steps[1].observations[0]
     assert "<= width" not in textkit_sandbox.read_file("textkit/trunc.py")
     assert traj.exit_reason == "submitted"
+
+
+def test_a_conversation_that_no_longer_fits_ends_cleanly(textkit_sandbox):
+    model = ScriptedChatModel(replies=[call("run", command="seq 1 3000")])
+    cfg = agent_config(max_steps=40, context_tokens=6000, completion_tokens=256, observation_chars=3000)
+    traj = run_episode(model, textkit_sandbox, _task(), cfg)
+    # old outputs are shortened first, so several steps fit before the window is full
+    assert traj.exit_reason == "context_full" and 2 < len(traj.steps) < 40, len(traj.steps)
