@@ -127,9 +127,15 @@ def _restore_script(paths: list[str]) -> str:
     return "\n".join(lines) or "true"
 
 
+def _git_env() -> dict[str, str]:
+    from patchloop.sandbox.patching import GIT_ENV  # safe.directory for copied trees, no user config
+
+    return dict(GIT_ENV)
+
+
 def _changed_paths(sb) -> list[str]:
     """Tracked files that differ from HEAD plus every untracked file, ignored ones included."""
-    res = sb.run("git diff --name-only -z HEAD; git ls-files -z --others", timeout=60)
+    res = sb.run("git diff --name-only -z HEAD; git ls-files -z --others", timeout=60, env=_git_env())
     return [p for p in res.stdout.split("\0") if p]
 
 
@@ -139,7 +145,7 @@ def _protect_tests(sb, task: Task) -> tuple[list[str], str]:
     test_paths = grading.patch_paths(task.test_patch)
     protected = [p for p in _changed_paths(sb) if grading.is_protected(p)]
     paths = sorted(set(test_paths) | set(protected))
-    res = sb.run(_restore_script(paths), timeout=60)
+    res = sb.run(_restore_script(paths), timeout=60, env=_git_env())
     if not res.ok:
         return paths, f"could not restore test files: {res.output[-500:]}"
     if task.test_patch.strip():
