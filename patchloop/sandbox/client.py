@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import atexit
 import base64
-from abc import ABC, abstractmethod
 import json
 import logging
+import os
 import signal
+import socket
 import threading
 import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Self
 
 from patchloop.sandbox import patching
 from patchloop.sandbox.base import SandboxError, SandboxLimits
@@ -40,7 +44,7 @@ def close_all() -> None:
     for box in boxes:
         try:
             box.close()
-        except Exception as e:  # keep closing the others
+        except Exception as e:  # noqa: BLE001 -- keep closing the others
             log.warning("closing sandbox %s failed: %s", box.task_id, e)
 
 
@@ -59,6 +63,31 @@ def _install_hooks() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is signal.SIG_DFL:  # never override an application's own handler
             signal.signal(sig, _on_signal)
+
+
+def _start_ticks(pid: int) -> str:
+    """Process start time (clock ticks since boot): tells a live owner from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+        return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    except (OSError, IndexError, ValueError):
+        return ""
+
+
+def owner_labels() -> dict[str, str]:
+    return {"patchloop": "1", "patchloop.host": socket.gethostname(), "patchloop.pid": str(os.getpid()),
+            "patchloop.pid_start": _start_ticks(os.getpid())}
+
+
+def owner_gone(labels: dict[str, str]) -> bool:
+    if labels.get("patchloop.host") != socket.gethostname():
+        return False  # another machine's sandbox: not ours to judge
+    try:
+        pid = int(labels.get("patchloop.pid", ""))
+    except ValueError:
+        return True
+    start = _start_ticks(pid)
+    return not start or start != labels.get("patchloop.pid_start", start)
 
 
 class RunnerSandbox(ABC):
@@ -194,7 +223,7 @@ class RunnerSandbox(ABC):
             _OPEN.pop(id(self), None)
         self._shutdown()
 
-    def __enter__(self) -> RunnerSandbox:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import re
-import socket
 import tarfile
 import time
 import uuid
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.sandbox.base import SandboxError, SandboxLimits
-from patchloop.sandbox.client import RunnerSandbox
+from patchloop.sandbox.client import RunnerSandbox, owner_gone, owner_labels
 
 log = logging.getLogger(__name__)
 RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text()
@@ -59,48 +58,33 @@ def _client(client: Any = None) -> Any:
         raise SandboxError("docker", f"no Docker engine answers: {e}") from e
 
 
-def _start_ticks(pid: int) -> str:
-    """Process start time (clock ticks since boot): tells a live owner from a reused pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-        return stat[stat.rindex(b")") + 2 :].split()[19].decode()
-    except (OSError, IndexError, ValueError):
-        return ""
-
-
-def owner_labels() -> dict[str, str]:
-    return {"patchloop": "1", "patchloop.host": socket.gethostname(), "patchloop.pid": str(os.getpid()),
-            "patchloop.pid_start": _start_ticks(os.getpid())}
-
-
-def _owner_gone(labels: dict[str, str]) -> bool:
-    if labels.get("patchloop.host") != socket.gethostname():
-        return False  # another machine's sandbox: not ours to judge
-    try:
-        pid = int(labels.get("patchloop.pid", ""))
-    except ValueError:
-        return True
-    start = _start_ticks(pid)
-    return not start or start != labels.get("patchloop.pid_start", start)
-
-
 def gc(all: bool = False, client: Any = None) -> list[str]:
-    """Remove labelled containers (and volumes) whose owner process is gone, or all of them."""
-    client = _client(client)
-    removed = []
+    """Remove sandboxes whose owner process is gone (or all of them): labelled containers and
+    volumes, and the local backend's temp dirs and cgroups. Without an engine, only the latter."""
+    import docker.errors
+
+    from patchloop.sandbox.local import gc_local
+
+    removed = gc_local(all)
+    if client is None:
+        from patchloop.sandbox.factory import docker_client
+
+        client = docker_client()
+        if client is None:
+            return removed
     for c in client.containers.list(all=True, filters={"label": "patchloop=1"}):
-        if all or _owner_gone(c.labels):
+        if all or owner_gone(c.labels):
             try:
                 c.remove(force=True)
                 removed.append(c.name)
-            except Exception as e:  # already going away, or the engine refused: report, go on
+            except docker.errors.APIError as e:  # already going away: report, go on
                 log.warning("gc: cannot remove container %s: %s", c.name, e)
     for v in client.volumes.list(filters={"label": "patchloop=1"}):
-        if all or _owner_gone(v.attrs.get("Labels") or {}):
+        if all or owner_gone(v.attrs.get("Labels") or {}):
             try:
                 v.remove(force=True)
                 removed.append(v.name)
-            except Exception as e:  # still in use by a container being removed
+            except docker.errors.APIError as e:  # still in use by a container being removed
                 log.warning("gc: cannot remove volume %s: %s", v.name, e)
     return removed
 
@@ -114,7 +98,7 @@ def _tar_tree(root: Path) -> io.BufferedRandom:
         info.uname = info.gname = ""
         return info
 
-    buf = tempfile.TemporaryFile()
+    buf = tempfile.TemporaryFile()  # noqa: SIM115 -- returned to the caller, who closes it
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for child in sorted(root.iterdir()):
             tar.add(child, arcname=child.name, filter=own)
@@ -203,7 +187,7 @@ class DockerSandbox(RunnerSandbox):
             self._sock.settimeout(remaining)
             try:
                 chunk = self._sock.recv(1 << 20)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not chunk:
                 raise SandboxError(self.task_id, self._death_note())
@@ -222,7 +206,7 @@ class DockerSandbox(RunnerSandbox):
             state = self.container.attrs["State"]
             return (f"container stopped (exit {state.get('ExitCode')}, OOMKilled={state.get('OOMKilled')}): "
                     f"{self._err.decode('utf-8', 'replace')[-1000:]}")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 -- explaining a death must not raise another error
             return f"container gone: {e}"
 
     def _rlimits(self, timeout: float) -> dict[str, int]:
@@ -288,6 +272,6 @@ class DockerSandbox(RunnerSandbox):
                 continue
             try:
                 thing.remove(force=True)
-            except Exception as e:  # already gone is fine; anything else gc() will catch
+            except Exception as e:  # noqa: BLE001 -- already gone is fine; anything else gc() catches
                 if "No such" not in str(e) and "404" not in str(e):
                     log.warning("sandbox %s: cannot remove %s: %s", self.task_id, getattr(thing, "name", thing), e)

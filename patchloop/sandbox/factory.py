@@ -22,7 +22,7 @@ def docker_client() -> Any | None:
         client = docker.from_env(timeout=60)
         client.ping()
         return client
-    except Exception as e:  # no SDK socket, engine down, permission denied: all mean "no docker"
+    except Exception as e:  # noqa: BLE001 -- no SDK socket, engine down, permission denied: all mean "no docker"
         log.info("no Docker engine: %s", e)
         return None
 

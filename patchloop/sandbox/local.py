@@ -25,6 +25,7 @@ commands can write anywhere you can. Use Docker for untrusted code whenever you 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ import uuid
 from pathlib import Path
 
 from patchloop.sandbox.base import SandboxError, SandboxLimits
-from patchloop.sandbox.client import RunnerSandbox
+from patchloop.sandbox.client import RunnerSandbox, owner_gone, owner_labels
 
 log = logging.getLogger(__name__)
 RUNNER = str(Path(__file__).with_name("runner.py"))
@@ -53,7 +54,7 @@ def unshare_prefix() -> tuple[str, ...]:
         return ()
     prefix = [exe] + (["--user", "--map-root-user"] if os.geteuid() != 0 else []) + NS_FLAGS
     try:
-        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10).returncode == 0
+        ok = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ok = False
     return tuple(prefix) if ok else ()
@@ -128,6 +129,9 @@ class LocalSandbox(RunnerSandbox):
         oom = None
         if os.geteuid() == 0:  # root ignores RLIMIT_NPROC: use cgroups when we may
             self.cgroups, oom = _cgroup_dirs(f"patchloop-{os.getpid()}-{uuid.uuid4().hex[:8]}", self.limits)
+        # what gc() needs to tell a crashed owner's leftovers from a live sandbox
+        owner = {**owner_labels(), "cgroups": [str(c) for c in self.cgroups]}
+        (self.root / "owner.json").write_text(json.dumps(owner))
         flags = "drop-caps" + ("" if self.prefix else ",subreaper")
         argv = [sys.executable, "-I", RUNNER, "--serve", "--flags", flags, "--oom-file", oom or ""]
         if self.prefix:
@@ -135,7 +139,7 @@ class LocalSandbox(RunnerSandbox):
         if self.cgroups:  # join the cgroups first, so every descendant is born inside them
             joins = " ".join(f'echo $$ > "{c}/cgroup.procs" &&' for c in self.cgroups)
             argv = ["sh", "-c", f'{joins} exec "$@"', "sh", *argv]
-        self._log = open(self.root / "runner.log", "wb")
+        self._log = open(self.root / "runner.log", "wb")  # noqa: SIM115 -- closed in _shutdown
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      cwd=self.workdir, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
         self.ready_info = self.wait_ready(60)
@@ -218,3 +222,24 @@ def _owner(p: Path) -> int:
         return p.stat().st_uid
     except OSError:
         return -1
+
+
+def gc_local(all: bool = False) -> list[str]:
+    """Remove local sandbox dirs (and cgroups) whose owner process is gone, or all of them."""
+    removed = []
+    for base in {"/var/tmp", tempfile.gettempdir()}:
+        for root in Path(base).glob("patchloop-*"):
+            try:
+                owner = json.loads((root / "owner.json").read_text())
+            except (OSError, ValueError):
+                continue  # not a sandbox of ours (or still being created)
+            if not (all or owner_gone(owner)):
+                continue
+            for cg in owner.get("cgroups", []):
+                try:
+                    Path(cg).rmdir()
+                except OSError:
+                    pass
+            shutil.rmtree(root, ignore_errors=True)
+            removed.append(str(root))
+    return removed

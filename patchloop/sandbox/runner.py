@@ -269,7 +269,7 @@ def run_command(cmd: str, *, cwd: str, env: dict, timeout: float, cap: int, rlim
         try:
             proc = subprocess.Popen(["bash", "-c", cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                    preexec_fn=setup)
+                                    preexec_fn=setup)  # noqa: PLW1509 -- the runner has one thread
         finally:
             _set_oom_adj("0")
             _prctl(4, 0)
@@ -336,7 +336,7 @@ _FLAG_NAMES = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
 
 
 def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
+    enc = lambda s: None if s is None else s.encode()
     if _libc().mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
@@ -430,7 +430,7 @@ def serve(argv: list[str], stdin=None) -> None:
         try:
             req = json.loads(line)
             reply = {"ok": True, **_handle(req, oom_file, drop_caps)}
-        except Exception as e:  # a bad request must not take the sandbox down
+        except Exception as e:  # noqa: BLE001 -- a bad request must not take the sandbox down
             reply = {"ok": False, "error": f"{type(e).__name__}: {e}"}
         out.write(json.dumps(reply).encode() + b"\n")
         out.flush()

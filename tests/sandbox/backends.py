@@ -1,0 +1,49 @@
+"""Helpers for the sandbox backend tests: open a sandbox of either backend, and check the
+host is left clean (no labelled container, no process carrying a marker)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from patchloop.sandbox import DockerSandbox, LocalSandbox, SandboxLimits
+
+BACKENDS = ["local", "docker"]
+
+
+def open_box(request, backend: str, *, repo=None, limits: SandboxLimits | None = None, task_id: str = "test"):
+    """A sandbox of ``backend``; Docker goes through the ``docker_client`` fixture (skip/fail rule)."""
+    if backend == "docker":
+        client = request.getfixturevalue("docker_client")
+        from patchloop.sandbox.images import ensure_base_image
+
+        return DockerSandbox(ensure_base_image(client), repo=repo, limits=limits, task_id=task_id, client=client)
+    return LocalSandbox(repo=repo, limits=limits, task_id=task_id)
+
+
+def labelled_containers(client) -> set[str]:
+    """Containers this test process owns (other processes may share the engine meanwhile)."""
+    return {c.name for c in client.containers.list(all=True, filters={"label": f"patchloop.pid={os.getpid()}"})}
+
+
+def assert_closed_clean(request, box) -> None:
+    """After close(): no container of ours, no local temp dir, no cgroup left."""
+    if box.backend == "docker":
+        assert labelled_containers(request.getfixturevalue("docker_client")) == set()
+    else:
+        assert not box.root.exists()
+        assert not any(c.exists() for c in box.cgroups)
+
+
+def host_processes_with(marker: str) -> list[int]:
+    """Host pids whose command line contains ``marker`` (a sandbox process that escaped)."""
+    found = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit() or int(p.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (p / "cmdline").read_bytes():
+                found.append(int(p.name))
+        except OSError:
+            continue
+    return found
