@@ -7,6 +7,7 @@ command so ``patchloop --help`` does not load the docker SDK.
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 import sys
 from enum import Enum
@@ -20,10 +21,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-LOCAL_WARNING = (
-    "patchloop: local backend: weaker isolation (a temp dir, rlimits and process groups; "
-    "no container), use Docker for untrusted code"
-)
 
 
 class Backend(str, Enum):
@@ -93,11 +90,15 @@ def run(
     if repo is not None and not repo.is_dir():
         _fail(f"--repo {repo}: not a directory")
     line = cmd[0] if len(cmd) == 1 else shlex.join(cmd)
+    # The local backend logs its warning; the CLI prints it itself, once, whatever logging is set to.
+    logging.getLogger("patchloop.sandbox.local").setLevel(logging.ERROR)
     try:
         with open_sandbox(backend.value, repo=str(repo) if repo else None, image=image,
                           limits=limits, task_id="cli") as sb:
-            if type(sb).__name__ == "LocalSandbox":
-                typer.echo(LOCAL_WARNING, err=True)
+            if getattr(sb, "backend", "") == "local":
+                from patchloop.sandbox.local import WEAKER
+
+                typer.echo(f"patchloop: warning: {WEAKER}", err=True)
             res = sb.run(line, timeout=timeout)
     except SandboxError as e:
         _fail(str(e), code=125)  # like `docker run`: 125 is the sandbox's failure, not the command's
