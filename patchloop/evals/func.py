@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -148,8 +149,11 @@ def _parse(stdout: str, n: int) -> tuple[list[dict] | None, int | None]:
 
 
 def _python_for(sandbox: Any) -> str:
-    # The local backend runs on this host: use this interpreter rather than a PATH shim.
-    return sys.executable if "local" in type(sandbox).__name__.lower() else "python3"
+    """The local backend runs on this host: prefer the system interpreter (world-readable, so a
+    candidate with its own uid can import the standard library), else this one."""
+    if "local" not in type(sandbox).__name__.lower():
+        return "python3"
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 
 
 # Unpacks one uploaded bundle in a process of its own, so the server that starts next never

@@ -369,12 +369,23 @@ def can_switch_uid() -> bool:
     CAP_SETUID (sandboxes usually run without them, even as uid 0)."""
     try:
         with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("CapEff:"):
-                    return int(line.split()[1], 16) & 0xC1 == 0xC1
+            caps = next((int(line.split()[1], 16) for line in fh if line.startswith("CapEff:")), 0)
+        return caps & 0xC1 == 0xC1 and _stdlib_world_readable()
     except (OSError, ValueError):
-        pass
-    return False
+        return False
+
+
+def _stdlib_world_readable() -> bool:
+    """A fresh uid must still be able to import the standard library (an interpreter under
+    a private home directory would make every non-preloaded import fail)."""
+    path = os.path.dirname(os.__file__)
+    if not os.stat(path).st_mode & 0o004:
+        return False
+    while path not in ("/", ""):
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        path = os.path.dirname(path)
+    return True
 
 
 def run_job(job, test_fd, limits):
