@@ -118,7 +118,8 @@ def _score(report: dict, kind: str, expected: list | None, partial: bool, task_i
     state = report.get("state") or ""
     all_ok = total > 0 and passed_n == total and not state and "judge_failed" not in report
     all_ok = all_ok and (kind == "cases" or report.get("calls", 0) > 0)  # a test that never called
-    frac = (passed_n / total if total else 0.0) if partial else float(all_ok)
+    # A check(candidate) is one test: its credit is all or nothing.
+    frac = (passed_n / total if total else 0.0) if partial and kind != "check" else float(all_ok)
     if state == "timeout":
         return FuncResult(task_id, TIMEOUT, fraction=frac, detail="time limit exceeded")
     if all_ok:

@@ -1,0 +1,124 @@
+"""The function-level grader's semantics, on the real local backend (Docker runs in test_func_hacks)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from patchloop.evals.func import ERROR, FAIL, PASS, build_program, grade_function_batch
+from patchloop.evals.func_codec import CodecError, decode, encode, values_equal
+from patchloop.types import FunctionTask
+
+HELPER = FunctionTask(
+    "he/helper", 'import math\n\ndef twice(x):\n    return 2 * x\n\ndef f(x):\n    """twice(x) + 1"""\n', "f",
+    "def check(candidate):\n    assert candidate(1) == twice(1) + 1\n    assert candidate(5) == 11\n")
+RAISES = FunctionTask(
+    "he/raises", 'def parse(s):\n    """int(s); ValueError on junk"""\n', "parse",
+    "def check(candidate):\n    assert candidate('7') == 7\n    try:\n        candidate('x')\n    except ValueError:\n"
+    "        pass\n    else:\n        assert False\n")
+NO_CALL = FunctionTask("he/nocall", 'def g():\n    """x"""\n', "g", "def check(candidate):\n    assert True\n")
+MBPP = FunctionTask("mbpp/1", "Write a function to find the shared elements of two lists.", "similar_elements",
+                    extra={"test_list": ["assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))",
+                                         "assert similar_elements((1, 2), (2, 3)) == (2,)",
+                                         "assert similar_elements((1,), (2,)) == ()"]})
+CASES = FunctionTask("gen/c", 'def h(x):\n    """..."""\n', "h", extra={"cases": [
+    {"args": [[1, 2]], "expected": [2, 1]}, {"args": [0.1], "expected": 0.30000000000000004},
+    {"args": [True], "expected": False}, {"args": ["k"], "expected": {"k": 1}}]})
+H_OK = ("    if isinstance(x, list): return tuple(reversed(x))\n    if isinstance(x, bool): return not x\n"
+        "    if isinstance(x, float): return x * 3\n    return {x: 1}\n")
+H_INT_FOR_BOOL = H_OK.replace("return not x", "return 0")
+
+SAMPLES = [
+    ("helper_body", HELPER, "    return twice(x) + 1\n", PASS, 1.0),
+    ("helper_whole_function", HELPER, "def f(x):\n    return twice(x) + 1\n", PASS, 1.0),
+    ("wrong", HELPER, "    return x\n", FAIL, 0.0),
+    ("expected_exception", RAISES, "    return int(s)\n", PASS, 1.0),
+    ("missing_exception", RAISES, "    return 7\n", FAIL, 0.0),
+    ("syntax_error", HELPER, "    return (\n", FAIL, 0.0),
+    ("missing_entry_point", HELPER, "def other(x):\n    return 1\n", FAIL, 0.0),
+    ("test_that_never_calls", NO_CALL, "    return 1\n", FAIL, 0.0),
+    ("mbpp_all", MBPP, "def similar_elements(a, b):\n    return tuple(sorted(set(a) & set(b)))\n", PASS, 1.0),
+    ("mbpp_partial", MBPP, "def similar_elements(a, b):\n    return tuple(sorted(set(a) & set(b))) or (9,)\n", FAIL, 2 / 3),
+    ("cases_all", CASES, H_OK, PASS, 1.0),
+    ("cases_int_is_not_bool", CASES, H_INT_FOR_BOOL, FAIL, 3 / 4),
+]
+
+
+@pytest.fixture(scope="module")
+def graded():
+    from patchloop.sandbox import open_sandbox
+
+    with open_sandbox("local", task_id="func-grader-tests") as sb:
+        results = grade_function_batch([s[1] for s in SAMPLES], [s[2] for s in SAMPLES], sandbox=sb,
+                                       timeout_s=3.0, partial=True)
+        strict = grade_function_batch(MBPP, [SAMPLES[9][2]], sandbox=sb, timeout_s=3.0, partial=False)
+    return dict(zip([s[0] for s in SAMPLES], results)), strict[0]
+
+
+@pytest.mark.parametrize("name,status,fraction", [(s[0], s[3], s[4]) for s in SAMPLES])
+def test_verdicts(graded, name, status, fraction):
+    result = graded[0][name]
+    assert result.status == status, result
+    assert result.passed == (status == PASS)
+    assert result.fraction == pytest.approx(fraction)
+    assert not result.infra_error
+
+
+def test_partial_credit_only_when_asked(graded):
+    assert graded[1].status == FAIL and graded[1].fraction == 0.0
+
+
+def test_body_is_appended_and_whole_function_keeps_prompt_helpers():
+    assert build_program(HELPER, "    return 1\n").endswith('"""\n    return 1\n')
+    whole = build_program(HELPER, "def f(x):\n    return 1\n")
+    assert whole.startswith("import math") and whole.endswith("def f(x):\n    return 1\n")
+
+
+def test_task_without_tests_is_an_error_not_a_failure():
+    bare = FunctionTask("t/none", "def f():\n    pass\n", "f")
+    (res,) = grade_function_batch([bare], ["    return 1\n"], backend="local")
+    assert res.status == ERROR and res.infra_error
+
+
+def test_dead_sandbox_is_infra_error_for_every_sample():
+    from patchloop.sandbox import open_sandbox
+
+    sb = open_sandbox("local", task_id="dead")
+    sb.close()
+    results = grade_function_batch(HELPER, ["    return twice(x) + 1\n"] * 3, sandbox=sb)
+    assert [r.status for r in results] == [ERROR] * 3 and all(r.infra_error for r in results)
+
+
+plain = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5) | st.binary(max_size=5),
+    lambda kids: st.lists(kids, max_size=3) | st.tuples(kids, kids) | st.dictionaries(st.text(max_size=3), kids, max_size=3)
+    | st.frozensets(st.integers(), max_size=3),
+    max_leaves=10)
+
+
+@given(plain)
+def test_codec_round_trips_plain_data(value):
+    assert decode(encode(value)) == value
+    assert type(decode(encode(value))) is type(value)
+
+
+def test_codec_refuses_subclasses_and_objects():
+    class LyingInt(int):
+        def __eq__(self, other):
+            return True
+
+    for bad in (LyingInt(3), object(), [1, LyingInt(2)], {"k": lambda: 1}, type("S", (str,), {})("x")):
+        with pytest.raises(CodecError):
+            encode(bad)
+    with pytest.raises(CodecError):
+        decode({"__evil": 1})
+    assert math.isnan(decode(encode(float("nan"))))
+
+
+def test_values_equal_is_strict_where_it_matters():
+    assert values_equal((1, 2), [1, 2]) and values_equal(0.1 + 0.2, 0.3)
+    assert not values_equal(1, True) and not values_equal(True, 1) and not values_equal("1", 1)
+    assert not values_equal({"a": 1}, {"a": 1, "b": 2}) and not values_equal([1], [1, 2])
