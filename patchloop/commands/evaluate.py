@@ -102,3 +102,36 @@ def report(
 
 
 # `func` (function-level pass@k) is registered below this line by its own module section.
+
+
+@app.command("func")
+def func(
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Problems: HumanEval/MBPP JSONL(.gz), JSON, or a saved HF dataset dir."),
+    samples: Path = typer.Option(..., "--samples", "-s", help="Samples JSONL: task_id + completion (body or whole function) or solution."),
+    k: str = typer.Option("1,10,100", "--k", help="Comma-separated k for pass@k (a k above a task's sample count is left out)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Sandboxes grading in parallel (each runs whole batches)."),
+    backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto."),
+    timeout: float = typer.Option(5.0, "--timeout", "-t", help="Seconds per sample."),
+    split: str = typer.Option("", "--split", help="Split of a saved DatasetDict (default: its first)."),
+    out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Function-level pass@k: every sample runs in a sandbox with its own time and resource limits."""
+    from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems
+
+    if backend not in ("auto", "docker", "local"):
+        raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
+    try:
+        ks = [int(x) for x in k.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"not a list of integers: {k!r}", param_hint="--k") from None
+    on_error = _printer()
+    try:
+        problems = load_func_problems(dataset, split=split or None, on_error=on_error)
+        summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
+                                            timeout_s=timeout, progress=progress, on_error=on_error)
+    except FileNotFoundError as e:
+        raise typer.BadParameter(str(e)) from None
+    scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))
+    typer.echo(f"{summary['problems']} problems, {summary['samples']} samples: {scores or 'no pass@k (no samples)'}; "
+               f"statuses {summary['statuses']}; summary: {out / 'summary.json'}")
