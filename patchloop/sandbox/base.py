@@ -60,7 +60,7 @@ def parse_size(text: str | int) -> int:
 
 
 # One implementation for both sides: the runner ships into containers alone (stdlib only).
-from patchloop.sandbox.runner import OutputCap  # noqa: E402
+from patchloop.sandbox.runner import OutputCap
 
 
 def cap_text(text: str, limit: int) -> tuple[str, bool]:

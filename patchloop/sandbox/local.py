@@ -47,6 +47,11 @@ WEAKER = ("LocalSandbox is weaker isolation than DockerSandbox: commands can rea
 
 
 @functools.cache
+def _warn_once() -> None:
+    log.warning(WEAKER)
+
+
+@functools.cache
 def unshare_prefix() -> tuple[str, ...]:
     """The ``unshare`` command line that works here (root needs no user namespace), or ()."""
     exe = shutil.which("unshare")
@@ -104,7 +109,7 @@ class LocalSandbox(RunnerSandbox):
     def __init__(self, *, repo: str | os.PathLike | None = None, limits: SandboxLimits | None = None,
                  task_id: str = ""):
         super().__init__(limits, task_id)
-        log.warning(WEAKER)
+        _warn_once()
         self.prefix = unshare_prefix()
         self.root = Path(tempfile.mkdtemp(prefix="patchloop-", dir="/var/tmp" if self.prefix else None))
         self.workdir = str(self.root / "workspace")

@@ -29,7 +29,9 @@ def labelled_containers(client) -> set[str]:
 def assert_closed_clean(request, box) -> None:
     """After close(): no container of ours, no local temp dir, no cgroup left."""
     if box.backend == "docker":
-        assert labelled_containers(request.getfixturevalue("docker_client")) == set()
+        client = request.getfixturevalue("docker_client")
+        assert box.container.name not in labelled_containers(client)
+        assert box.volume.name not in {v.name for v in client.volumes.list(filters={"label": "patchloop=1"})}
     else:
         assert not box.root.exists()
         assert not any(c.exists() for c in box.cgroups)
