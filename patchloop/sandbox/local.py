@@ -107,10 +107,12 @@ class LocalSandbox(RunnerSandbox):
     backend = "local"
 
     def __init__(self, *, repo: str | os.PathLike | None = None, limits: SandboxLimits | None = None,
-                 task_id: str = ""):
+                 task_id: str = "", namespaces: bool = True):
+        """``namespaces=False`` skips ``unshare`` even where it works: the fallback every machine
+        without it gets (tests use it to check that fallback's behaviour here)."""
         super().__init__(limits, task_id)
         _warn_once()
-        self.prefix = unshare_prefix()
+        self.prefix = unshare_prefix() if namespaces else ()
         self.root = Path(tempfile.mkdtemp(prefix="patchloop-", dir="/var/tmp" if self.prefix else None))
         self.workdir = str(self.root / "workspace")
         self.tmpdir = "/tmp" if self.prefix else str(self.root / "tmp")

@@ -112,3 +112,20 @@ def test_writing_outside_the_workspace_fails(box, target):
 def test_network_shows_only_loopback(box):
     res = box.run("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '", timeout=10)
     assert res.stdout.split() == ["lo"]
+
+
+def test_local_fallback_without_namespaces_still_sweeps_and_times_out(tmp_path):
+    """Where `unshare` is unavailable the runner is a child subreaper: detached daemons come
+    back to it and are killed; timeouts still kill the tree."""
+    from patchloop.sandbox import LocalSandbox
+
+    with LocalSandbox(task_id="plain", limits=LIMITS, namespaces=False) as sb:
+        assert sb.ready_info["pid"] != 1 and sb.tmpdir.startswith(str(sb.root))
+        marker = f"sleep {uuid.uuid4().int % 10**6 + 3 * 10**6}"
+        res = sb.run(f"setsid nohup {marker} >/dev/null 2>&1 &\necho started", timeout=20)
+        assert res.stdout == "started\n"
+        assert host_processes_with(marker) == []
+        res = sb.run(f"trap '' TERM; {marker}", timeout=1)
+        assert res.timed_out and host_processes_with(marker) == []
+        assert sb.run("echo $TMPDIR", timeout=10).stdout.strip() == sb.tmpdir
+    assert not sb.root.exists()
