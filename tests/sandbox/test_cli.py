@@ -115,3 +115,19 @@ def test_gc_removes_a_leaked_container_and_keeps_live_ones(docker_client):
                 c.remove(force=True)
             except Exception:
                 pass
+
+
+def test_build_commands_print_the_tags_they_reuse(docker_client):
+    from patchloop.sandbox import images
+
+    base = images.ensure_base_image(docker_client)
+    out = cli("build-base")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == base
+    env = images.ensure_env_image(["iniconfig==2.0.0"], base=base, client=docker_client)
+    out = cli("build-env", "iniconfig==2.0.0")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == env
+    # and the CLI can run in it
+    out = cli("run", "--backend", "docker", "--image", env, "--", "python3 -c 'import iniconfig; print(1)'")
+    assert out.returncode == 0 and out.stdout == "1\n", out.stderr
