@@ -102,6 +102,7 @@ class RunnerSandbox(ABC):
         self.task_id = task_id
         self.base_commit = ""
         self.closed = False
+        self.broken = ""  # why the runner can no longer be trusted to answer in step
         self._lock = threading.RLock()
         _install_hooks()
         with _OPEN_LOCK:
@@ -134,15 +135,19 @@ class RunnerSandbox(ABC):
         """One request/reply with the runner; infrastructure failures raise ``SandboxError``."""
         if self.closed:
             raise SandboxError(self.task_id, "sandbox is closed")
+        if self.broken:
+            raise SandboxError(self.task_id, f"sandbox is broken: {self.broken}")
         with self._lock:
             try:
                 self._send(json.dumps(req).encode() + b"\n")
                 line = self._recv_line(timeout)
                 reply = json.loads(line)
-            except SandboxError:
+            except BaseException as e:
+                # A reply may still be on its way: the stream is out of step for good.
+                self.broken = f"{req.get('op')} interrupted: {type(e).__name__}: {e}"
+                if isinstance(e, (OSError, ValueError)):
+                    raise SandboxError(self.task_id, f"runner did not answer {req.get('op')}: {e}") from e
                 raise
-            except (OSError, ValueError) as e:
-                raise SandboxError(self.task_id, f"runner did not answer {req.get('op')}: {e}") from e
         if not reply.get("ok"):
             kind = _FILE_ERRORS.get(reply.get("error", "").split(":", 1)[0])
             if kind is not None:  # a missing file is the caller's mistake, not the sandbox's

@@ -144,3 +144,18 @@ def test_docker_round_trip_is_fast(request):
             assert sb.run("true", timeout=10).ok
             times.append(time.perf_counter() - t)
     assert statistics.median(times) < 0.025, statistics.median(times)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dead_runner_is_a_loud_typed_error_and_close_still_cleans(request, backend):
+    sb = open_box(request, backend, task_id="dead-runner")
+    with sb:
+        if backend == "docker":
+            sb.container.kill()
+        else:
+            sb.proc.kill()
+        with pytest.raises(SandboxError, match="dead-runner"):
+            sb.run("true", timeout=5)
+        with pytest.raises(SandboxError, match="broken"):
+            sb.run("true", timeout=5)
+    assert_closed_clean(request, sb)
