@@ -1,0 +1,120 @@
+"""``datagen functions``: verified tasks, deterministic output, clean splits, HF dataset, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from typer.testing import CliRunner
+
+from patchloop.datagen import overlap
+from patchloop.datagen.families import FAMILIES
+from patchloop.datagen.functions import FunctionsConfig, to_task
+from patchloop.datagen.run_functions import load_function_split, run_functions
+from patchloop.evals.func import grade_function_batch
+from patchloop.types import FunctionTask, read_jsonl
+
+
+@pytest.fixture(scope="module")
+def local_sandbox():
+    from patchloop.sandbox import open_sandbox
+
+    with open_sandbox("local", task_id="datagen-tests") as sb:
+        yield sb
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, local_sandbox):
+    out = tmp_path_factory.mktemp("gen")
+    fp = run_functions(FunctionsConfig(n=60, seed=7), out, sandbox=local_sandbox, progress=False)
+    return out, fp
+
+
+def test_every_family_and_level_yields_a_verified_short_task(local_sandbox):
+    tasks = [to_task(build(random.Random(level * 31 + i), level), 0)
+             for build, top in FAMILIES.values() for level in range(1, top + 1) for i in range(3)]
+    results = grade_function_batch(tasks, [t.canonical_solution for t in tasks], sandbox=local_sandbox)
+    assert [r.status for r in results] == ["PASS"] * len(tasks)
+    for t in tasks:
+        assert t.canonical_solution.count("\n") == 1 and len(t.canonical_solution) < 200
+        assert t.test.startswith("def check(candidate):") and len(t.extra["cases"]) == 5
+        assert {"family", "level", "params", "seed"} <= set(t.extra)
+    # the structured cases and check() agree: a wrong body fails both
+    bad = grade_function_batch(tasks[:3], ["    return None\n"] * 3, sandbox=local_sandbox)
+    assert all(r.status == "FAIL" for r in bad)
+
+
+def test_arithmetic_prompt_reads_like_the_issue():
+    t = to_task(FAMILIES["arith"][0](random.Random(3), 2), 0)
+    assert t.prompt.startswith('def calc(x):\n    """Return x ') and ", then " in t.prompt
+
+
+def test_splits_sizes_levels_and_rl_has_no_solutions(generated):
+    out, fp = generated
+    assert fp["counts"] == {"sft": 30, "rl": 18, "heldout": 12}
+    sft, rl, held = (read_jsonl(out / f"{s}.jsonl", FunctionTask) for s in ("sft", "rl", "heldout"))
+    assert {t.extra["level"] for t in sft} <= {1, 2} and all(t.canonical_solution for t in sft)
+    assert {t.extra["level"] for t in rl} <= {1, 2, 3} and all(t.canonical_solution == "" for t in rl)
+    assert {t.extra["level"] for t in held} == {1, 2, 3, 4}
+    assert all(t.extra["cases"] and t.test for t in rl)
+
+
+def test_no_task_is_shared_between_splits(generated):
+    out, fp = generated
+    report = json.loads((out / "overlap.json").read_text())
+    assert report["clean"] and report == fp["overlap"]
+    for fig in report["pairs"].values():
+        assert fig["exact"] == 0 and fig["covered"] == 0
+    ids = [t.task_id for s in ("sft", "rl", "heldout") for t in read_jsonl(out / f"{s}.jsonl", FunctionTask)]
+    assert len(ids) == len(set(ids))
+
+
+def test_overlap_check_catches_exact_and_covered_copies():
+    a = FunctionTask("a", 'def calc(x):\n    """Return x plus 3, then times 2."""\n', "calc", canonical_solution="    return (x + 3) * 2\n")
+    b = FunctionTask("b", 'def calc(x):\n    """Return  x plus 3, then times 2."""\n', "calc", canonical_solution="    return 1\n")
+    c = FunctionTask("c", 'def calc(x):\n    """Return x minus 1."""\n', "calc", canonical_solution="    return (x + 3) * 2\n")
+    d = FunctionTask("d", 'def calc(x):\n    """Return x minus 2."""\n', "calc", canonical_solution="    return x - 2\n")
+    assert overlap.offenders({"sft": [a], "heldout": [b, c, d]}, 8) == {"a", "b", "c"}
+    rep = overlap.split_overlap({"sft": [a], "heldout": [d]}, 8)
+    assert rep["clean"] and rep["pairs"]["heldout->sft"]["exact"] == 0
+
+
+def test_same_seed_gives_byte_identical_jsonl(tmp_path, local_sandbox, generated):
+    out, fp = generated
+    again = tmp_path / "again"
+    fp2 = run_functions(FunctionsConfig(n=60, seed=7), again, sandbox=local_sandbox, progress=False)
+    for s in ("sft", "rl", "heldout"):
+        assert (again / f"{s}.jsonl").read_bytes() == (out / f"{s}.jsonl").read_bytes()
+    assert (again / "fingerprint.json").read_bytes() == (out / "fingerprint.json").read_bytes()
+    other = run_functions(FunctionsConfig(n=60, seed=8), tmp_path / "other", sandbox=local_sandbox, progress=False)
+    assert (tmp_path / "other" / "sft.jsonl").read_bytes() != (out / "sft.jsonl").read_bytes()
+    assert other["config_hash"] != fp2["config_hash"]
+
+
+def test_fingerprint_and_hf_dataset(generated):
+    out, fp = generated
+    saved = json.loads((out / "fingerprint.json").read_text())
+    assert saved["generator"] and saved["seed"] == 7 and saved["n"] == 60 and len(saved["config_hash"]) == 16
+    held = load_function_split(out / "hf", "heldout")
+    assert [t.task_id for t in held] == [t.task_id for t in read_jsonl(out / "heldout.jsonl", FunctionTask)]
+    assert held[0].extra["cases"] == read_jsonl(out / "heldout.jsonl", FunctionTask)[0].extra["cases"]
+    # a row from the saved dataset is gradable as is (JSON-string columns are decoded)
+    from patchloop.evals.func_eval import to_function_task
+    import datasets
+
+    row = datasets.load_from_disk(str(out / "hf"))["sft"][0]
+    assert to_function_task(row).extra["cases"][0]["args"]
+
+
+def test_cli_datagen_functions(tmp_path):
+    from patchloop.cli import app
+
+    res = CliRunner().invoke(app, ["datagen", "functions", "--n", "12", "--out", str(tmp_path / "o"), "--seed", "1",
+                                   "--families", "arith", "--backend", "local", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "wrote sft 7, rl 3, heldout 2" in res.output and "overlap heldout->sft: exact 0" in res.output
+    assert all(t.extra["family"] == "arith" for t in read_jsonl(tmp_path / "o" / "sft.jsonl", FunctionTask))
+    bad = CliRunner().invoke(app, ["datagen", "functions", "--n", "12", "--out", str(tmp_path / "x"),
+                                   "--families", "nope", "--backend", "local", "--no-progress"])
+    assert bad.exit_code != 0 and "unknown family" in bad.output
