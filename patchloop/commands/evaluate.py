@@ -20,6 +20,12 @@ def _printer():
     return lambda e: err.print(f"[yellow]skipped[/] {e}", markup=True)
 
 
+def _fail(msg: str) -> None:
+    """One plain line on stderr (a rich box would wrap a long path mid-word), exit 2."""
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)
+
+
 @app.command("swe")
 def swe(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Instances: JSON, JSONL, parquet, saved HF dataset dir, or 'builtin'."),
@@ -36,13 +42,13 @@ def swe(
     from patchloop.evals.run import run_swe_eval
 
     if backend not in ("auto", "docker", "local"):
-        raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
+        _fail(f"unknown backend {backend!r} (docker, local, auto)")
     on_error = _printer()
     try:
         tasks = load_tasks(dataset, on_error=on_error)
         preds = load_predictions(predictions, tasks, on_error=on_error)
     except FileNotFoundError as e:
-        raise typer.BadParameter(str(e)) from None
+        _fail(str(e))
     run_dir = runs_dir / run_id
     report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
                           progress=progress, on_error=on_error)
@@ -74,7 +80,7 @@ def validate(
     try:
         tasks = load_tasks(dataset, on_error=on_error)
     except FileNotFoundError as e:
-        raise typer.BadParameter(str(e)) from None
+        _fail(str(e))
     problems = run_validate(tasks, runs_dir / run_id, backend=backend, timeout=timeout, workers=workers,
                             progress=progress)
     for iid, why in sorted(problems.items()):
@@ -97,7 +103,7 @@ def report(
     try:
         path = write_html(run_dirs, target)
     except FileNotFoundError as e:
-        raise typer.BadParameter(str(e)) from None
+        _fail(str(e))
     typer.echo(f"wrote {path}")
 
 
