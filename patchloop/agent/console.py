@@ -80,5 +80,8 @@ def batch_progress(console: Console, total: int, already: int) -> tuple[Progress
     def on_result(row: dict, counts: dict) -> None:
         progress.update(bar, completed=counts["done"] + counts["errors"], done=counts["done"], errors=counts["errors"])
         if row["status"] == "error":
-            progress.console.print(f"[red]{row['instance_id']}: {row['error']}[/]")
+            progress.console.print(f"[red]error {row['instance_id']}: {row['error']}[/]")
+        else:
+            progress.console.print(f"done {row['instance_id']}: {row['exit_reason']}, {row['steps']} steps, "
+                                   f"{row['wall_s']:.1f}s")
     return progress, on_result

@@ -1,0 +1,110 @@
+"""End to end over real HTTP: `patchloop serve` with the tiny model on 127.0.0.1 and
+`patchloop batch` against it on two sample instances (local sandbox backend). The tiny
+model fixes nothing; the loop must still be sound, within its limits, and resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import INSTANCES
+from patchloop.agent.trajectory import read_trajectory
+from patchloop.evals.datasets import load_predictions, load_tasks
+
+IDS = ["textkit-1", "intervals-1"]
+LIMITS = ["--context", "4096", "--max-new-tokens", "32", "--repo-map-tokens", "300"]
+
+
+@pytest.fixture(scope="module")
+def tiny_url(tmp_path_factory):
+    from patchloop.llm.tiny import init_tiny
+
+    model_dir = init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+    proc = subprocess.Popen([sys.executable, "-m", "patchloop", "serve", "--model", str(model_dir), "--port", "0",
+                             "--name", "tiny", "--host", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:  # the server prints this line once it listens
+            if line.startswith("serving "):
+                yield line.split(" at ")[1].strip()
+                break
+        else:
+            pytest.fail("patchloop serve exited before listening")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _batch_cmd(url: str, out: Path, steps: int = 2) -> list[str]:
+    return [sys.executable, "-m", "patchloop", "batch", "--dataset", str(INSTANCES), "--model", "openai:tiny",
+            "--base-url", url, "--out", str(out), "--instances", ",".join(IDS), "--backend", "local",
+            "--max-steps", str(steps), *LIMITS]
+
+
+def traj_patch(out: Path, iid: str) -> str:
+    return read_trajectory(out / "trajectories" / f"{iid}.jsonl").model_patch
+
+
+def _predictions(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_batch_against_the_served_tiny_model(tiny_url, tmp_path):
+    out = tmp_path / "run"
+    res = subprocess.run(_batch_cmd(tiny_url, out), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    preds = _predictions(out)
+    assert sorted(p["instance_id"] for p in preds) == sorted(IDS)
+    assert all(set(p) == {"instance_id", "model_patch", "model_name_or_path"} for p in preds)
+    tasks = load_tasks(INSTANCES)
+    assert set(load_predictions(out / "predictions.jsonl", tasks)) == set(IDS)  # the harness reads them as they are
+    for iid in IDS:
+        traj = read_trajectory(out / "trajectories" / f"{iid}.jsonl")
+        assert traj.instance_id == iid and traj.exit_reason in ("max_steps", "submitted", "context_full")
+        assert 1 <= len(traj.steps) <= 2
+        assert all(s.prompt_tokens > 0 and 0 < s.completion_tokens <= 32 for s in traj.steps)  # served usage
+        assert traj.model_patch == next(p["model_patch"] for p in preds if p["instance_id"] == iid)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["done"] == 2 and summary["errors"] == 0 and summary["steps"] <= 4
+    # and `patchloop eval swe` grades the predictions file unchanged
+    ev = subprocess.run([sys.executable, "-m", "patchloop", "eval", "swe", "--dataset", str(INSTANCES),
+                         "--predictions", str(out / "predictions.jsonl"), "--run-id", "e2e", "--runs-dir",
+                         str(tmp_path / "eval"), "--backend", "local", "--no-progress"],
+                        capture_output=True, text=True, timeout=600)
+    report = json.loads((tmp_path / "eval" / "e2e" / "report.json").read_text())
+    assert sorted(report["submitted_ids"]) == sorted(IDS), ev.stderr[-2000:]
+    assert not report["error_ids"] and not report["incomplete_ids"]
+    for iid in IDS:  # a verdict per instance (the tiny model's empty diffs are `empty_patch`)
+        expected = "empty_patch" if not traj_patch(out, iid).strip() else None
+        assert expected is None or iid in report["empty_patch_ids"]
+
+
+def test_a_killed_batch_restarts_and_writes_each_instance_once(tiny_url, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_batch_cmd(tiny_url, out, steps=1), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        for line in proc.stderr:  # one line per finished instance
+            if line.startswith("done "):
+                break
+        else:
+            pytest.fail("the batch ended before finishing an instance")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the batch and its sandboxes, mid second instance
+        proc.wait(timeout=30)
+    first = [p["instance_id"] for p in _predictions(out)]
+    assert len(first) == 1
+    res = subprocess.run(_batch_cmd(tiny_url, out, steps=1), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    ids = [p["instance_id"] for p in _predictions(out)]
+    assert sorted(ids) == sorted(IDS) and len(ids) == 2  # each exactly once
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped"] == 1 and summary["done"] == 2
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["instance_id"] for r in rows].count(first[0]) == 1  # the finished one did not run again
