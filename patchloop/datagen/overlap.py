@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from patchloop.types import FunctionTask
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
-_DOC = re.compile(r'"""(.*?)"""', re.S)
+_DOC = re.compile(r'"""(.*?)"""', re.DOTALL)
 
 
 def normalise(text: str) -> str:

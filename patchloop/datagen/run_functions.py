@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.datagen import overlap
-from patchloop.datagen.functions import (GENERATOR_VERSION, SPLITS, FunctionsConfig, finalise, generate,
-                                         hf_rows)
+from patchloop.datagen.functions import (
+    GENERATOR_VERSION,
+    SPLITS,
+    FunctionsConfig,
+    finalise,
+    generate,
+    hf_rows,
+)
 from patchloop.evals.func import grade_function_batch
 from patchloop.types import FunctionTask, write_json, write_jsonl
 

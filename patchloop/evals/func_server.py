@@ -147,7 +147,7 @@ def candidate_main(job, req_r, resp_w, workdir, uid, limits) -> None:
         os.chdir(workdir)
         import resource
 
-        cpu = int(math.ceil(job["timeout"])) + 1
+        cpu = math.ceil(job["timeout"]) + 1
         for res, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, limits["memory_bytes"]),
                            (resource.RLIMIT_FSIZE, limits["file_bytes"]),
                            (resource.RLIMIT_NOFILE, 64), (resource.RLIMIT_CORE, 0)):

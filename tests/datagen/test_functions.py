@@ -100,8 +100,9 @@ def test_fingerprint_and_hf_dataset(generated):
     assert [t.task_id for t in held] == [t.task_id for t in read_jsonl(out / "heldout.jsonl", FunctionTask)]
     assert held[0].extra["cases"] == read_jsonl(out / "heldout.jsonl", FunctionTask)[0].extra["cases"]
     # a row from the saved dataset is gradable as is (JSON-string columns are decoded)
-    from patchloop.evals.func_eval import to_function_task
     import datasets
+
+    from patchloop.evals.func_eval import to_function_task
 
     row = datasets.load_from_disk(str(out / "hf"))["sft"][0]
     assert to_function_task(row).extra["cases"][0]["args"]

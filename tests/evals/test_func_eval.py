@@ -44,7 +44,7 @@ def test_bad_lines_are_reported_and_the_rest_is_graded(tmp_path):
 
 
 def test_rerun_resumes_without_grading_again(tmp_path):
-    args = dict(out_dir=tmp_path, ks=[1], backend="local")
+    args = {"out_dir": tmp_path, "ks": [1], "backend": "local"}
     first = evaluate_function_samples(EXAMPLES / "problems.jsonl", EXAMPLES / "samples.jsonl", **args)
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     # Simulate a run killed after 5 samples, with a torn last line.
