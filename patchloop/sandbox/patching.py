@@ -130,8 +130,12 @@ def _refused(cmd: str, why: str, start: float) -> ExecResult:
     return ExecResult(cmd=cmd, exit_code=1, stderr=f"patch refused: {why}\n", duration_s=time.monotonic() - start)
 
 
-def apply_patch(box: RunnerSandbox, diff: str) -> ExecResult:
-    """Check, then apply ``diff`` in ``box``'s workspace (see module doc)."""
+def apply_patch(box: RunnerSandbox, diff: str, fuzzy: str = "auto") -> ExecResult:
+    """Check, then apply ``diff`` in ``box``'s workspace (see module doc).
+
+    ``fuzzy`` picks the fallback: ``auto`` (GNU patch if the sandbox has it, else git),
+    ``patch`` or ``git`` (``git apply -C1 --recount``).
+    """
     start, cmd = time.monotonic(), "apply_patch"
     why, paths = refusal(diff)
     if why:
@@ -144,7 +148,7 @@ def apply_patch(box: RunnerSandbox, diff: str) -> ExecResult:
     p = shlex.quote(PATCH_FILE)
     script = f"""
 out=$(git apply --whitespace=nowarn {p} 2>&1) && {{ echo "applied with git apply"; rm -f {p}; exit 0; }}
-if command -v patch >/dev/null 2>&1; then
+if [ {shlex.quote(fuzzy)} = patch ] || {{ [ {shlex.quote(fuzzy)} = auto ] && command -v patch >/dev/null 2>&1; }}; then
   how="patch --fuzz=3"
   fuzzy=$(patch -p1 -u --batch --fuzz=3 -N --no-backup-if-mismatch --dry-run < {p} 2>&1) &&
   fuzzy=$(patch -p1 -u --batch --fuzz=3 -N --no-backup-if-mismatch < {p} 2>&1)

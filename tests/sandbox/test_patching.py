@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patchloop.sandbox.patching import patch_paths, refusal
+from patchloop.sandbox.patching import apply_patch, patch_paths, refusal
 from tests.sandbox.backends import BACKENDS, assert_closed_clean, open_box
 
 GOOD = """\
@@ -108,11 +108,29 @@ def test_good_patch_applies_with_git_apply_and_shows_in_diff(clean):
     assert "+    return 2" in clean.diff()
 
 
-def test_drifted_patch_applies_with_the_fuzzy_fallback(clean):
-    clean.write_file("mod.py", "import os\n\n\ndef f():\n    return 1\n# the end\n")
-    res = clean.apply_patch(GOOD)
+DRIFTED = "import os\nimport re\n\ndef f():\n    return 1\n# end\nx = 1\ny = 3\n"
+AGAINST_ORIGINAL = """\
+--- a/mod.py
++++ b/mod.py
+@@ -2,7 +2,7 @@
+ import sys
+
+ def f():
+-    return 1
++    return 2
+ # end
+ x = 1
+ y = 2
+""".replace("\n\n", "\n \n")
+
+
+@pytest.mark.parametrize(("fuzzy", "how"), [("patch", "patch --fuzz=3"), ("git", "git apply -C1 --recount")])
+def test_drifted_patch_applies_with_the_fuzzy_fallback(clean, fuzzy, how):
+    """Outer context lines changed since the patch was made: plain git apply refuses it."""
+    clean.write_file("mod.py", DRIFTED)
+    res = apply_patch(clean, AGAINST_ORIGINAL, fuzzy=fuzzy)
     assert res.ok, res.output
-    assert "applied with" in res.stdout and "git apply failed" in res.stdout
+    assert f"applied with {how}" in res.stdout and "git apply failed" in res.stdout
     assert "return 2" in clean.read_file("mod.py")
     assert clean.run("git status --porcelain --untracked-files=all", timeout=30).stdout.split() == ["M", "mod.py"]
 
