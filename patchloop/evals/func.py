@@ -186,9 +186,10 @@ def _run_chunk(sandbox: Any, jobs: list[dict], tests: list[dict], limits: FuncLi
     budget = sum(j["timeout"] + limits.grace_s for j in jobs) + 30
     res = sandbox.run(cmd, timeout=budget)
     reports, started = _parse(res.stdout, len(jobs))
-    if res.exit_code != 0 or res.timed_out:
+    finished = res.exit_code == 0 and not res.timed_out
+    if not finished:
         reports = None  # only a server that ended normally vouches for its block
-    return reports, started, (res.stderr or res.stdout)[-400:]
+    return reports, started, finished, (res.stderr or res.stdout)[-400:]
 
 
 def grade_function_batch(
@@ -245,7 +246,7 @@ def _grade_prepared(sandbox, prepared, tasks, results, limits, timeout_s, partia
     while pending:
         batch, pending = pending[:chunk], pending[chunk:]
         try:
-            reports, started, log = _run_chunk(
+            reports, started, finished, log = _run_chunk(
                 sandbox, [prepared[i][0] for i in batch], [prepared[i][1] for i in batch], limits, timeout_s)
         except (SandboxError, OSError) as e:
             for i in batch:
@@ -255,6 +256,15 @@ def _grade_prepared(sandbox, prepared, tasks, results, limits, timeout_s, partia
             for i, rep in zip(batch, reports):
                 _, _, kind, expected = prepared[i]
                 results[i] = _score(rep, kind, expected, partial, tasks[i].task_id)
+            continue
+        if finished:  # the server ended normally but its block did not arrive whole (output cap)
+            if len(batch) == 1:
+                results[batch[0]] = FuncResult(tasks[batch[0]].task_id, ERROR, infra_error=True,
+                                               detail=f"grader report unreadable: {log}")
+            else:
+                half = len(batch) // 2
+                pending = [*batch[:half], *batch[half:], *pending]
+                chunk = max(1, half)
             continue
         if started is None:  # the server never got going: nothing a sample did
             for i in batch:

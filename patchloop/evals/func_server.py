@@ -53,6 +53,7 @@ except ImportError:  # ... or copied into a sandbox next to func_codec.py
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from func_codec import CodecError, decode, encode, recv, send
 
+MAX_REPORTED = 16 * 1024  # bytes of one structured-case return value sent back to the host
 PRELOAD = ("re", "math", "string", "collections", "itertools", "functools", "heapq", "bisect",
            "typing", "copy", "hashlib", "random", "statistics", "fractions", "decimal", "datetime",
            "operator", "ctypes", "shutil", "tempfile", "traceback", "builtins", "resource")
@@ -285,7 +286,10 @@ def run_tests(kind, test, entry_point, proxy):
             report["total"] = len(test["args"])
             for args in test["args"]:
                 try:
-                    report["outs"].append({"v": encode(proxy(*args))})
+                    value = encode(proxy(*args))
+                    if len(json.dumps(value)) > MAX_REPORTED:  # keeps the report block small
+                        raise CandidateError(f"return value larger than {MAX_REPORTED} bytes as JSON")
+                    report["outs"].append({"v": value})
                 except Exception as e:
                     report["outs"].append({"exc": str(e)[:200]})
             return report

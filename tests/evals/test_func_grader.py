@@ -122,3 +122,15 @@ def test_values_equal_is_strict_where_it_matters():
     assert values_equal((1, 2), [1, 2]) and values_equal(0.1 + 0.2, 0.3)
     assert not values_equal(1, True) and not values_equal(True, 1) and not values_equal("1", 1)
     assert not values_equal({"a": 1}, {"a": 1, "b": 2}) and not values_equal([1], [1, 2])
+
+
+def test_large_reports_are_split_not_blamed_on_a_sample():
+    """Eight samples whose return values overflow the sandbox's output cap together: the
+    grader splits the batch instead of failing anyone; an oversized value fails alone."""
+    big = "ab" * 7000
+    task = FunctionTask("gen/big", 'def rep(n):\n    """..."""\n', "rep",
+                        extra={"cases": [{"args": [7000 + i], "expected": big + "ab" * i} for i in range(5)]})
+    comps = ["    return 'ab' * n\n"] * 8 + ["    return 'x' * 20000\n"]
+    results = grade_function_batch(task, comps, backend="local", timeout_s=5.0)
+    assert [r.status for r in results] == [PASS] * 8 + [FAIL]
+    assert "larger than" in results[-1].detail
