@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -66,10 +67,21 @@ def defines(code: str, name: str) -> bool:
     return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name for n in tree.body)
 
 
+_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
+
+
+def extract_code(completion: str) -> str:
+    """Chat models wrap code in Markdown fences: keep the first fenced block. Text without
+    a fence is returned unchanged (a HumanEval body must keep its indentation)."""
+    m = _FENCE.search(completion)
+    return m.group(1) if m else completion
+
+
 def build_program(task: FunctionTask, completion: str) -> str:
     """HumanEval convention: a body is appended to the prompt; a completion that defines the
     entry point is used whole (after the prompt when the prompt parses alone, so imports and
     helper functions of the prompt are there; the later definition wins)."""
+    completion = extract_code(completion)
     if task.entry_point and defines(completion, task.entry_point):
         try:
             ast.parse(task.prompt)

@@ -34,6 +34,7 @@ H_INT_FOR_BOOL = H_OK.replace("return not x", "return 0")
 SAMPLES = [
     ("helper_body", HELPER, "    return twice(x) + 1\n", PASS, 1.0),
     ("helper_whole_function", HELPER, "def f(x):\n    return twice(x) + 1\n", PASS, 1.0),
+    ("fenced_chat_answer", HELPER, "Here:\n```python\ndef f(x):\n    return twice(x) + 1\n```\nDone.", PASS, 1.0),
     ("wrong", HELPER, "    return x\n", FAIL, 0.0),
     ("expected_exception", RAISES, "    return int(s)\n", PASS, 1.0),
     ("missing_exception", RAISES, "    return 7\n", FAIL, 0.0),
@@ -54,7 +55,7 @@ def graded():
     with open_sandbox("local", task_id="func-grader-tests") as sb:
         results = grade_function_batch([s[1] for s in SAMPLES], [s[2] for s in SAMPLES], sandbox=sb,
                                        timeout_s=3.0, partial=True)
-        strict = grade_function_batch(MBPP, [SAMPLES[9][2]], sandbox=sb, timeout_s=3.0, partial=False)
+        strict = grade_function_batch(MBPP, [next(s[2] for s in SAMPLES if s[0] == "mbpp_partial")], sandbox=sb, timeout_s=3.0, partial=False)
     return dict(zip([s[0] for s in SAMPLES], results)), strict[0]
 
 
