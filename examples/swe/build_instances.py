@@ -25,11 +25,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 sys.path.insert(0, str(HERE))
 
-from specs import SPECS  # noqa: E402
+from specs import SPECS
 
-from patchloop.evals.junit import junit_key, parse_junit  # noqa: E402
-from patchloop.evals.repos import _commit_snapshot, _copy_snapshot, git  # noqa: E402
-from patchloop.types import write_jsonl  # noqa: E402
+from patchloop.evals.junit import junit_key, parse_junit
+from patchloop.evals.repos import _commit_snapshot, _copy_snapshot, git
+from patchloop.types import write_jsonl
 
 REPOS = HERE.parent / "repos"
 
@@ -62,14 +62,14 @@ def _statuses(root: Path) -> dict[tuple[str, str], str]:
     xml = root.parent / "report.xml"
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1")
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
-                    "-o", "junit_family=xunit1"], cwd=root, env=env, capture_output=True)
+                    "-o", "junit_family=xunit1"], cwd=root, env=env, capture_output=True, check=False)
     return parse_junit(xml.read_bytes())
 
 
 def _node_ids(root: Path) -> list[str]:
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", PYTHONDONTWRITEBYTECODE="1")
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider"],
-                         cwd=root, env=env, capture_output=True, text=True).stdout
+                         cwd=root, env=env, capture_output=True, text=True, check=False).stdout
     return [line.strip() for line in out.splitlines() if "::" in line]
 
 

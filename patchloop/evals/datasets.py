@@ -118,12 +118,12 @@ def load_predictions(spec: str | Path, tasks: list[Task], *, on_error: OnError |
     for where, row in _rows(path, on_error):
         try:
             if not isinstance(row, dict):
-                raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+                raise TypeError(f"expected a JSON object, got {type(row).__name__}")
             if "model_patch" not in row:
                 raise ValueError("missing field(s): model_patch")
             row = dict(row, model_patch=row["model_patch"] or "")
             if not isinstance(row["model_patch"], str):
-                raise ValueError("model_patch must be a string")
+                raise TypeError("model_patch must be a string")
             pred = Prediction.from_dict(row)
             if pred.instance_id not in known:
                 raise ValueError(f"unknown instance_id {pred.instance_id!r}")

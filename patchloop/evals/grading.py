@@ -41,8 +41,8 @@ _TAMPER = re.compile(
     r"|\b_pytest\b|\bjunitxml\b|\bxmlpath\b|\bLogXML\b|\bos\._exit\b|\baddopts\b"
     r"|PYTEST_ADDOPTS|PYTEST_PLUGINS|\bhookwrapper\b|\bhookimpl\b"
 )
-_GIT_HEADER = re.compile(r"^diff --git a/(.+?) b/(.+)$", re.M)
-_FILE_HEADER = re.compile(r"^(?:---|\+\+\+) (?:[ab]/)?([^\t\n]+)", re.M)
+_GIT_HEADER = re.compile(r"^diff --git a/(.+?) b/(.+)$", re.MULTILINE)
+_FILE_HEADER = re.compile(r"^(?:---|\+\+\+) (?:[ab]/)?([^\t\n]+)", re.MULTILINE)
 
 
 def patch_paths(diff: str) -> list[str]:

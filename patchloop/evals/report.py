@@ -50,8 +50,8 @@ def build_report(tasks, predictions, results: dict, *, run_id: str) -> dict:
 
 def markdown(report: dict) -> str:
     lines = [f"# Evaluation run `{report['run_id']}`", "",
-             f"Resolved **{report['resolved_instances']} / {report['submitted_instances']}** "
-             f"({100 * report['resolved_rate']:.1f}%) of {report['total_instances']} instances.", "",
+             (f"Resolved **{report['resolved_instances']} / {report['submitted_instances']}** "
+              f"({100 * report['resolved_rate']:.1f}%) of {report['total_instances']} instances."), "",
              "| verdict | count |", "|---|---|"]
     lines += [f"| {v} | {report[f'{v}_instances']} |" for v in grading.VERDICTS]
     lines += ["", f"Time: image build {report['build_s']:.1f} s, test runs {report['test_s']:.1f} s.", ""]

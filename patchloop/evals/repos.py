@@ -72,7 +72,7 @@ def git(cwd: Path | str, *args: str, env: dict[str, str] | None = None, check: b
     full = _git_env() | (env or {})
     proc = subprocess.run(
         ["git", "-c", "core.autocrlf=false", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd, env=full, capture_output=True, text=True,
+        cwd=cwd, env=full, capture_output=True, text=True, check=False,
     )
     if check and proc.returncode != 0:
         raise RepoError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip() or proc.stdout.strip()}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Self
 
 from patchloop.evals import grading
 from patchloop.evals.report import build_report, write_reports
@@ -87,7 +88,7 @@ class _Progress:
         self.enabled, self.total, self.resolved, self.done = enabled, total, 0, 0
         self._bar = None
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> Self:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

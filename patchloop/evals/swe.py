@@ -83,7 +83,7 @@ def resolve_backend(backend: str) -> str:
                 client.ping()
                 client.close()
                 _backend_cache["auto"] = "docker"
-            except Exception:  # no engine, no socket, no permission: all mean "local"
+            except Exception:  # noqa: BLE001 -- no engine, no socket, no permission: all mean "local"
                 _backend_cache["auto"] = "local"
         return _backend_cache["auto"]
 
@@ -215,7 +215,7 @@ def evaluate_instance(
             result.verdict = grading.EMPTY_PATCH
         else:
             _evaluate(task, model_patch, backend, timeout, limits, result, log)
-    except Exception as e:  # the per-instance boundary: counted as `error`, batch goes on
+    except Exception as e:  # noqa: BLE001 -- the per-instance boundary: counted as `error`, batch goes on
         result.verdict, result.reason = grading.ERROR_VERDICT, f"{type(e).__name__}: {e}"
         log.add("infrastructure error", traceback.format_exc())
     result.total_s = round(time.monotonic() - t0, 3)
@@ -269,7 +269,7 @@ def _evaluate(task, model_patch, backend, timeout, limits, result: InstanceResul
                     report = parse_junit(sb.read_file(xml_path))
                 except (JUnitError, OSError, ValueError) as e:
                     log.add("junit report unusable", str(e))
-                except Exception as e:  # a sandbox's own "no such file" error type
+                except Exception as e:  # noqa: BLE001 -- a sandbox's own "no such file" error type
                     log.add("junit report missing", f"{type(e).__name__}: {e}")
             ids = list(dict.fromkeys(task.FAIL_TO_PASS + task.PASS_TO_PASS))
             statuses = statuses_for(report, ids) if report is not None else None

@@ -22,7 +22,7 @@ def validate(tasks: list[Task], run_dir: str | Path, *, backend: str = "auto", t
              workers: int = 1, progress: bool = True) -> dict[str, list[str]]:
     """Problems per instance id (empty dict: the dataset is valid)."""
     run_dir = Path(run_dir)
-    common = dict(workers=workers, backend=backend, timeout=timeout, progress=progress)
+    common = {"workers": workers, "backend": backend, "timeout": timeout, "progress": progress}
     gold = run_swe_eval(tasks, load_predictions("gold", tasks), run_dir / "gold", **common)
     before = run_swe_eval(tasks, load_predictions("empty", tasks), run_dir / "before", run_empty=True, **common)
     before_results = load_results(run_dir / "before" / "results.jsonl")

@@ -75,8 +75,8 @@ def test_forged_passed_lines_are_not_graded(task):
 
 
 def test_skipping_a_fail_to_pass_test_does_not_resolve(task):
-    patch = make_patch(task, {"textkit/trunc.py": (BUG, "if len(text) == width:\n        import pytest\n"
-                                                        "        pytest.skip('fits')\n    if len(text) < width:")})
+    patch = make_patch(task, {"textkit/trunc.py": (BUG, ("if len(text) == width:\n        import pytest\n"
+                                                         "        pytest.skip('fits')\n    if len(text) < width:"))})
     res = grade(task, patch)
     assert res.verdict == "unresolved"
     assert res.tests[F2P] == "SKIPPED"
@@ -111,7 +111,8 @@ def test_conftest_hook_forcing_pass_is_neutralised(task, tmp_path):
     root = checkout_task_repo(task, tmp_path / "direct")
     subprocess.run(["git", "apply", "-"], input=patch + "\n" + task.test_patch, text=True, cwd=root, check=True)
     direct = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", F2P], cwd=root,
-                            capture_output=True, text=True, env=dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"))
+                            capture_output=True, text=True, check=False,
+                            env=dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"))
     assert direct.returncode == 0, direct.stdout
     res = grade(task, patch)
     assert res.verdict == "unresolved" and res.tests[F2P] == "FAILED"

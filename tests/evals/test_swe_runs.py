@@ -23,7 +23,7 @@ EXAMPLES = ROOT / "examples" / "repos"
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "patchloop", "eval", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
 
 
 def _lines(path: Path) -> list[dict]:
@@ -60,9 +60,9 @@ def test_infrastructure_errors_are_retried_on_resume_and_model_outcomes_kept(tmp
     shutil.copytree(EXAMPLES / "textkit", tmp_path / "later" / "textkit")  # the infrastructure is back
     second = run_swe_eval(tasks, preds, tmp_path / "run", backend="local", progress=False)
     assert second["resolved_ids"] == ["intervals-1", "textkit-1"] and second["error_ids"] == []
-    assert [r["instance_id"] for r in _lines(tmp_path / "run" / "results.jsonl")] == \
-        ["intervals-1", "textkit-1", "textkit-1"] or \
-        [r["instance_id"] for r in _lines(tmp_path / "run" / "results.jsonl")] == ["textkit-1", "intervals-1", "textkit-1"]
+    # one worker finishes in order: the error, the kept outcome, then only the retried error
+    assert [(r["instance_id"], r["verdict"]) for r in _lines(tmp_path / "run" / "results.jsonl")] == \
+        [("textkit-1", "error"), ("intervals-1", "resolved"), ("textkit-1", "resolved")]
 
 
 def test_cli_reports_bad_lines_and_goes_on(tmp_path):
