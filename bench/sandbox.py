@@ -146,18 +146,23 @@ def bench_task_phases(image: str, repo: Path, tasks: int) -> dict:
 
 
 def bench_pool(image: str, repo: Path, tasks: int) -> dict:
+    """Pool vs fresh container, interleaved task by task so load drift hits both arms alike."""
     def fresh() -> None:
         with open_sandbox("docker", repo=str(repo), image=image, task_id="bench") as sb:
             task(sb)
 
+    pooled_s, fresh_s = [], []
     with SandboxPool(lambda: open_sandbox("docker", repo=str(repo), image=image, task_id="bench"), size=1) as pool:
         def pooled() -> None:
             with pool.acquire() as sb:
                 task(sb)
 
-        pooled_s = timed(pooled, tasks, warmup=1)  # the warm-up pays the one container start
+        pooled()  # the warm-up pays the pool's one container start
+        fresh()
+        for _ in range(tasks):
+            pooled_s += timed(pooled, 1, warmup=0)
+            fresh_s += timed(fresh, 1, warmup=0)
         stats = vars(pool.stats).copy()
-    fresh_s = timed(fresh, tasks, warmup=1)
     return {"pool": summary(pooled_s), "fresh container": summary(fresh_s), "pool_stats": stats}
 
 
