@@ -30,9 +30,11 @@ import logging
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -212,11 +214,32 @@ class LocalSandbox(RunnerSandbox):
             self.proc.stdout.close()
             self._log.close()
         for cg in self.cgroups:
-            try:
-                cg.rmdir()
-            except OSError as e:
-                log.warning("sandbox %s: cannot remove cgroup %s: %s", self.task_id, cg, e)
+            _remove_cgroup(cg, self.task_id)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _remove_cgroup(cg: Path, task_id: str) -> None:
+    """Kill what is still in the cgroup (a runner killed by --kill-child may still be exiting),
+    then remove it; an exiting process can keep it busy for a few milliseconds."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            pids = [int(p) for p in (cg / "cgroup.procs").read_text().split()]
+        except OSError:
+            return  # already gone
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            cg.rmdir()
+            return
+        except OSError as e:
+            if time.monotonic() > deadline:
+                log.warning("sandbox %s: cannot remove cgroup %s: %s", task_id, cg, e)
+                return
+            time.sleep(0.01)  # bounded wait for the kernel to finish the exits
 
 
 def _user_processes() -> int:

@@ -247,43 +247,33 @@ def _oom_kills(path: str | None) -> int:
     return 0
 
 
-def run_command(cmd: str, *, cwd: str, env: dict, timeout: float, cap: int, rlimits: dict | None = None,
-                drop_caps: bool = False, oom_file: str | None = None) -> dict:
-    """Run ``bash -c cmd`` in its own session; cap its output; kill the tree past ``timeout``.
-
-    Must run in the server process (it reaps children with ``waitpid(-1)``): both backends
-    call it through ``serve``. Returns the fields of ``patchloop.types.ExecResult``.
-    """
-    wake = _wake()
-    oom_before = _oom_kills(oom_file)
-    start = time.monotonic()
+def _spawn(cmd: str, cwd: str, env: dict, rlimits: dict | None, drop_caps: bool) -> subprocess.Popen:
+    # Without per-command rlimits or capability dropping (Docker sets rlimits on the
+    # container) there is no preexec_fn, so Python can vfork: ~1 ms less per command.
+    setup = _child_setup(rlimits, drop_caps) if rlimits or drop_caps else None
+    # Inherited by the child: the OOM killer picks commands, never the runner. Lowering
+    # back needs no privilege. /proc/self is writable only while we are dumpable, which is
+    # safe here: the last sweep left no other process that could ptrace us.
+    _prctl(4, 1)
+    _set_oom_adj("1000")
     try:
-        # Without per-command rlimits or capability dropping (Docker sets rlimits on the
-        # container) there is no preexec_fn, so Python can vfork: ~1 ms less per command.
-        setup = _child_setup(rlimits, drop_caps) if rlimits or drop_caps else None
-        # Inherited by the child: the OOM killer picks commands, never the runner. Lowering
-        # back needs no privilege. /proc/self is writable only while we are dumpable, which is
-        # safe here: the last sweep left no other process that could ptrace us.
-        _prctl(4, 1)
-        _set_oom_adj("1000")
-        try:
-            proc = subprocess.Popen(["bash", "-c", cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                    preexec_fn=setup)  # noqa: PLW1509 -- the runner has one thread
-        finally:
-            _set_oom_adj("0")
-            _prctl(4, 0)
-    except OSError as e:
-        return {"cmd": cmd, "exit_code": 127, "stdout": "", "stderr": f"cannot start command: {e}\n",
-                "duration_s": 0.0, "timed_out": False, "oom_killed": False, "truncated": False}
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    caps = {out_fd: OutputCap(cap), err_fd: OutputCap(cap)}
+        return subprocess.Popen(["bash", "-c", cmd], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                                preexec_fn=setup)  # noqa: PLW1509 -- the runner has one thread
+    finally:
+        _set_oom_adj("0")
+        _prctl(4, 0)
+
+
+def _pump(proc: subprocess.Popen, caps: dict, deadline: float, wake: _Wake) -> tuple[int | None, bool]:
+    """Feed output into ``caps`` until the command is over and its pipes are closed; kill the
+    process group at ``deadline``; sweep leftovers. Returns (wait status, timed out)."""
     sel = selectors.DefaultSelector()
     for fd in caps:
         os.set_blocking(fd, False)
         sel.register(fd, selectors.EVENT_READ)
     sel.register(wake.r, selectors.EVENT_READ)
-    deadline, status, timed_out, swept = start + timeout, None, False, False
+    status, timed_out, swept = None, False, 0.0
     while (len(sel.get_map()) > 1 or status is None) and not (swept and time.monotonic() > swept + 10):
         now = time.monotonic()
         if now >= deadline and not timed_out:
@@ -296,8 +286,7 @@ def run_command(cmd: str, *, cwd: str, env: dict, timeout: float, cap: int, rlim
             # the command is over: kill whatever it left behind so its pipes reach EOF
             status = sweep(wake).get(proc.pid, status)
             swept = time.monotonic()
-        wait = max(deadline - now, 0.0) if not timed_out else 1.0
-        for key, _ in sel.select(wait):
+        for key, _ in sel.select(max(deadline - now, 0.0) if not timed_out else 1.0):
             if key.fd == wake.r:
                 wake.drain()
                 continue
@@ -314,16 +303,34 @@ def run_command(cmd: str, *, cwd: str, env: dict, timeout: float, cap: int, rlim
     if not swept:  # exited and closed its pipes, but may have left a detached daemon behind
         sweep(wake)
     sel.close()
+    return status, timed_out
+
+
+def run_command(cmd: str, *, cwd: str, env: dict, timeout: float, cap: int, rlimits: dict | None = None,
+                drop_caps: bool = False, oom_file: str | None = None) -> dict:
+    """Run ``bash -c cmd`` in its own session; cap its output; kill the tree past ``timeout``.
+
+    Must run in the server process (it reaps children with ``waitpid(-1)``): both backends
+    call it through ``serve``. Returns the fields of ``patchloop.types.ExecResult``.
+    """
+    oom_before = _oom_kills(oom_file)
+    start = time.monotonic()
+    try:
+        proc = _spawn(cmd, cwd, env, rlimits, drop_caps)
+    except OSError as e:
+        return {"cmd": cmd, "exit_code": 127, "stdout": "", "stderr": f"cannot start command: {e}\n",
+                "duration_s": 0.0, "timed_out": False, "oom_killed": False, "truncated": False}
+    out, err = OutputCap(cap), OutputCap(cap)
+    status, timed_out = _pump(proc, {proc.stdout.fileno(): out, proc.stderr.fileno(): err}, start + timeout, _wake())
     proc.stdout.close()
     proc.stderr.close()
-    proc.returncode = 0  # reaped above; keep Popen from waiting again
+    proc.returncode = 0  # reaped by _pump; keep Popen from waiting again
     if status is None:  # unkillable (should not happen): report it rather than hang
         code = 255
     elif os.WIFSIGNALED(status):
         code = 128 + os.WTERMSIG(status)
     else:
         code = os.WEXITSTATUS(status)
-    out, err = caps[out_fd], caps[err_fd]
     return {"cmd": cmd, "exit_code": TIMEOUT_EXIT if timed_out else code, "stdout": out.text(),
             "stderr": err.text(), "duration_s": round(time.monotonic() - start, 6), "timed_out": timed_out,
             "oom_killed": _oom_kills(oom_file) > oom_before, "truncated": out.truncated or err.truncated}
