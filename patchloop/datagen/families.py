@@ -48,7 +48,7 @@ class Spec:
 
 def _arith_step(rng: random.Random) -> tuple[Step, list[Any]]:
     op = rng.choice(["plus", "minus", "times", "modulo"])
-    a = rng.randint(2, 5) if op == "times" else rng.randint(2, 9)
+    a = rng.randint(1, 9) if op in ("plus", "minus") else rng.randint(2, 9)
     table = {
         "plus": (lambda e: f"{e} + {a}", lambda v: v + a, 1),
         "minus": (lambda e: f"{e} - {a}", lambda v: v - a, 1),
@@ -73,7 +73,7 @@ def _compose_arith(steps: list[Step]) -> str:
 
 def _list_step(rng: random.Random) -> tuple[Step, list[Any]]:
     kind = rng.choice(["even", "odd", "gt", "add", "mul", "sort", "sort_desc", "reverse", "dedup"])
-    a = rng.randint(-3, 5) if kind == "gt" else rng.randint(2, 5)
+    a = rng.randint(-5, 5) if kind == "gt" else rng.randint(1, 9) if kind == "add" else rng.randint(2, 5)
     table = {
         "even": ("keep the even numbers", lambda e: f"[v for v in {e} if v % 2 == 0]", lambda xs: [v for v in xs if v % 2 == 0]),
         "odd": ("keep the odd numbers", lambda e: f"[v for v in {e} if v % 2 == 1]", lambda xs: [v for v in xs if v % 2 == 1]),
@@ -98,7 +98,7 @@ def _random_ints(rng: random.Random, lo: int = 0) -> list[int]:
 
 def _string_step(rng: random.Random) -> tuple[Step, list[Any]]:
     kind = rng.choice(["upper", "lower", "reverse", "nospace", "replace", "strip", "swapcase", "repeat"])
-    a, b = rng.sample(string.ascii_lowercase[:6], 2)
+    a, b = rng.sample(string.ascii_lowercase[:8], 2)
     n = rng.randint(2, 3)
     table = {
         "upper": ("convert it to upper case", ".upper()", str.upper),
@@ -128,7 +128,7 @@ def _compose_postfix(var: str, steps: list[Step], *, wrap_end: bool = False) -> 
 
 
 def _random_text(rng: random.Random) -> str:
-    chars = string.ascii_lowercase[:6] + "ABC" + "  "
+    chars = string.ascii_lowercase[:8] + "ABC" + "  "
     return "".join(rng.choice(chars) for _ in range(rng.randint(0, 9)))
 
 

@@ -25,7 +25,7 @@ from patchloop.datagen import overlap
 from patchloop.datagen.families import FAMILIES, Spec
 from patchloop.types import FunctionTask
 
-GENERATOR_VERSION = "functions-1"
+GENERATOR_VERSION = "functions-2"
 SPLITS = ("sft", "rl", "heldout")
 
 
@@ -114,29 +114,7 @@ def generate(
     stats = {"drawn": 0, "duplicate": 0, "failed_verification": 0, "overlap_dropped": 0,
              "level_exhausted": [], "failed_ids": []}
     for _ in range(max_rounds):
-        fresh: list[tuple[str, FunctionTask]] = []
-        for split in ("heldout", "rl", "sft"):  # scarce small levels go to held-out first
-            have = [t.extra["level"] for t in splits[split]]
-            carry = 0  # what a small level (few distinct tasks exist) cannot supply moves up
-            for level, target in sorted(level_quotas(cfg, split, quotas[split]).items()):
-                want = target + carry - have.count(level)
-                tries = 0
-                while want > 0 and tries < 20 * want + 200:
-                    idx = next_index.get((split, level), 0)
-                    next_index[(split, level)] = idx + 1
-                    task = draw(cfg, split, level, idx)
-                    tries += 1
-                    stats["drawn"] += 1
-                    keys = overlap.exact_keys(task)
-                    if keys & seen:
-                        stats["duplicate"] += 1
-                        continue
-                    seen |= keys
-                    fresh.append((split, task))
-                    want -= 1
-                if want > 0 and f"{split}/L{level}" not in stats["level_exhausted"]:
-                    stats["level_exhausted"].append(f"{split}/L{level}")
-                carry = max(want, 0)
+        fresh = _draw_round(cfg, splits, quotas, next_index, seen, stats)
         if not fresh:
             break
         verdicts = verify([t for _, t in fresh])
@@ -156,6 +134,45 @@ def generate(
         splits[s] = _trim(splits[s], quotas[s])
         splits[s].sort(key=lambda t: t.task_id)
     return splits, stats
+
+
+def _draw_round(cfg, splits, quotas, next_index, seen, stats) -> list[tuple[str, FunctionTask]]:
+    """New candidates for what each split still lacks, level by level. Within a level the
+    splits take turns, so a level with few distinct tasks (one step) is shared fairly; what
+    a level cannot supply moves up to the split's next level."""
+    want: dict[tuple[str, int], int] = {}
+    for split in SPLITS:
+        have = [t.extra["level"] for t in splits[split]]
+        for level, target in level_quotas(cfg, split, quotas[split]).items():
+            want[(split, level)] = max(0, target - have.count(level))
+    fresh: list[tuple[str, FunctionTask]] = []
+    for level in sorted({lv for s in SPLITS for lv in cfg.levels[s]}):
+        users = [s for s in ("heldout", "rl", "sft") if want.get((s, level), 0) > 0]
+        misses, budget = 0, 200 + 20 * sum(want.get((s, level), 0) for s in users)
+        while users and misses < budget:
+            for split in list(users):
+                idx = next_index.get((split, level), 0)
+                next_index[(split, level)] = idx + 1
+                task = draw(cfg, split, level, idx)
+                stats["drawn"] += 1
+                keys = overlap.exact_keys(task)
+                if keys & seen:
+                    stats["duplicate"] += 1
+                    misses += 1
+                    continue
+                seen |= keys
+                fresh.append((split, task))
+                want[(split, level)] -= 1
+                if want[(split, level)] == 0:
+                    users.remove(split)
+        for split in users:  # this level ran dry for it
+            tag = f"{split}/L{level}"
+            if tag not in stats["level_exhausted"]:
+                stats["level_exhausted"].append(tag)
+            higher = [lv for lv in sorted(cfg.levels[split]) if lv > level]
+            if higher:
+                want[(split, higher[0])] = want.get((split, higher[0]), 0) + want[(split, level)]
+    return fresh
 
 
 def _trim(tasks: list[FunctionTask], quota: int) -> list[FunctionTask]:
