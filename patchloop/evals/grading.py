@@ -10,8 +10,8 @@ reports on it. What this module decides, and why:
 - SKIPPED (and xfail, which JUnit reports as skipped) is never passed; a listed test missing
   from the report did not run and is FAILED.
 - Test infrastructure belongs to the instance, not to the patch. After the model patch is
-  applied, every file the test patch names is reset to the base and the test patch applied
-  on top (a diff that edited the tests is overridden), and ``PROTECTED`` files the model patch
+  applied, every file the test patch names, and the file of every listed test, is reset to
+  the base and the test patch applied on top (a diff that edited the tests is overridden), and ``PROTECTED`` files the model patch
   added or changed (``conftest.py`` anywhere, pytest ini files, ``sitecustomize``) are reset
   too: a ``conftest.py`` with a ``pytest_runtest_makereport`` hookwrapper could otherwise
   rewrite every failure into a pass. The repository's own conftest files stay in force
@@ -22,6 +22,12 @@ reports on it. What this module decides, and why:
   from the package itself; this scan closes the obvious doors, it is not a proof. Instances
   of repositories that legitimately touch pytest (pytest plugins, pytest itself) set
   ``allow_test_machinery: true``.
+
+Known limit, shared with every in-process harness (SWE-bench's included): code under test
+runs inside the pytest process, so a patch that deliberately both rewrites the report after
+pytest wrote it *and* forges the process exit status, while naming none of the identifiers
+the scan looks for, is not caught. Rewriting the report alone is (exit-code cross-check:
+``test_report_rewritten_at_exit_is_caught_by_the_exit_code``).
 """
 
 from __future__ import annotations
@@ -52,6 +58,15 @@ def patch_paths(diff: str) -> list[str]:
     if not found:
         found = _FILE_HEADER.findall(diff)
     return sorted({p.strip().strip('"') for p in found if p.strip() != "/dev/null"})
+
+
+def test_files(task) -> list[str]:
+    """Files the verdict depends on: those the test patch names, and the file of every
+    FAIL_TO_PASS/PASS_TO_PASS test (SWE-bench resets only the former; a patch that broke
+    behaviour could otherwise also rewrite a PASS_TO_PASS test in another file to hide it)."""
+    ids = task.FAIL_TO_PASS + task.PASS_TO_PASS
+    listed = {i.split("::", 1)[0] for i in ids if "::" in i and i.split("::", 1)[0].endswith(".py")}
+    return sorted(set(patch_paths(task.test_patch)) | listed)
 
 
 def is_protected(path: str) -> bool:

@@ -11,6 +11,9 @@ Sources (fields of ``Task.extra``, first one present wins):
   refreshed only when ``base_commit`` is missing from it.
 - ``repo_archive``: a ``.tar*``/``.zip`` file (one top-level folder is stripped, as in GitHub
   archives); treated as a snapshot.
+- none of these, and ``repo`` is ``owner/name`` (as in official SWE-bench files): the URL
+  ``$PATCHLOOP_GIT_BASE/owner/name.git`` (default base ``https://github.com``; point it at a
+  local mirror directory as ``file:///...`` to work offline).
 
 Two ways to drop the future, both checked by tests:
 
@@ -237,4 +240,9 @@ def checkout_task_repo(task: Task, dest: str | Path) -> Path:
             _copy_snapshot(top, dest)
         _check_snapshot(task, _commit_snapshot(dest), f"repo_archive {archive}")
         return dest
-    raise RepoError(f"instance {task.instance_id}: no repo_path, repo_url or repo_archive field")
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", task.repo or ""):
+        base = os.environ.get("PATCHLOOP_GIT_BASE", "https://github.com").rstrip("/")
+        return checkout_task_repo(Task(task.instance_id, task.repo, task.base_commit,
+                                       extra={"repo_url": f"{base}/{task.repo}.git"}), dest)
+    raise RepoError(f"instance {task.instance_id}: no repo_path, repo_url or repo_archive field, "
+                    "and repo is not owner/name")

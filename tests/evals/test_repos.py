@@ -112,6 +112,15 @@ def test_archive_with_escaping_member_is_refused(tmp_path):
         checkout_task_repo(Task("t", extra={"repo_archive": str(archive)}), tmp_path / "w")
 
 
+def test_official_owner_name_repo_resolves_through_git_base(upstream, tmp_path, monkeypatch):
+    src, base = upstream
+    (tmp_path / "mirror" / "octo").mkdir(parents=True)
+    shutil.copytree(src / ".git", tmp_path / "mirror" / "octo" / "lib.git")
+    monkeypatch.setenv("PATCHLOOP_GIT_BASE", (tmp_path / "mirror").as_uri())
+    monkeypatch.setenv("PATCHLOOP_CACHE", str(tmp_path / "cache"))
+    _assert_no_future(checkout_task_repo(Task("octo__lib-1", repo="octo/lib", base_commit=base), tmp_path / "w"), base)
+
+
 @pytest.mark.parametrize("extra, match", [
     ({}, "no repo_path"),
     ({"repo_path": "/nonexistent/dir"}, "not a directory"),

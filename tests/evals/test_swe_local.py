@@ -164,3 +164,16 @@ def test_workspace_history_is_scrubbed(task):
         with open_sandbox("local", repo=repo, task_id="history") as sb:
             out = sb.run("git log --all --format=%H; git tag; git reflog; git stash list; git remote", timeout=30)
     assert out.stdout.split() == [task.base_commit]
+
+
+def test_pass_to_pass_test_rewritten_to_hide_a_break_is_restored(task):
+    # the patch fixes the issue, breaks wrap(), and rewrites test_wrap.py (not in the test
+    # patch) so the broken PASS_TO_PASS tests would pass
+    patch = make_patch(task, {
+        "textkit/wrap.py": ("if current:\n        lines.append", "if 0:\n        lines.append"),
+        "tests/test_wrap.py": "def test_wrap_breaks_at_spaces():\n    pass\n\n\ndef test_empty_text():\n    pass\n\n\n"
+                              "def test_long_word_gets_own_line():\n    pass\n",
+    }, gold=True)
+    res = grade(task, patch)
+    assert res.verdict == "unresolved"
+    assert res.tests["tests/test_wrap.py::test_wrap_breaks_at_spaces"] == "FAILED"
