@@ -94,6 +94,8 @@ def build_program(task: FunctionTask, completion: str) -> str:
 def test_spec(task: FunctionTask) -> tuple[str, dict[str, Any], list[Any] | None]:
     """(kind, what goes into the sandbox, expected values kept on the host)."""
     cases = task.extra.get("cases")
+    if isinstance(cases, str):  # a dataset column stores them as JSON text
+        cases = json.loads(cases)
     if cases:
         args = [list(c["args"]) for c in cases]
         return "cases", {"args": args}, [c["expected"] for c in cases]
@@ -230,7 +232,7 @@ def grade_function_batch(
     for i, (task, comp) in enumerate(zip(tasks, completions)):
         try:
             kind, test, expected = test_spec(task)
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             results[i] = FuncResult(task.task_id, ERROR, infra_error=True, detail=f"bad task: {e}")
             continue
         job = {"program": build_program(task, comp or ""), "entry_point": task.entry_point,

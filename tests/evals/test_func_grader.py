@@ -84,6 +84,17 @@ def test_task_without_tests_is_an_error_not_a_failure():
     assert res.status == ERROR and res.infra_error
 
 
+def test_cases_as_json_text_from_a_dataset_column_and_malformed_cases():
+    import json
+
+    as_text = FunctionTask("gen/t", 'def inc(x):\n    """x + 1"""\n', "inc",
+                           extra={"cases": json.dumps([{"args": [1], "expected": 2}])})
+    broken = FunctionTask("gen/b", 'def inc(x):\n    """x + 1"""\n', "inc", extra={"cases": [{"expected": 2}]})
+    ok, bad = grade_function_batch([as_text, broken], ["    return x + 1\n"] * 2, backend="local")
+    assert ok.status == PASS
+    assert bad.status == ERROR and bad.infra_error and "bad task" in bad.detail
+
+
 def test_dead_sandbox_is_infra_error_for_every_sample():
     from patchloop.sandbox import open_sandbox
 
