@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -120,6 +121,7 @@ class LocalSandbox(RunnerSandbox):
         self.tmpdir = "/tmp" if self.prefix else str(self.root / "tmp")
         self.cgroups: list[Path] = []
         self.proc: subprocess.Popen | None = None
+        self._buf = bytearray()  # reply bytes read from the runner, not yet a whole line
         try:
             self._start(repo)
             self.init_base()
@@ -149,7 +151,7 @@ class LocalSandbox(RunnerSandbox):
             joins = " ".join(f'echo $$ > "{c}/cgroup.procs" &&' for c in self.cgroups)
             argv = ["sh", "-c", f'{joins} exec "$@"', "sh", *argv]
         self._log = open(self.root / "runner.log", "wb")  # noqa: SIM115 -- closed in _shutdown
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, bufsize=0,
                                      cwd=self.workdir, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
         self.ready_info = self.wait_ready(60)
         self.ready_info["cgroups"] = [str(c) for c in self.cgroups]
@@ -157,14 +159,23 @@ class LocalSandbox(RunnerSandbox):
 
     # ---- transport: the runner's stdin/stdout pipes
     def _send(self, data: bytes) -> None:
-        self.proc.stdin.write(data)
-        self.proc.stdin.flush()
+        view = memoryview(data)
+        while view:  # an unbuffered pipe may take a large request in several writes
+            view = view[self.proc.stdin.write(view):]
 
     def _recv_line(self, timeout: float) -> bytes:
-        # The runner answers every request, or dies (EOF); its own timeouts bound a command.
-        line = self.proc.stdout.readline()
-        if not line:
-            raise SandboxError(self.task_id, f"runner exited: {self._tail_log()}", str(self.root / "runner.log"))
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while (nl := self._buf.find(b"\n")) < 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise SandboxError(self.task_id, f"runner silent for {timeout:.0f}s", str(self.root / "runner.log"))
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                raise SandboxError(self.task_id, f"runner exited: {self._tail_log()}", str(self.root / "runner.log"))
+            self._buf += chunk
+        line = bytes(self._buf[: nl + 1])
+        del self._buf[: nl + 1]
         return line
 
     def _tail_log(self) -> str:
