@@ -32,6 +32,11 @@ What it defends against, and how:
 * escapes from the kill: judge and server are child subreapers, so double-forked or setsid'd
   descendants are re-parented to them and killed (with a fresh uid: ``kill(-1)`` as that uid).
 
+Limits: RLIMIT_CPU (timeout + 1 s), RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NOFILE, no core files; and
+RLIMIT_NPROC only with a fresh uid, because the kernel counts a uid's processes machine-wide:
+with the sandbox's shared uid a fork bomb is bounded by the sandbox's pids limit instead,
+and killed with the rest of the candidate's tree.
+
 What it does not defend against: a candidate that runs as the server's uid (server not root)
 can kill the server or its judge -- the host then scores the sample that was running FAIL --
 and can read any file that uid can read. The sandbox itself (Docker, or the weaker local
