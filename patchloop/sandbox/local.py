@@ -144,7 +144,7 @@ class LocalSandbox(RunnerSandbox):
         owner = {**owner_labels(), "cgroups": [str(c) for c in self.cgroups]}
         (self.root / "owner.json").write_text(json.dumps(owner))
         flags = "drop-caps" + ("" if self.prefix else ",subreaper")
-        argv = [sys.executable, "-I", RUNNER, "--serve", "--flags", flags, "--oom-file", oom or ""]
+        argv = [sys.executable, "-I", RUNNER, "--serve", "--flags", flags, "--oom-file", oom or "none"]
         if self.prefix:
             argv = [*self.prefix, *argv, "--workspace", self.workdir, "--tmp-bytes", str(self.limits.tmp_bytes)]
         if self.cgroups:  # join the cgroups first, so every descendant is born inside them

@@ -426,7 +426,10 @@ def serve(argv: list[str], stdin=None) -> None:
             info.update(lock_down_mounts(args["--workspace"], int(args["--tmp-bytes"])))
         except OSError as e:
             info["mount_error"] = str(e)
+    # In a container the cgroup files at their usual place are the container's own; a local
+    # runner names its cgroup's file, or "none" (the host's counters would be about others).
     oom_file = args.get("--oom-file") or next((p for p in OOM_FILES if os.path.exists(p)), None)
+    oom_file = None if oom_file == "none" else oom_file
     info["oom_file"] = oom_file
     drop_caps = "--drop-caps" in args.get("--flags", "")
     _wake()
