@@ -12,7 +12,7 @@ import shlex
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -53,9 +53,9 @@ def build_base(
 @app.command("build-env")
 def build_env(
     requirements: Annotated[list[str], typer.Argument(help="pip requirement specifiers, e.g. pytest==8.3.3")],
-    setup: Annotated[Optional[list[str]], typer.Option(
+    setup: Annotated[list[str] | None, typer.Option(
         "--setup", help="Shell command run as root after the install (repeatable; no network).")] = None,
-    base: Annotated[Optional[str], typer.Option("--base", help="Base image tag (default: the base image).")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Base image tag (default: the base image).")] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build again even if the image exists.")] = False,
 ) -> None:
     """Build (or find) an environment image with REQUIREMENTS installed from a host wheelhouse; prints its tag."""
@@ -73,8 +73,8 @@ def run(
     cmd: Annotated[list[str], typer.Argument(
         help="The command, after `--`. One argument is a shell string; several are quoted and joined.")],
     backend: Annotated[Backend, typer.Option("--backend", help="docker, local, or auto (docker if an engine answers).")] = Backend.auto,
-    repo: Annotated[Optional[Path], typer.Option("--repo", help="Repository copied into the workspace.")] = None,
-    image: Annotated[Optional[str], typer.Option("--image", help="Image for the docker backend (default: base image).")] = None,
+    repo: Annotated[Path | None, typer.Option("--repo", help="Repository copied into the workspace.")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="Image for the docker backend (default: base image).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Wall-clock limit, seconds; the process tree is killed past it.")] = 60.0,
     memory: Annotated[str, typer.Option("--memory", help="Memory limit, e.g. 512m or 2g.")] = "2g",
     as_json: Annotated[bool, typer.Option("--json", help="Print the ExecResult as one JSON line.")] = False,
@@ -144,11 +144,12 @@ def gc_cmd(
 def ls_cmd() -> None:
     """List patchloop sandbox containers (id, status, image, owner, task)."""
     import docker
+    import docker.errors
 
     try:
         client = docker.from_env()
         containers = client.containers.list(all=True, filters={"label": "patchloop=1"})
-    except Exception as e:
+    except (docker.errors.DockerException, OSError) as e:
         _fail(f"no Docker engine answers ({e})")
     for c in containers:
         labels = c.labels or {}

@@ -87,13 +87,14 @@ def _client(client: Any = None) -> Any:
     if client is not None:
         return client
     import docker
+    import docker.errors
 
     try:
         c = docker.from_env(timeout=600)
         c.ping()
         return c
-    except Exception as e:
-        raise SandboxError("images", f"no Docker engine answers ({e})") from None
+    except (docker.errors.DockerException, OSError) as e:
+        raise SandboxError("images", f"no Docker engine answers ({e})") from e
 
 
 def _image_exists(client: Any, tag: str) -> bool:
@@ -164,15 +165,15 @@ def _registry_base(client: Any, *, pull: bool) -> Any:
         pass
     if not pull:
         return None
-    try:
-        import docker
+    import docker
 
+    try:
         # A short timeout: with no registry the pull should fail fast, not hang a build.
         quick = docker.APIClient(base_url=client.api.base_url, timeout=60)
         repo, tag = REGISTRY_BASE.split(":")
         quick.pull(repo, tag=tag)
         return client.images.get(REGISTRY_BASE)
-    except Exception as e:
+    except (docker.errors.DockerException, OSError) as e:  # no registry, a timeout, no such image
         print(f"patchloop: cannot pull {REGISTRY_BASE} ({str(e).splitlines()[0][:160]}); "
               "building the base offline instead", file=sys.stderr)
         return None
@@ -186,10 +187,10 @@ def _build_from_registry(client: Any, tag: str, recipe: dict[str, Any]) -> None:
     """``FROM python:3.11-slim`` plus git, patch, procps (needs apt mirrors during the build)."""
     dockerfile = "\n".join([
         f"FROM {REGISTRY_BASE}",
-        "RUN apt-get update && apt-get install -y --no-install-recommends git patch procps "
-        "ca-certificates && rm -rf /var/lib/apt/lists/*",
-        f"RUN useradd --create-home --uid {SANDBOX_UID} --shell /bin/bash sandbox "
-        f"&& mkdir -p /workspace && chown {SANDBOX_UID}:{SANDBOX_UID} /workspace",
+        ("RUN apt-get update && apt-get install -y --no-install-recommends git patch procps "
+         "ca-certificates && rm -rf /var/lib/apt/lists/*"),
+        (f"RUN useradd --create-home --uid {SANDBOX_UID} --shell /bin/bash sandbox "
+         f"&& mkdir -p /workspace && chown {SANDBOX_UID}:{SANDBOX_UID} /workspace"),
         *[f"ENV {k}={v}" for k, v in _IMAGE_ENV.items()],
         "WORKDIR /workspace",
         'CMD ["/bin/bash"]',
@@ -254,7 +255,7 @@ def _run_logged(cmd: list[str], log: Path) -> None:
     with open(log, "ab") as fh:
         fh.write(("$ " + " ".join(cmd) + "\n").encode())
         fh.flush()
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.run(cmd, check=False, stdout=fh, stderr=subprocess.STDOUT)
     if proc.returncode != 0:
         raise SandboxError("images", f"{cmd[0]} failed with exit code {proc.returncode}", str(log))
 
@@ -312,7 +313,7 @@ def host_pip_python(minor: str) -> str:
         seen.append(cand)
         probe = subprocess.run(
             [cand, "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True,
+            check=False, capture_output=True, text=True,
         )
         if probe.returncode == 0 and probe.stdout.strip() == minor:
             return cand
@@ -386,8 +387,8 @@ def ensure_env_image(
             f"FROM {base}",
             "USER root",
             "COPY wheels /wheels",
-            "RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-index --find-links /wheels "
-            "--no-cache-dir -q -r /wheels/requirements.txt",
+            ("RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-index --find-links /wheels "
+             "--no-cache-dir -q -r /wheels/requirements.txt"),
             *[f"RUN {cmd}" for cmd in setup],
             f"ENV PATH={_IMAGE_ENV['PATH']}",
             "WORKDIR /workspace",

@@ -14,14 +14,17 @@ task on the same sandbox. Tasks that must not share anything take a fresh sandbo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from patchloop.sandbox.base import Sandbox, SandboxError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +88,7 @@ class SandboxPool:
         for sb in victims:
             _close_quietly(sb)
 
-    def __enter__(self) -> "SandboxPool":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,14 +140,15 @@ def _reset_ok(sandbox: Sandbox) -> bool:
     try:
         sandbox.reset()
         return True
-    except Exception:
+    except Exception as e:  # noqa: BLE001 -- any failure means the same: do not reuse it
         # A sandbox that cannot be reset (container died, reset timed out) is not trusted
         # with the next task: it is discarded and a fresh one takes its place.
+        log.info("sandbox %s not reused, reset failed: %s", getattr(sandbox, "task_id", "?"), e)
         return False
 
 
 def _close_quietly(sandbox: Any) -> None:
     try:
         sandbox.close()
-    except Exception:
-        pass  # closing is best effort here; `patchloop sandbox gc` removes any container left
+    except Exception as e:  # noqa: BLE001 -- best effort; `patchloop sandbox gc` removes leftovers
+        log.warning("closing sandbox %s failed: %s", getattr(sandbox, "task_id", "?"), e)

@@ -88,10 +88,8 @@ def test_pool_is_bounded_and_waits(factory):
 
         # with both lent out, a third caller times out instead of starting a third sandbox
         pool.wait_s = 0.2
-        with pool.acquire(), pool.acquire():
-            with pytest.raises(SandboxError, match="no sandbox free"):
-                with pool.acquire():
-                    pass
+        with pool.acquire(), pool.acquire(), pytest.raises(SandboxError, match="no sandbox free"), pool.acquire():
+            pass
     assert all(sb.closed for sb in started)
 
 
@@ -146,9 +144,8 @@ def test_failed_start_frees_its_slot():
 
     pool = SandboxPool(flaky, size=1, wait_s=5)
     for _ in range(3):  # would block on the 2nd call if the failed start kept its slot
-        with pytest.raises(SandboxError, match="engine hiccup"):
-            with pool.acquire():
-                pass
+        with pytest.raises(SandboxError, match="engine hiccup"), pool.acquire():
+            pass
     assert len(calls) == 3 and pool.live() == 0
 
 
@@ -160,9 +157,8 @@ def test_closed_pool_refuses_and_closes_lent_sandboxes_on_return(repo):
         pool.close()
         assert idle_one.closed and not lent.closed
     assert lent.closed and pool.live() == 0
-    with pytest.raises(SandboxError, match="closed"):
-        with pool.acquire():
-            pass
+    with pytest.raises(SandboxError, match="closed"), pool.acquire():
+        pass
 
 
 def test_keys_get_their_own_sandboxes(repo, tmp_path):
