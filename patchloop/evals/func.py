@@ -290,3 +290,46 @@ def _grade_prepared(sandbox, prepared, tasks, results, limits, timeout_s, partia
         bad = batch[started]
         results[bad] = FuncResult(tasks[bad].task_id, FAIL, detail="the grader was killed while this sample ran")
         pending = [i for i in batch if i != bad] + pending
+
+
+class FunctionGrader:
+    """``grade_function_batch`` with one sandbox kept open across calls, for reward functions
+    that grade batch after batch. Picklable (the sandbox is not pickled; it reopens lazily),
+    and a sandbox that failed a whole batch is replaced at the next call."""
+
+    def __init__(self, backend: str = "auto", *, timeout_s: float = 5.0, partial: bool = False,
+                 limits: FuncLimits | None = None):
+        self.backend, self.timeout_s, self.partial, self.limits = backend, timeout_s, partial, limits
+        self.sandbox: Any = None
+
+    def __call__(self, tasks: Sequence[FunctionTask] | FunctionTask, completions: Sequence[str]) -> list[FuncResult]:
+        if self.sandbox is None:
+            from patchloop.sandbox import open_sandbox
+
+            try:
+                self.sandbox = open_sandbox(backend=self.backend, task_id="func-grader")
+            except SandboxError as e:
+                n = len(completions)
+                ids = [tasks.task_id] * n if isinstance(tasks, FunctionTask) else [t.task_id for t in tasks]
+                return [FuncResult(i, ERROR, infra_error=True, detail=str(e)) for i in ids]
+        results = grade_function_batch(tasks, completions, sandbox=self.sandbox, timeout_s=self.timeout_s,
+                                       partial=self.partial, limits=self.limits)
+        if results and all(r.infra_error for r in results):
+            self.close()  # a broken sandbox: the next call starts a fresh one
+        return results
+
+    def close(self) -> None:
+        if self.sandbox is not None:
+            try:
+                self.sandbox.close()
+            finally:
+                self.sandbox = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "sandbox": None}
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to clean politely
+            pass

@@ -146,3 +146,34 @@ def test_large_reports_are_split_not_blamed_on_a_sample():
     results = grade_function_batch(task, comps, backend="local", timeout_s=5.0)
     assert [r.status for r in results] == [PASS] * 8 + [FAIL]
     assert "larger than" in results[-1].detail
+
+
+def test_one_server_run_grades_a_whole_batch():
+    from patchloop.sandbox import open_sandbox
+
+    with open_sandbox("local", task_id="count-runs") as sb:
+        runs = []
+        real_run = sb.run
+        sb.run = lambda cmd, **kw: runs.append(cmd) or real_run(cmd, **kw)
+        results = grade_function_batch(HELPER, ["    return twice(x) + 1\n"] * 20, sandbox=sb)
+    assert [r.status for r in results] == [PASS] * 20
+    assert len(runs) == 1 and "func_server.py" in runs[0]
+
+
+def test_function_grader_keeps_its_sandbox_pickles_and_recovers():
+    import pickle
+
+    from patchloop.evals.func import FunctionGrader
+
+    grader = FunctionGrader("local", timeout_s=3.0)
+    try:
+        assert grader(HELPER, ["    return twice(x) + 1\n"])[0].passed
+        first = grader.sandbox
+        assert grader(HELPER, ["    return x\n"])[0].status == FAIL and grader.sandbox is first
+        assert pickle.loads(pickle.dumps(grader)).sandbox is None
+        first.close()  # the sandbox dies under the grader
+        broken = grader(HELPER, ["    return twice(x) + 1\n"])
+        assert broken[0].infra_error and grader.sandbox is None
+        assert grader(HELPER, ["    return twice(x) + 1\n"])[0].passed and grader.sandbox is not first
+    finally:
+        grader.close()
