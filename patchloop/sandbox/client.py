@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 _FILE_ERRORS = {e.__name__: e for e in (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)}
 _OPEN: dict[int, RunnerSandbox] = {}
 _OPEN_LOCK = threading.Lock()
-_HOOKED = False
+_ATEXIT = False
+_SIGNALS = False
 
 
 def close_all() -> None:
@@ -53,13 +54,13 @@ def _on_signal(signum: int, frame: object) -> None:
 
 
 def _install_hooks() -> None:
-    global _HOOKED
-    if _HOOKED:
-        return
-    _HOOKED = True
-    atexit.register(close_all)
-    if threading.current_thread() is not threading.main_thread():
-        return
+    global _ATEXIT, _SIGNALS
+    if not _ATEXIT:
+        _ATEXIT = True
+        atexit.register(close_all)
+    if _SIGNALS or threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread: the next sandbox made there will
+    _SIGNALS = True
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is signal.SIG_DFL:  # never override an application's own handler
             signal.signal(sig, _on_signal)
@@ -80,12 +81,21 @@ def owner_labels() -> dict[str, str]:
 
 
 def owner_gone(labels: dict[str, str]) -> bool:
+    """True when the process that made a sandbox (per its labels) no longer runs on this host."""
     if labels.get("patchloop.host") != socket.gethostname():
         return False  # another machine's sandbox: not ours to judge
     try:
         pid = int(labels.get("patchloop.pid", ""))
     except ValueError:
         return True
+    if not Path("/proc").is_dir():  # no start times to compare (macOS): liveness only
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
     start = _start_ticks(pid)
     return not start or start != labels.get("patchloop.pid_start", start)
 
