@@ -12,6 +12,7 @@ back as text; only infrastructure failures (``SandboxError``) raise.
 from __future__ import annotations
 
 import difflib
+import functools
 import posixpath
 import re
 import shlex
@@ -242,8 +243,21 @@ def langchain_tools(tools: SandboxTools) -> list:
     """The public tool methods as LangChain tools (schemas from type hints and docstrings)."""
     from langchain_core.tools import StructuredTool
 
-    return [StructuredTool.from_function(getattr(tools, name), name=name, parse_docstring=True)
-            for name in TOOL_NAMES]
+    return [StructuredTool.from_function(getattr(tools, name), name=name, description=desc, args_schema=schema)
+            for name, (desc, schema) in _schemas().items()]
+
+
+@functools.cache
+def _schemas() -> dict:
+    """Docstring parsing is slow (~10 ms a tool): done once per process, not per episode."""
+    from langchain_core.tools import StructuredTool
+
+    probe = SandboxTools(sandbox=None)
+    out = {}
+    for name in TOOL_NAMES:
+        t = StructuredTool.from_function(getattr(probe, name), name=name, parse_docstring=True)
+        out[name] = (t.description, t.args_schema)
+    return out
 
 
 TOOL_NAMES = ("view", "search", "repo_map", "edit", "create", "run", "run_tests", "submit")

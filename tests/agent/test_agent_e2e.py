@@ -17,6 +17,8 @@ from conftest import INSTANCES
 from patchloop.agent.trajectory import read_trajectory
 from patchloop.evals.datasets import load_predictions, load_tasks
 
+pytestmark = pytest.mark.slow  # CPU generation on a shared machine: ~1-2 min each
+
 IDS = ["textkit-1", "intervals-1"]
 LIMITS = ["--context", "4096", "--max-new-tokens", "32", "--repo-map-tokens", "300"]
 
