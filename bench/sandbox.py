@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from patchloop.sandbox.docker import owner_labels
 from patchloop.sandbox.factory import open_sandbox
 from patchloop.sandbox.images import ensure_base_image
 from patchloop.sandbox.pool import SandboxPool
@@ -111,7 +112,7 @@ def bench_exec(image: str, repo: Path, exec_n: int, cli_n: int) -> dict:
                 timed(lambda sb=sb: sb.request({"op": "ping"}), exec_n))
     # The naive way: a plain container of the same image, one `docker exec` per command.
     plain = client.containers.run(image, ["sleep", "infinity"], detach=True, network_mode="none",
-                                  labels={"patchloop": "1", "patchloop.task": "bench"})
+                                  labels={**owner_labels(), "patchloop.task": "bench"})
     try:
         cli = ["docker", "exec", plain.id, "true"]
         out["docker exec CLI"] = summary(timed(lambda: subprocess.run(cli, check=True), cli_n))

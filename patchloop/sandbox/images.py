@@ -295,8 +295,10 @@ def image_python(client: Any, image: str) -> str:
     label = (img.labels or {}).get("patchloop.python")
     if label:
         return label
+    from patchloop.sandbox.docker import owner_labels  # so `sandbox gc` can reap it if we die
+
     out = client.containers.run(image, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                remove=True, network_mode="none", labels={"patchloop": "1"})
+                                remove=True, network_mode="none", labels=owner_labels())
     return out.decode().strip()
 
 

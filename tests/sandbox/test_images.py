@@ -13,6 +13,7 @@ import pytest
 
 from patchloop.sandbox import images
 from patchloop.sandbox.base import SandboxError
+from patchloop.sandbox.docker import owner_labels
 
 REQ = "iniconfig==2.0.0"  # tiny, pure python, on PyPI
 
@@ -30,7 +31,7 @@ def env_image(docker_client, base_image):
 def _in_image(client, image: str, script: str) -> tuple[int, str]:
     """Run a python snippet as the sandbox user, no network, in a throwaway labelled container."""
     c = client.containers.run(image, ["python3", "-c", script], detach=True, network_mode="none",
-                              user="1000:1000", labels={"patchloop": "1"})
+                              user="1000:1000", labels=owner_labels())
     try:
         code = c.wait(timeout=120)["StatusCode"]
         return code, c.logs().decode()
@@ -139,3 +140,14 @@ def test_env_build_error_is_one_line_with_a_log(docker_client, base_image):
         images.ensure_env_image([], base=base_image, setup=["exit 3"], client=docker_client)
     msg = str(err.value)
     assert "docker build of patchloop/env:" in msg and "(log: " in msg and "\n" not in msg
+
+
+def test_python_version_of_an_unlabelled_image_is_asked_from_the_image(docker_client, base_image):
+    # A user's own --base image carries no patchloop.python label: the version comes from running it.
+    tag = "patchloop/test-unlabelled:1"
+    images._docker_build(docker_client, tag, f'FROM {base_image}\nLABEL patchloop.python=""', {}, labels={})
+    try:
+        assert docker_client.images.get(tag).labels.get("patchloop.python") == ""
+        assert images.image_python(docker_client, tag) == images.PYTHON_VERSION
+    finally:
+        docker_client.images.remove(tag, force=True)
