@@ -1,9 +1,14 @@
 """``DockerSandbox``: one long-lived, locked-down container per workspace.
 
-The container's PID 1 is ``runner.py`` (passed as ``python3 -c SOURCE``, so nothing has to
-be written into the read-only image). Commands travel as JSON lines over the container's
-attached stdin/stdout: a round trip costs a few milliseconds instead of the hundreds a
-``docker exec`` pays, and every command stays inside the container's cgroup and pids limit.
+The container's PID 1 is ``runner.py``: a one-line ``python3 -c`` bootstrap reads the runner's
+source as the first line of stdin, so nothing is written into the read-only image. Commands
+then travel as JSON lines over the container's attached stdin/stdout: a round trip costs a
+few milliseconds (mostly ``bash`` starting) instead of the 100+ a ``docker exec`` pays, and
+every command stays inside the container's cgroup and pids limit.
+
+The workspace is a tmpfs volume (``limits.workspace_bytes``) owned by uid 1000: the engine
+sees it, so files move in and out with ``put_archive``/``get_archive``; being RAM, what is
+written there counts towards the container's memory. ``/tmp`` is a tmpfs of ``tmp_bytes``.
 
 Protects against (tests/sandbox/test_hostile.py): fork bombs (pids limit), memory hogs
 (memory limit = memory+swap limit; reported through the cgroup's OOM-kill counter),
