@@ -81,3 +81,12 @@ def test_cli_eval_func(tmp_path):
     assert res.exit_code == 0, res.output
     assert "pass@1 50.0%" in res.output and "pass@2 100.0%" in res.output
     assert len(read_jsonl(out / "results.jsonl")) == 20
+
+
+def test_two_workers_agree_with_one(tmp_path):
+    rows = [json.loads(x) for x in (EXAMPLES / "samples.jsonl").read_text().splitlines()] * 4  # 80 samples: 3 batches
+    one = evaluate_function_samples(EXAMPLES / "problems.jsonl", rows, ks=[1, 8], backend="local", workers=1)
+    two = evaluate_function_samples(EXAMPLES / "problems.jsonl", rows, out_dir=tmp_path, ks=[1, 8], backend="local",
+                                    workers=2)
+    assert one == two and two["samples"] == 80 and two["pass@8"] == pytest.approx(1.0)
+    assert len(read_jsonl(tmp_path / "results.jsonl")) == 80
