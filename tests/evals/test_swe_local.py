@@ -177,3 +177,10 @@ def test_pass_to_pass_test_rewritten_to_hide_a_break_is_restored(task):
     res = grade(task, patch)
     assert res.verdict == "unresolved"
     assert res.tests["tests/test_wrap.py::test_wrap_breaks_at_spaces"] == "FAILED"
+
+
+def test_patch_escaping_the_workspace_is_patch_failed(task):
+    escape = ("diff --git a/../../outside.py b/../../outside.py\nnew file mode 100644\n--- /dev/null\n"
+              "+++ b/../../outside.py\n@@ -0,0 +1 @@\n+x = 1\n")
+    res = grade(task, escape)
+    assert res.verdict == "patch_failed" and res.reason
