@@ -349,6 +349,34 @@ def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: s
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
 
+SAFE_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+
+
+def _minimal_dev() -> bool:
+    """Replace /dev with a tmpfs holding only harmless devices, as container engines do.
+
+    Capability-less root still passes permission checks as the owner of /dev/sda, /dev/kvm
+    or /dev/loop*, and a read-only mount does not stop writes to device nodes. The kept
+    nodes are bind-mounted from O_PATH handles opened before the host's /dev is covered.
+    """
+    handles = {n: os.open(f"/dev/{n}", os.O_PATH) for n in SAFE_DEVICES if os.path.exists(f"/dev/{n}")}
+    try:
+        _mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=1m,mode=755")
+        for name, fd in handles.items():
+            open(f"/dev/{name}", "w").close()  # a mount point for the bind
+            _mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND, None)
+        for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+            os.symlink(target, f"/dev/{name}")
+        os.mkdir("/dev/shm")
+        return True
+    except OSError:
+        return False
+    finally:
+        for fd in handles.values():
+            os.close(fd)
+
+
 def lock_down_mounts(workspace: str, tmp_bytes: int) -> dict:
     """In a private mount namespace: fresh size-limited /tmp and /dev/shm, and every other
     mount read-only except the workspace. Returns what took effect (reported, never assumed)."""
@@ -357,11 +385,11 @@ def lock_down_mounts(workspace: str, tmp_bytes: int) -> dict:
     _mount(workspace, workspace, None, MS_BIND | MS_REC, None)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
     done["tmpfs"] = True
-    if os.path.isdir("/dev/shm"):
-        try:
-            _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
-        except OSError:
-            pass
+    done["minimal_dev"] = _minimal_dev()
+    try:
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
+    except OSError:
+        pass
     # /proc stays writable (oom_score_adj); its kernel knobs are made read-only below
     keep = {os.path.realpath(workspace), "/tmp", "/dev/shm", "/proc"}
     with open("/proc/self/mountinfo") as f:

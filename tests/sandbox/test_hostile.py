@@ -129,3 +129,12 @@ def test_local_fallback_without_namespaces_still_sweeps_and_times_out(tmp_path):
         assert res.timed_out and host_processes_with(marker) == []
         assert sb.run("echo $TMPDIR", timeout=10).stdout.strip() == sb.tmpdir
     assert not sb.root.exists()
+
+
+def test_no_host_devices_are_reachable(box):
+    """Disks, /dev/kvm, loop devices: nothing but the harmless character devices."""
+    res = box.run("ls /dev; for d in /dev/*; do [ -b $d ] && echo BLOCK $d; done; echo x > /dev/null", timeout=10)
+    assert res.ok and "BLOCK" not in res.stdout, res
+    names = set(res.stdout.split())
+    assert {"null", "zero", "urandom"} <= names
+    assert not names & {"kvm", "kmsg", "mem", "loop0", "sda", "vda", "fuse"}
