@@ -6,10 +6,14 @@ costs a few. The pool hands out sandboxes per key (usually the image a task need
 each one when it comes back, and throws away one whose reset fails, so the next task gets
 a fresh sandbox in its place. Works with any ``Sandbox`` backend.
 
-What it does not do: it does not make a reset stronger than the backend's ``reset()``.
-Whatever a task changes outside the workspace and survives that reset (for Docker, files
-in the container's writable paths other than the workspace and /tmp) is seen by the next
-task on the same sandbox. Tasks that must not share anything take a fresh sandbox.
+What it does not do: make a reset stronger than the backend's ``reset()``. Both backends
+keep only the workspace and /tmp writable and reset both to the base commit's tree, but
+whatever a reset leaves is seen by the next task on that sandbox. Known today: the reset
+does not restore git's own metadata (``.git/config``, ``.git/info/exclude``, hooks,
+``refs/replace``), so one task can plant a ``core.fsmonitor`` command that runs in the
+next task's git calls, or an exclude that hides the next task's new files from ``diff()``.
+Until the reset restores ``.git`` too, tasks whose code is hostile to each other (RL
+rollouts of untrusted models, mixed users) should take fresh sandboxes, not a pool.
 """
 
 from __future__ import annotations
