@@ -15,6 +15,10 @@ def functions(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (JSONL per split, hf/, overlap.json, fingerprint.json)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Master seed: the same seed gives byte-identical JSONL."),
     families: str = typer.Option("", "--families", help="Comma-separated subset of: arith,dict,list,parse,string (default: all)."),
+    sft_levels: str = typer.Option("1,2", "--sft-levels", help="Levels (composed steps) of the labelled SFT split."),
+    rl_levels: str = typer.Option("1,2,3", "--rl-levels", help="Levels of the test-only RL split."),
+    heldout_levels: str = typer.Option("1,2,3,4", "--heldout-levels", help="Levels of the held-out split."),
+    fractions: str = typer.Option("0.5,0.3,0.2", "--fractions", help="Shares of --n for sft,rl,heldout."),
     backend: str = typer.Option("auto", "--backend", "-b", help="Sandbox for verification: docker, local or auto."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds per canonical solution when verifying."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -26,7 +30,16 @@ def functions(
     if backend not in ("auto", "docker", "local"):
         raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
     kw = {"families": [f.strip() for f in families.split(",") if f.strip()]} if families else {}
-    cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, **kw)
+    try:
+        levels = {name: [int(x) for x in text.split(",") if x.strip()] for name, text in
+                  (("sft", sft_levels), ("rl", rl_levels), ("heldout", heldout_levels))}
+        shares = [float(x) for x in fractions.split(",")]
+    except ValueError as e:
+        raise typer.BadParameter(f"levels and fractions are comma-separated numbers ({e})") from None
+    if len(shares) != 3 or any(not lv or min(lv) < 1 or max(lv) > 4 for lv in levels.values()):
+        raise typer.BadParameter("need three fractions, and levels between 1 and 4 for every split")
+    cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, levels=levels,
+                          fractions=dict(zip(("sft", "rl", "heldout"), shares)), **kw)
     try:
         fp = run_functions(cfg, out, backend=backend, progress=progress)
     except ValueError as e:

@@ -116,6 +116,12 @@ def test_cli_datagen_functions(tmp_path):
     assert res.exit_code == 0, res.output
     assert "wrote sft 7, rl 3, heldout 2" in res.output and "overlap heldout->sft: exact 0" in res.output
     assert all(t.extra["family"] == "arith" for t in read_jsonl(tmp_path / "o" / "sft.jsonl", FunctionTask))
+    res = CliRunner().invoke(app, ["datagen", "functions", "--n", "20", "--out", str(tmp_path / "l"), "--families", "arith",
+                                   "--rl-levels", "3", "--heldout-levels", "3", "--fractions", "0.5,0.25,0.25",
+                                   "--backend", "local", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert {t.extra["level"] for t in read_jsonl(tmp_path / "l" / "rl.jsonl", FunctionTask)} == {3}
+    assert len(read_jsonl(tmp_path / "l" / "heldout.jsonl", FunctionTask)) == 5
     bad = CliRunner().invoke(app, ["datagen", "functions", "--n", "12", "--out", str(tmp_path / "x"),
                                    "--families", "nope", "--backend", "local", "--no-progress"])
     assert bad.exit_code != 0 and "unknown family" in bad.output
