@@ -115,7 +115,9 @@ class LocalSandbox(RunnerSandbox):
         without it gets (tests use it to check that fallback's behaviour here)."""
         super().__init__(limits, task_id)
         _warn_once()
-        self.prefix = unshare_prefix() if namespaces else ()
+        # limits.network keeps the host's network; every other namespace stays
+        self.prefix = tuple(f for f in (unshare_prefix() if namespaces else ())
+                            if not (f == "--net" and self.limits.network))
         self.root = Path(tempfile.mkdtemp(prefix="patchloop-", dir="/var/tmp" if self.prefix else None))
         self.workdir = str(self.root / "workspace")
         self.tmpdir = "/tmp" if self.prefix else str(self.root / "tmp")

@@ -114,6 +114,13 @@ def test_network_shows_only_loopback(box):
     assert res.stdout.split() == ["lo"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_network_is_given_only_when_the_limits_ask(request, backend):
+    with open_box(request, backend, limits=SandboxLimits(network=True), task_id="net-on") as sb:
+        res = sb.run("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '", timeout=10)
+    assert set(res.stdout.split()) - {"lo"}, res.stdout  # an interface besides loopback; no traffic sent
+
+
 def test_local_fallback_without_namespaces_still_sweeps_and_times_out(tmp_path):
     """Where `unshare` is unavailable the runner is a child subreaper: detached daemons come
     back to it and are killed; timeouts still kill the tree."""
