@@ -60,7 +60,7 @@ def patch_paths(diff: str) -> list[str]:
     return sorted({p.strip().strip('"') for p in found if p.strip() != "/dev/null"})
 
 
-def test_files(task) -> list[str]:
+def graded_test_files(task) -> list[str]:
     """Files the verdict depends on: those the test patch names, and the file of every
     FAIL_TO_PASS/PASS_TO_PASS test (SWE-bench resets only the former; a patch that broke
     behaviour could otherwise also rewrite a PASS_TO_PASS test in another file to hide it)."""

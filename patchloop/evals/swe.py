@@ -142,7 +142,7 @@ def _changed_paths(sb) -> list[str]:
 def _protect_tests(sb, task: Task) -> tuple[list[str], str]:
     """Reset the test patch's files and protected files to base, then apply the test patch.
     Returns (paths reset, error text or "")."""
-    test_paths = grading.test_files(task)
+    test_paths = grading.graded_test_files(task)
     protected = [p for p in _changed_paths(sb) if grading.is_protected(p)]
     paths = sorted(set(test_paths) | set(protected))
     res = sb.run(_restore_script(paths), timeout=60, env=_git_env())
@@ -245,7 +245,7 @@ def _evaluate(task, model_patch, backend, timeout, limits, result: InstanceResul
                 if not res.ok:
                     result.verdict, result.reason = grading.PATCH_FAILED, res.output.strip()[-300:]
                     return
-            test_paths = set(grading.test_files(task))
+            test_paths = set(grading.graded_test_files(task))
             findings = grading.tamper_findings(model_patch, test_paths)
             if findings and not task.extra.get("allow_test_machinery"):
                 result.verdict = grading.UNRESOLVED
