@@ -132,8 +132,9 @@ def _score(report: dict, kind: str, expected: list | None, partial: bool, task_i
     state = report.get("state") or ""
     all_ok = total > 0 and passed_n == total and not state and "judge_failed" not in report
     all_ok = all_ok and (kind == "cases" or report.get("calls", 0) > 0)  # a test that never called
-    # A check(candidate) is one test: its credit is all or nothing.
-    frac = (passed_n / total if total else 0.0) if partial and kind != "check" else float(all_ok)
+    frac = (passed_n / total if total else 0.0) if partial else float(all_ok)
+    if kind != "cases" and not report.get("calls"):
+        frac = 0.0  # asserts that never called the candidate prove nothing about it
     if state == "timeout":
         return FuncResult(task_id, TIMEOUT, fraction=frac, detail="time limit exceeded")
     if all_ok:

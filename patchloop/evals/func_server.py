@@ -313,10 +313,15 @@ def run_tests(kind, test, entry_point, proxy):
                 except Exception as e:
                     report["detail"] = report["detail"] or f"{src[:120]}: {type(e).__name__} {str(e)[:120]}"
             return report
-        report["total"] = 1
-        exec(compile(test["test"], "<test>", "exec"), ns)
+        counted = counted_check(test["test"], ns, report)
+        if counted is None:
+            report["total"] = 1
+            exec(compile(test["test"], "<test>", "exec"), ns)
         ns["check"](proxy)
-        report["passed"] = 1
+        if counted is None:
+            report["passed"] = 1
+        elif report["passed"] < report["total"]:
+            report["detail"] = report["detail"] or "some asserts failed"
     except CandidateTimeout:
         proxy.state = "timeout"
     except CandidateDied:
@@ -324,6 +329,46 @@ def run_tests(kind, test, entry_point, proxy):
     except Exception as e:
         report["detail"] = f"{type(e).__name__}: {str(e)[:200]}"
     return report
+
+
+def counted_check(source, ns, report):
+    """Compile ``check`` so that each top-level statement holding an ``assert`` is one test:
+    a failing one is counted and the next still runs (partial credit); the verdict is the same
+    as the plain run's, since PASS still needs every one to pass. None when not applicable."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    checks = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "check"]
+    if len(checks) != 1:
+        return None
+    units = 0
+    body = []
+    for stmt in checks[0].body:
+        is_def = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        if is_def or not any(isinstance(n, ast.Assert) for n in ast.walk(stmt)):
+            body.append(stmt)
+            continue
+        units += 1
+        body.append(ast.Try(  # try: <stmt> / except Exception: fail() / else: ok()
+            body=[stmt],
+            handlers=[ast.ExceptHandler(type=ast.Name("Exception", ast.Load()), name=None, body=[
+                ast.Expr(ast.Call(ast.Name("__pl_unit", ast.Load()), [ast.Constant(False)], []))])],
+            orelse=[ast.Expr(ast.Call(ast.Name("__pl_unit", ast.Load()), [ast.Constant(True)], []))],
+            finalbody=[]))
+    if units == 0:
+        return None
+    checks[0].body = body
+    report["total"] = units
+
+    def unit(ok):
+        report["passed"] += bool(ok)
+
+    ns["__pl_unit"] = unit
+    exec(compile(ast.fix_missing_locations(tree), "<test>", "exec"), ns)
+    return units
 
 
 def judge_main(job, test_fd, result_w, uid, limits) -> None:
