@@ -1,0 +1,112 @@
+"""What SFT and GRPO share: loading the model and tokenizer, LoRA, TrainingArguments fields,
+checkpoint discovery for resume, and saving the final HF directory (adapter or merged)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from patchloop.rl.config import LoraSettings, ModelSettings, TrainSettings
+
+log = logging.getLogger(__name__)
+
+
+def has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def load_model(settings: ModelSettings):
+    """Base model (+ an adapter merged in, e.g. GRPO starting from an SFT LoRA) and tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(settings.name_or_path)
+    if not path.exists() and settings.name_or_path.startswith(("/", ".", "runs/")):
+        raise FileNotFoundError(f"model {settings.name_or_path}: no such directory")
+    dtype = settings.dtype
+    if dtype == "auto":
+        dtype = "bfloat16" if has_cuda() and torch.cuda.is_bf16_supported() else "float32"
+    kw: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    if settings.attn_implementation:
+        kw["attn_implementation"] = settings.attn_implementation
+    tok = AutoTokenizer.from_pretrained(settings.name_or_path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(settings.name_or_path, **kw)
+    if settings.adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, settings.adapter).merge_and_unload()
+    return model, tok
+
+
+def peft_config(lora: LoraSettings):
+    if not lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+
+
+def training_kwargs(t: TrainSettings) -> dict[str, Any]:
+    """TrainingArguments fields common to SFTConfig and GRPOConfig."""
+    import torch
+
+    cuda = has_cuda()
+    bf16 = t.bf16 if t.bf16 is not None else bool(cuda and torch.cuda.is_bf16_supported())
+    return {
+        "output_dir": t.output_dir, "seed": t.seed, "data_seed": t.seed, "learning_rate": t.learning_rate,
+        "lr_scheduler_type": t.lr_scheduler_type, "warmup_steps": t.warmup_steps, "max_steps": t.max_steps,
+        "num_train_epochs": t.num_train_epochs, "per_device_train_batch_size": t.per_device_train_batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation_steps, "weight_decay": t.weight_decay,
+        "max_grad_norm": t.max_grad_norm, "logging_steps": t.logging_steps, "save_strategy": "steps",
+        "save_steps": t.save_steps, "save_total_limit": t.save_total_limit, "report_to": list(t.report_to),
+        "gradient_checkpointing": t.gradient_checkpointing, "bf16": bf16, "use_cpu": not cuda,
+        "dataloader_num_workers": 0, "disable_tqdm": True,
+    }
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest ``checkpoint-N`` that finished saving (has trainer_state.json), or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    d = Path(output_dir)
+    if not d.is_dir():
+        return None
+    ckpt = get_last_checkpoint(str(d))
+    if ckpt and not (Path(ckpt) / "trainer_state.json").exists():
+        log.warning("%s is incomplete (killed while saving?): starting over", ckpt)
+        return None
+    return ckpt
+
+
+def save_final(trainer, tok, output_dir: str | Path, lora: LoraSettings) -> Path:
+    """Write ``<output_dir>/final`` (adapter or full model, plus tokenizer) and, for LoRA with
+    ``merge``, ``<output_dir>/merged``; return the directory to load for inference."""
+    out = Path(output_dir)
+    final = out / "final"
+    trainer.save_model(str(final))
+    tok.save_pretrained(str(final))
+    target = final
+    if lora.enabled and lora.merge:
+        merged = trainer.model.merge_and_unload() if hasattr(trainer.model, "merge_and_unload") else trainer.model
+        merged.save_pretrained(str(out / "merged"))
+        tok.save_pretrained(str(out / "merged"))
+        target = out / "merged"
+    (out / "DONE.json").write_text(json.dumps({"model": str(target), "adapter": lora.enabled and not lora.merge}))
+    return target
+
+
+def resolve_checkpoint(path: str | Path) -> tuple[str, str | None]:
+    """(base model dir, adapter dir or None) for a trained output: LoRA finals point at their base."""
+    p = Path(path)
+    cfg = p / "adapter_config.json"
+    if cfg.exists():
+        base = json.loads(cfg.read_text()).get("base_model_name_or_path")
+        return str(base), str(p)
+    return str(p), None

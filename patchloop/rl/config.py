@@ -1,0 +1,256 @@
+"""Training configs: pydantic models loaded from YAML presets, every field overridable from the CLI.
+
+A preset under ``configs/`` is the whole story of a run; overrides are ``dotted.key=value``
+strings (values parsed as YAML, so ``lora.r=16`` is an int and ``report_to=[]`` a list).
+The resolved config is written next to the checkpoints, so a run can be reproduced from its
+output directory alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class _Strict(BaseModel):
+    # Unknown keys are typos in a preset; say so instead of silently ignoring them.
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class ModelSettings(_Strict):
+    name_or_path: str = "runs/tiny-model"
+    """Local HF directory or hub id of the base model (an earlier stage's checkpoint works too)."""
+    adapter: str | None = None
+    """Optional PEFT adapter directory applied (and merged) on top of the base before training."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights dtype: ``auto`` is bfloat16 on CUDA and float32 on CPU."""
+    attn_implementation: str | None = None
+    """Attention kernel for transformers (e.g. ``flash_attention_2`` on a GPU); None = library default."""
+
+
+class LoraSettings(_Strict):
+    enabled: bool = False
+    """Train a PEFT LoRA adapter instead of all weights (base weights stay frozen)."""
+    r: int = 16
+    """LoRA rank."""
+    alpha: int = 32
+    """LoRA scaling numerator (effective scale is alpha / r)."""
+    dropout: float = 0.0
+    """Dropout on the LoRA path."""
+    target_modules: list[str] | str = "all-linear"
+    """Modules wrapped by LoRA; ``all-linear`` covers attention and MLP projections."""
+    merge: bool = False
+    """Also save a merged full model in ``<output_dir>/merged`` at the end (servable without PEFT)."""
+
+
+class DataSettings(_Strict):
+    path: str = "runs/tasks"
+    """Directory of a Hugging Face DatasetDict written by ``patchloop datagen functions``."""
+    split: str = "sft"
+    """Split to train on (``sft`` has canonical solutions, ``rl`` only tests)."""
+    levels: list[int] | None = None
+    """Keep only tasks whose ``extra.level`` is in this list (None keeps all): the curriculum knob."""
+    families: list[str] | None = None
+    """Keep only these task families (e.g. [arith]); None keeps all."""
+    level_weights: dict[int, float] | None = None
+    """Resample the split so each level gets this share of rows (e.g. {2: 0.3, 3: 0.7}); None = as is."""
+    max_samples: int | None = None
+    """Cap on the number of training rows after filtering (None = all)."""
+    prompt_format: Literal["completion", "chat"] = "completion"
+    """``completion``: the model continues the function prompt (base/tiny models); ``chat``: the prompt
+    goes in a user message and the answer is a fenced code block (instruct models)."""
+
+
+class RewardSettings(_Strict):
+    execution_weight: float = 1.0
+    """Weight of the execution reward (tests passing in the sandbox)."""
+    format_weight: float = 0.0
+    """Weight of the format reward (completion stops cleanly and parses as Python)."""
+    partial_credit: bool = True
+    """Execution reward is the fraction of test assertions passing instead of all-or-nothing."""
+    timeout_s: float = 5.0
+    """Wall-clock limit per completion in the sandbox."""
+    backend: str = "auto"
+    """Sandbox backend for the grader: ``auto`` (Docker if an engine runs, else local), ``docker``, ``local``."""
+
+
+class TrainSettings(_Strict):
+    output_dir: str = "runs/train"
+    """Checkpoints (HF dirs), the resolved config, TensorBoard events and ``metrics.jsonl`` go here."""
+    seed: int = 0
+    """Seed for data order, initialisation of LoRA weights and sampling."""
+    learning_rate: float = 1e-4
+    """Peak learning rate (constant schedule with warmup unless lr_scheduler_type says otherwise)."""
+    lr_scheduler_type: str = "constant_with_warmup"
+    """transformers scheduler name."""
+    warmup_steps: int = 0
+    """Linear warmup steps."""
+    max_steps: int = -1
+    """Optimizer steps to run (-1: run ``num_train_epochs``)."""
+    num_train_epochs: float = 1.0
+    """Epochs when max_steps is -1."""
+    per_device_train_batch_size: int = 8
+    """Rows per device per micro-batch (for GRPO: completions, a multiple of num_generations)."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    logging_steps: int = 1
+    """Log (JSONL, TensorBoard) every this many steps."""
+    save_steps: int = 50
+    """Checkpoint every this many steps (resume picks up the latest)."""
+    save_total_limit: int | None = 2
+    """Keep at most this many checkpoints."""
+    report_to: list[str] = Field(default_factory=lambda: ["tensorboard"])
+    """transformers ``report_to`` integrations (``tensorboard``, ``wandb``; [] for none)."""
+    gradient_checkpointing: bool = False
+    """Trade compute for memory (large models on a GPU)."""
+    bf16: bool | None = None
+    """bf16 mixed precision; None = on when CUDA supports it."""
+    resume: bool = True
+    """Resume from the latest checkpoint in output_dir if one exists (a killed run continues)."""
+    max_wall_s: float | None = None
+    """Stop training cleanly after this many seconds (a time budget, used by the learning benchmark)."""
+
+
+class SFTRunConfig(_Strict):
+    """Supervised fine-tuning on prompt/canonical-solution pairs."""
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    """Base model."""
+    data: DataSettings = Field(default_factory=DataSettings)
+    """Training data."""
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    """Optional LoRA."""
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    """Optimisation and output."""
+    max_length: int = 512
+    """Truncate prompt+completion to this many tokens."""
+    completion_only_loss: bool = True
+    """Loss on the completion tokens only (the prompt is given, not learned)."""
+
+
+class GRPORunConfig(_Strict):
+    """Group-relative policy optimisation on execution rewards (TRL GRPOTrainer)."""
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    """Policy initialisation (usually the SFT checkpoint)."""
+    data: DataSettings = Field(default_factory=lambda: DataSettings(split="rl"))
+    """Prompts with tests (no solutions needed)."""
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    """Optional LoRA (with LoRA, the reference model for KL is the base with the adapter disabled)."""
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    """Optimisation and output."""
+    reward: RewardSettings = Field(default_factory=RewardSettings)
+    """Reward shaping."""
+    num_generations: int = 8
+    """Completions sampled per prompt (the group the advantage is relative to)."""
+    max_prompt_length: int | None = 256
+    """Prompts longer than this are left-truncated."""
+    max_completion_length: int = 64
+    """Generation limit; a completion that hits it without an end token is truncated."""
+    temperature: float = 1.0
+    """Sampling temperature: exploration; too low and groups have no reward variance."""
+    top_p: float = 1.0
+    """Nucleus sampling."""
+    beta: float = 0.0
+    """KL coefficient against the reference policy (0 disables KL and the reference model)."""
+    loss_type: str = "dapo"
+    """TRL loss aggregation (``grpo``, ``bnpo``, ``dr_grpo``, ``dapo``)."""
+    scale_rewards: str = "group"
+    """Advantage scaling: ``group`` std, ``batch`` std or ``none``."""
+    epsilon: float = 0.2
+    """PPO clip range (lower)."""
+    epsilon_high: float | None = None
+    """Upper clip (DAPO clip-higher); None = same as epsilon."""
+    num_iterations: int = 1
+    """Optimisation passes per generated batch."""
+    mask_truncated_completions: bool = False
+    """Leave truncated completions out of the loss."""
+    entropy_coef: float = 0.0
+    """Entropy bonus coefficient (keeps a low-entropy SFT policy exploring)."""
+    use_vllm: bool = False
+    """Generate with vLLM (GPU only)."""
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    """vLLM in the training process (colocate) or a separate ``trl vllm-serve`` (server)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """GPU memory share for vLLM in colocate mode."""
+
+    @field_validator("num_generations")
+    @classmethod
+    def _group_needs_two(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError("num_generations must be >= 2: GRPO's advantage is relative to the group")
+        return v
+
+
+class ConfigError(ValueError):
+    """A preset or override that does not make a valid config (message names the key and cause)."""
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override {key!r}: {p!r} is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """``["train.seed=3", "lora.enabled=true"]`` -> [(key, yaml-parsed value)]."""
+    out = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip().lstrip("-").replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE (e.g. train.learning_rate=1e-4)")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({e.__class__.__name__})") from None
+        # YAML reads 1e-4 as a string; numbers are what people mean.
+        if isinstance(value, str):
+            try:
+                value = float(value) if any(c in value for c in ".eE") else value
+            except ValueError:
+                pass
+        out.append((key, value))
+    return out
+
+
+def load_config(cls: type[BaseModel], path: str | Path | None, overrides: list[str] | None = None):
+    """Load ``cls`` from a YAML preset (or defaults when ``path`` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{p}: config file not found") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: top level must be a mapping, got {type(loaded).__name__}")
+        data = loaded or {}
+    for key, value in parse_overrides(overrides or []):
+        _set_dotted(data, key, value)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{path or cls.__name__}: {where}: {first['msg']} ({e.error_count()} error(s))") from None
+
+
+def dump_config(cfg: BaseModel, path: str | Path) -> None:
+    """Write the resolved config as YAML (next to the checkpoints it produced)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -1,0 +1,129 @@
+"""Function tasks -> TRL training rows, and rows -> ``FunctionTask`` for the grader.
+
+Tasks come from ``patchloop datagen functions`` (a DatasetDict under ``DIR/hf``, or JSONL per
+split). Two prompt formats: ``completion`` (the model continues the signature + docstring, as
+base and tiny models do) and ``chat`` (the task goes in a user message, the answer is a fenced
+code block, as instruct models expect). The grader sees the same program either way.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from patchloop.types import FunctionTask
+
+CHAT_INSTRUCTION = ("Complete the following Python function. Answer with the whole function "
+                    "in one ```python code block.\n\n")
+_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
+TASK_COLUMNS = ("task_id", "entry_point", "test", "cases", "level", "family", "task_prompt")
+
+
+class DataError(ValueError):
+    """A task directory or row that cannot be used (message names the path/row and cause)."""
+
+
+def load_split(path: str | Path, split: str):
+    """The ``split`` of a task directory as a ``datasets.Dataset``."""
+    import datasets
+
+    p = Path(path)
+    for cand in (p / "hf", p):
+        if (cand / "dataset_dict.json").exists():
+            dd = datasets.load_from_disk(str(cand))
+            if split not in dd:
+                raise DataError(f"{cand}: no split {split!r} (have {', '.join(dd)})")
+            return dd[split]
+    jsonl = p / f"{split}.jsonl"
+    if jsonl.exists():
+        return datasets.load_dataset("json", data_files=str(jsonl), split="train")
+    raise DataError(f"{p}: neither a saved DatasetDict (hf/) nor {split}.jsonl")
+
+
+def select(ds, *, levels=None, families=None, level_weights=None, max_samples=None, seed=0):
+    """Filter by level/family, optionally resample to level shares, cap, shuffle (seeded)."""
+    rows = [r for r in ds if (levels is None or int(r.get("level", 0)) in levels)
+            and (families is None or r.get("family") in families)]
+    rng = random.Random(seed)
+    if level_weights:
+        by: dict[int, list[dict]] = {}
+        for r in rows:
+            by.setdefault(int(r.get("level", 0)), []).append(r)
+        n = max_samples or len(rows)
+        rows = []
+        for lv, w in level_weights.items():
+            pool = list(by.get(int(lv), []))
+            rng.shuffle(pool)
+            # A small level is cycled rather than dropped: the share is what the curriculum asks for.
+            rows += [pool[i % len(pool)] for i in range(round(n * w))] if pool else []
+    rng.shuffle(rows)
+    return rows[:max_samples] if max_samples else rows
+
+
+def row_to_task(row: dict[str, Any]) -> FunctionTask:
+    """Rebuild the grader's record from a (possibly flattened) dataset row."""
+    extra = dict(row.get("extra") or {})
+    for key in ("family", "level", "params", "cases"):
+        if key in row and row[key] is not None:
+            val = row[key]
+            extra[key] = json.loads(val) if key in ("params", "cases") and isinstance(val, str) else val
+    prompt = row.get("task_prompt") or row.get("prompt")
+    if not isinstance(prompt, str):
+        raise DataError(f"{row.get('task_id', '?')}: prompt must be the task text")
+    return FunctionTask(task_id=str(row.get("task_id", "")), prompt=prompt,
+                        entry_point=row.get("entry_point") or "", test=row.get("test") or "",
+                        canonical_solution=row.get("canonical_solution") or "", extra=extra)
+
+
+def model_prompt(task_prompt: str, fmt: str):
+    if fmt == "chat":
+        return [{"role": "user", "content": CHAT_INSTRUCTION + "```python\n" + task_prompt + "```"}]
+    return task_prompt
+
+
+def sft_rows(rows: list[dict], fmt: str) -> list[dict]:
+    """Prompt/completion pairs from canonical solutions (rows without one are skipped)."""
+    out = []
+    for r in rows:
+        sol = r.get("canonical_solution") or ""
+        if not sol.strip():
+            continue
+        if fmt == "chat":
+            completion = [{"role": "assistant", "content": "```python\n" + r["prompt"] + sol + "```"}]
+        else:
+            completion = sol
+        out.append({"prompt": model_prompt(r["prompt"], fmt), "completion": completion})
+    if not out:
+        raise DataError("no rows with a canonical_solution to fine-tune on (is this the sft split?)")
+    return out
+
+
+def grpo_rows(rows: list[dict], fmt: str) -> list[dict]:
+    """Prompts plus the columns the execution reward needs (TRL passes them as kwargs)."""
+    out = []
+    for r in rows:
+        out.append({"prompt": model_prompt(r["prompt"], fmt), "task_prompt": r["prompt"],
+                    "task_id": str(r.get("task_id", "")), "entry_point": r.get("entry_point") or "",
+                    "test": r.get("test") or "", "level": int(r.get("level") or 0),
+                    "family": r.get("family") or "",
+                    "cases": r["cases"] if isinstance(r.get("cases"), str) else json.dumps(r.get("cases") or [])})
+    return out
+
+
+def completion_text(completion: Any) -> str:
+    """TRL hands completions as text (standard) or as a message list (conversational)."""
+    if isinstance(completion, list):
+        return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
+    return completion if isinstance(completion, str) else ""
+
+
+def extract_code(text: str, fmt: str) -> str:
+    """What goes to the grader: the body as written (completion format) or the first fenced
+    block (chat format; an unfenced answer is taken whole)."""
+    if fmt == "chat":
+        m = _FENCE.search(text)
+        return m.group(1) if m else text
+    return text

@@ -1,0 +1,113 @@
+"""Held-out pass@1 of a checkpoint on function tasks: generate locally, grade with the evals grader.
+
+Used by the demo, the learning benchmark and the trainers' before/after figures. Generation is
+batched ``transformers.generate`` (greedy for pass@1 unless a temperature is given); every
+sampling setting is stored next to the results, which are written per task as JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from patchloop.rl.data import extract_code, load_split, model_prompt, row_to_task, select
+from patchloop.types import write_json
+
+# HumanEval's stop rule for body completions: the function ends at the first unindented line.
+_TOP_LEVEL = re.compile(r"\n(?=\S)")
+
+
+def load_for_inference(path: str | Path):
+    """Model (LoRA adapters merged) and a left-padding tokenizer for batched generation."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from patchloop.rl.common import has_cuda, resolve_checkpoint
+
+    base, adapter = resolve_checkpoint(path)
+    tok = AutoTokenizer.from_pretrained(adapter or base)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    dtype = torch.bfloat16 if has_cuda() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    model.to("cuda" if has_cuda() else "cpu").eval()
+    return model, tok
+
+
+def generate(model, tok, prompts: list[Any], *, max_new_tokens: int = 64, temperature: float = 0.0,
+             batch_size: int = 64, seed: int = 0) -> list[str]:
+    """One completion per prompt (text prompts, or chat message lists through the template)."""
+    import torch
+
+    torch.manual_seed(seed)
+    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) if isinstance(p, list) else p
+             for p in prompts]
+    out: list[str] = []
+    for i in range(0, len(texts), batch_size):
+        enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        sample = temperature > 0
+        with torch.no_grad():
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=sample,
+                                 temperature=temperature if sample else None, top_p=1.0 if sample else None,
+                                 top_k=0 if sample else None, pad_token_id=tok.pad_token_id)
+        out += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return out
+
+
+def clip_body(text: str) -> str:
+    return _TOP_LEVEL.split(text, maxsplit=1)[0] + ("\n" if not text.endswith("\n") else "")
+
+
+def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str | Path, *, split: str = "heldout",
+                   prompt_format: str = "completion", levels: list[int] | None = None,
+                   families: list[str] | None = None, max_new_tokens: int = 64, temperature: float = 0.0,
+                   backend: str = "auto", max_tasks: int | None = None, seed: int = 0, model=None) -> dict:
+    """pass@1 overall and per level; writes ``samples.jsonl`` and ``summary.json`` in ``out_dir``.
+
+    A finished ``summary.json`` for the same settings is returned as is (resumable stages).
+    """
+    from patchloop.evals.func import grade_function_batch
+
+    out = Path(out_dir)
+    settings = {"model": str(model_path), "data": str(data_path), "split": split, "levels": levels,
+                "families": families, "max_new_tokens": max_new_tokens, "temperature": temperature,
+                "prompt_format": prompt_format, "max_tasks": max_tasks, "seed": seed}
+    done = out / "summary.json"
+    if done.exists():
+        prev = json.loads(done.read_text())
+        if prev.get("settings") == settings:
+            return prev
+    rows = select(load_split(data_path, split), levels=levels, families=families, seed=seed)
+    rows = sorted(rows, key=lambda r: r["task_id"])[:max_tasks] if max_tasks else rows
+    if model is None:
+        model, tok = load_for_inference(model_path)
+    else:
+        model, tok = model
+    texts = generate(model, tok, [model_prompt(r["prompt"], prompt_format) for r in rows],
+                     max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    codes = [clip_body(t) if prompt_format == "completion" else extract_code(t, "chat") for t in texts]
+    results = grade_function_batch([row_to_task(r) for r in rows], codes, backend=backend)
+    per: dict[int, list[bool]] = defaultdict(list)
+    infra = 0
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "samples.jsonl", "w", encoding="utf-8") as f:
+        for r, code, res in zip(rows, codes, results):
+            infra += res.infra_error
+            per[int(r.get("level") or 0)].append(res.passed)
+            f.write(json.dumps({"task_id": r["task_id"], "level": r.get("level"), "completion": code,
+                                "status": res.status, "passed": res.passed}) + "\n")
+    n = sum(len(v) for v in per.values())
+    summary = {"settings": settings, "n": n, "infra_errors": infra,
+               "pass@1": sum(sum(v) for v in per.values()) / max(1, n),
+               "per_level": {str(k): sum(v) / len(v) for k, v in sorted(per.items())},
+               "per_level_n": {str(k): len(v) for k, v in sorted(per.items())}}
+    write_json(done, summary)
+    return summary

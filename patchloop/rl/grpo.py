@@ -1,0 +1,103 @@
+"""``patchloop train grpo``: TRL ``GRPOTrainer`` on execution rewards from the sandboxed grader.
+
+Everything that shapes learning is in the config (generations per prompt, temperature, KL
+``beta``, loss type, LoRA, curriculum through ``data.level_weights``); this module only wires
+TRL to our reward, logs, timing and checkpoints. The prompts are test-only tasks: the trainer
+never sees a reference solution.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from patchloop.rl.callbacks import JsonlMetricsCallback, StepTimer, WallBudgetCallback
+from patchloop.rl.common import (
+    has_cuda,
+    last_checkpoint,
+    load_model,
+    peft_config,
+    save_final,
+    training_kwargs,
+)
+from patchloop.rl.config import GRPORunConfig, dump_config
+from patchloop.rl.data import grpo_rows, load_split, select
+from patchloop.rl.rewards import build_reward
+
+log = logging.getLogger(__name__)
+
+
+class _TimedReward:
+    """Wraps the reward so its wall time lands in the step timer (TRL calls it by name)."""
+
+    def __init__(self, inner, timer: StepTimer):
+        self.inner, self.timer = inner, timer
+        self.__name__ = getattr(inner, "__name__", "reward")
+
+    def __call__(self, *a, **kw):
+        t = time.perf_counter()
+        try:
+            return self.inner(*a, **kw)
+        finally:
+            self.timer.add("reward_s", time.perf_counter() - t)
+
+
+def build_dataset(cfg: GRPORunConfig):
+    from datasets import Dataset
+
+    d = cfg.data
+    rows = select(load_split(d.path, d.split), levels=d.levels, families=d.families,
+                  level_weights=d.level_weights, max_samples=d.max_samples, seed=cfg.train.seed)
+    if not rows:
+        raise ValueError(f"{d.path}:{d.split}: no tasks left after filtering (levels={d.levels}, families={d.families})")
+    return Dataset.from_list(grpo_rows(rows, d.prompt_format))
+
+
+def grpo_args(cfg: GRPORunConfig):
+    from trl import GRPOConfig
+
+    kw = training_kwargs(cfg.train)
+    if kw["per_device_train_batch_size"] % cfg.num_generations:
+        raise ValueError(f"train.per_device_train_batch_size ({kw['per_device_train_batch_size']}) must be a "
+                         f"multiple of num_generations ({cfg.num_generations})")
+    extra = {}
+    if cfg.use_vllm:
+        if not has_cuda():
+            raise ValueError("use_vllm needs a CUDA GPU; set use_vllm=false on CPU")
+        extra = {"use_vllm": True, "vllm_mode": cfg.vllm_mode,
+                     "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization}
+    return GRPOConfig(
+        **kw, **extra, num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature, top_p=cfg.top_p, beta=cfg.beta, loss_type=cfg.loss_type,
+        scale_rewards=cfg.scale_rewards, epsilon=cfg.epsilon, epsilon_high=cfg.epsilon_high,
+        num_iterations=cfg.num_iterations, mask_truncated_completions=cfg.mask_truncated_completions,
+        entropy_coef=cfg.entropy_coef, log_completions=False,
+    )
+
+
+def run_grpo(cfg: GRPORunConfig) -> Path:
+    """Train; return the directory holding the final model (or adapter)."""
+    from trl import GRPOTrainer
+
+    out = Path(cfg.train.output_dir)
+    dump_config(cfg, out / "config.yaml")
+    dataset = build_dataset(cfg)
+    model, tok = load_model(cfg.model)
+    reward = build_reward(cfg.reward, cfg.data.prompt_format)
+    timer = StepTimer()
+    callbacks = [timer, JsonlMetricsCallback(out / "metrics.jsonl", timer=timer)]
+    if cfg.train.max_wall_s:
+        callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
+    trainer = GRPOTrainer(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
+                          train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
+                          callbacks=callbacks)
+    timer.wrap(trainer, "_generate", "generation_s")
+    resume = last_checkpoint(out) if cfg.train.resume else None
+    if resume:
+        log.info("resuming GRPO from %s", resume)
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    finally:
+        reward.close()
+    return save_final(trainer, tok, out, cfg.lora)

@@ -1,0 +1,49 @@
+"""``patchloop train sft``: TRL ``SFTTrainer`` on prompt / canonical-solution pairs.
+
+Loss is on the completion only (the task prompt is given, not learned); the end-of-turn token
+is appended by TRL, which is what teaches an untrained model to stop. LoRA is optional.
+Runs resume from the newest finished checkpoint in ``train.output_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from patchloop.rl.callbacks import JsonlMetricsCallback, WallBudgetCallback
+from patchloop.rl.common import last_checkpoint, load_model, peft_config, save_final, training_kwargs
+from patchloop.rl.config import SFTRunConfig, dump_config
+from patchloop.rl.data import load_split, select, sft_rows
+
+log = logging.getLogger(__name__)
+
+
+def build_dataset(cfg: SFTRunConfig):
+    from datasets import Dataset
+
+    d = cfg.data
+    rows = select(load_split(d.path, d.split), levels=d.levels, families=d.families,
+                  level_weights=d.level_weights, max_samples=d.max_samples, seed=cfg.train.seed)
+    return Dataset.from_list(sft_rows(rows, d.prompt_format))
+
+
+def run_sft(cfg: SFTRunConfig) -> Path:
+    """Train; return the directory holding the final model (or adapter)."""
+    from trl import SFTConfig, SFTTrainer
+
+    out = Path(cfg.train.output_dir)
+    dump_config(cfg, out / "config.yaml")
+    dataset = build_dataset(cfg)
+    model, tok = load_model(cfg.model)
+    args = SFTConfig(**training_kwargs(cfg.train), max_length=cfg.max_length,
+                     completion_only_loss=cfg.completion_only_loss, packing=False)
+    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl")]
+    if cfg.train.max_wall_s:
+        callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,
+                         peft_config=peft_config(cfg.lora), callbacks=callbacks)
+    resume = last_checkpoint(out) if cfg.train.resume else None
+    if resume:
+        log.info("resuming SFT from %s", resume)
+    trainer.train(resume_from_checkpoint=resume)
+    return save_final(trainer, tok, out, cfg.lora)
