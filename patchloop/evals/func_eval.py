@@ -123,11 +123,13 @@ def evaluate_function_samples(
     timeout_s: float = 5.0,
     progress: bool = False,
     on_error: OnError | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Grade samples (one sandbox per worker, batches through its fork server); return the summary.
 
     The RL side calls this for held-out pass@1 of a checkpoint with in-memory samples
-    (``[{"task_id", "completion"}]``) and no ``out_dir``.
+    (``[{"task_id", "completion"}]``) and no ``out_dir``; ``meta`` (checkpoint, sampling
+    settings) is stored in the summary as given.
     """
     if not isinstance(problems, dict):
         problems = load_func_problems(problems, on_error=on_error)
@@ -156,7 +158,7 @@ def evaluate_function_samples(
     finally:
         if bar is not None:
             bar.stop()
-    return _summarise(todo, done, ks, Path(out_dir) if out_dir else None)
+    return _summarise(todo, done, ks, Path(out_dir) if out_dir else None, meta)
 
 
 def _end_torn_line(path: Path) -> None:
@@ -213,7 +215,7 @@ def _progress(enabled: bool, total: int, completed: int):
     return (lambda: bar.advance(job)), bar
 
 
-def _summarise(todo, done: dict[str, dict], ks: Sequence[int], out: Path | None) -> dict[str, Any]:
+def _summarise(todo, done: dict[str, dict], ks: Sequence[int], out: Path | None, meta=None) -> dict[str, Any]:
     counts: dict[str, list[int]] = {}
     statuses: dict[str, int] = {}
     for key, task, _ in todo:
@@ -229,6 +231,8 @@ def _summarise(todo, done: dict[str, dict], ks: Sequence[int], out: Path | None)
         "statuses": dict(sorted(statuses.items())), "infra_errors": statuses.get("ERROR", 0),
         **mean_pass_at_k(pairs, ks),
     }
+    if meta:
+        summary["meta"] = meta
     if out is not None:
         per_task = [{"task_id": tid, "n": n, "c": c,
                      **{f"pass@{k}": pass_at_k(n, c, k) for k in ks if 1 <= k <= n}} for tid, (n, c) in sorted(pairs.items())]

@@ -90,3 +90,10 @@ def test_two_workers_agree_with_one(tmp_path):
                                     workers=2)
     assert one == two and two["samples"] == 80 and two["pass@8"] == pytest.approx(1.0)
     assert len(read_jsonl(tmp_path / "results.jsonl")) == 80
+
+
+def test_docker_backend_scores_the_builtin_set(docker_client, tmp_path):
+    summary = evaluate_function_samples(EXAMPLES / "problems.jsonl", EXAMPLES / "samples.jsonl", out_dir=tmp_path,
+                                        ks=[1, 2], backend="docker", meta={"temperature": 0.0})
+    assert summary["pass@1"] == pytest.approx(0.5) and summary["pass@2"] == pytest.approx(1.0)
+    assert json.loads((tmp_path / "summary.json").read_text())["meta"] == {"temperature": 0.0}
