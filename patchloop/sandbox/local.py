@@ -110,9 +110,9 @@ class LocalSandbox(RunnerSandbox):
     backend = "local"
 
     def __init__(self, *, repo: str | os.PathLike | None = None, limits: SandboxLimits | None = None,
-                 task_id: str = "", namespaces: bool = True):
-        """``namespaces=False`` skips ``unshare`` even where it works: the fallback every machine
-        without it gets (tests use it to check that fallback's behaviour here)."""
+                 task_id: str = "", namespaces: bool = True, cgroups: bool = True):
+        """``namespaces=False`` / ``cgroups=False`` skip ``unshare`` / cgroups even where they
+        work: the fallbacks machines without them get (tests check those fallbacks here)."""
         super().__init__(limits, task_id)
         _warn_once()
         # limits.network keeps the host's network; every other namespace stays
@@ -124,6 +124,7 @@ class LocalSandbox(RunnerSandbox):
         self.cgroups: list[Path] = []
         self.proc: subprocess.Popen | None = None
         self._buf = bytearray()  # reply bytes read from the runner, not yet a whole line
+        self._want_cgroups = cgroups
         try:
             self._start(repo)
             self.init_base()
@@ -140,7 +141,7 @@ class LocalSandbox(RunnerSandbox):
             os.mkdir(self.workdir)
         os.makedirs(self.root / "tmp", exist_ok=True)
         oom = None
-        if os.geteuid() == 0:  # root ignores RLIMIT_NPROC: use cgroups when we may
+        if self._want_cgroups and os.geteuid() == 0:  # root ignores RLIMIT_NPROC: cgroups when we may
             self.cgroups, oom = _cgroup_dirs(f"patchloop-{os.getpid()}-{uuid.uuid4().hex[:8]}", self.limits)
         # what gc() needs to tell a crashed owner's leftovers from a live sandbox
         owner = {**owner_labels(), "cgroups": [str(c) for c in self.cgroups]}

@@ -145,3 +145,14 @@ def test_no_host_devices_are_reachable(box):
     names = set(res.stdout.split())
     assert {"null", "zero", "urandom"} <= names
     assert not names & {"kvm", "kmsg", "mem", "loop0", "sda", "vda", "fuse"}
+
+
+def test_local_memory_hog_without_a_memory_cgroup_meets_the_address_space_limit():
+    """Where no memory cgroup can be made (non-root, no delegation) RLIMIT_AS is the bound:
+    the hog gets MemoryError, and oom_killed stays False because no OOM killer acted."""
+    from patchloop.sandbox import LocalSandbox
+
+    with LocalSandbox(task_id="no-cgroup", limits=LIMITS, cgroups=False) as sb:
+        assert sb.cgroups == []
+        res = sb.run("python3 -c 'x = []\nwhile True: x.append(bytearray(8 << 20))'", timeout=30)
+    assert res.exit_code == 1 and "MemoryError" in res.stderr and not res.oom_killed, res
