@@ -256,26 +256,33 @@ def _evaluate(task, model_patch, backend, timeout, limits, result: InstanceResul
             if err:
                 result.verdict, result.reason = grading.ERROR_VERDICT, err
                 return
-            xml_path = f"/tmp/pl-junit-{secrets.token_hex(8)}/report.xml"
-            cmd, env = _test_command(task, python, xml_path)
-            t1 = time.monotonic()
-            run = sb.run(cmd, timeout=timeout, env=env)
-            result.test_s = round(time.monotonic() - t1, 3)
-            result.exit_code = run.exit_code
-            log.add(f"tests: exit {run.exit_code}{' (timed out)' if run.timed_out else ''}", f"$ {cmd}\n{run.output}")
-            report = None
-            if not run.timed_out:
-                try:
-                    report = parse_junit(sb.read_file(xml_path))
-                except (JUnitError, OSError, ValueError) as e:
-                    log.add("junit report unusable", str(e))
-                except Exception as e:  # noqa: BLE001 -- a sandbox's own "no such file" error type
-                    log.add("junit report missing", f"{type(e).__name__}: {e}")
-            ids = list(dict.fromkeys(task.FAIL_TO_PASS + task.PASS_TO_PASS))
-            statuses = statuses_for(report, ids) if report is not None else None
-            result.tests = statuses or {}
-            result.verdict, result.reason = grading.grade(
-                task.FAIL_TO_PASS, task.PASS_TO_PASS, statuses, exit_code=run.exit_code,
-                report_failures=grading.failure_count(report or {}), timed_out=run.timed_out)
-            if report is not None:
-                log.add("report counts", json.dumps(counts(report)))
+            _run_tests(sb, task, python, timeout, result, log)
+
+
+def _run_tests(sb, task: Task, python: str, timeout: float, result: InstanceResult, log: _Log) -> None:
+    """Run the listed tests with a JUnit report at a random path outside the workspace, then grade."""
+    from patchloop.sandbox import SandboxError
+
+    xml_path = f"/tmp/pl-junit-{secrets.token_hex(8)}/report.xml"
+    cmd, env = _test_command(task, python, xml_path)
+    t1 = time.monotonic()
+    run = sb.run(cmd, timeout=timeout, env=env)
+    result.test_s = round(time.monotonic() - t1, 3)
+    result.exit_code = run.exit_code
+    log.add(f"tests: exit {run.exit_code}{' (timed out)' if run.timed_out else ''}", f"$ {cmd}\n{run.output}")
+    report = None
+    if not run.timed_out:
+        try:
+            report = parse_junit(sb.read_file(xml_path))
+        except SandboxError:
+            raise  # the sandbox itself failed: an infrastructure error, not a missing report
+        except (JUnitError, OSError, ValueError) as e:  # absent, unreadable or untrustworthy
+            log.add("junit report unusable", f"{type(e).__name__}: {e}")
+    ids = list(dict.fromkeys(task.FAIL_TO_PASS + task.PASS_TO_PASS))
+    statuses = statuses_for(report, ids) if report is not None else None
+    result.tests = statuses or {}
+    result.verdict, result.reason = grading.grade(
+        task.FAIL_TO_PASS, task.PASS_TO_PASS, statuses, exit_code=run.exit_code,
+        report_failures=grading.failure_count(report or {}), timed_out=run.timed_out)
+    if report is not None:
+        log.add("report counts", json.dumps(counts(report)))

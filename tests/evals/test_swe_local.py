@@ -184,3 +184,10 @@ def test_patch_escaping_the_workspace_is_patch_failed(task):
               "+++ b/../../outside.py\n@@ -0,0 +1 @@\n+x = 1\n")
     res = grade(task, escape)
     assert res.verdict == "patch_failed" and res.reason
+
+
+def test_run_killed_before_the_report_is_written_is_unresolved(task):
+    kill = 'import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"""Small'
+    patch = make_patch(task, {"textkit/__init__.py": ('"""Small', kill)}, gold=True)
+    res = grade(task, patch)
+    assert res.verdict == "unresolved" and "no usable JUnit report" in res.reason
