@@ -131,3 +131,10 @@ def test_build_commands_print_the_tags_they_reuse(docker_client):
     # and the CLI can run in it
     out = cli("run", "--backend", "docker", "--image", env, "--", "python3 -c 'import iniconfig; print(1)'")
     assert out.returncode == 0 and out.stdout == "1\n", out.stderr
+
+
+def test_auto_backend_picks_docker_when_an_engine_answers(docker_client):
+    out = cli("run", "--json", "--", "id -u")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["stdout"] == "1000\n"  # the container's non-root user
+    assert "weaker isolation" not in out.stderr
