@@ -442,8 +442,56 @@ def _stdlib_world_readable() -> bool:
     return True
 
 
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _scratch_snapshot():
+    snap = {}
+    for d in SCRATCH:
+        try:
+            snap[d] = set(os.listdir(d))
+        except OSError:
+            continue
+    return snap
+
+
+def _scratch_restore(snap) -> None:
+    """Remove what a sample left in the shared scratch dirs, so a sample that fills /tmp
+    cannot starve the samples after it (or the next upload) of space."""
+    import shutil
+
+    for d, before in snap.items():
+        try:
+            new = set(os.listdir(d)) - before
+        except OSError:
+            continue
+        for name in new:
+            path = os.path.join(d, name)
+            for root, dirs, _ in os.walk(path):  # a candidate may have chmod-ed its dirs shut
+                for sub in dirs:
+                    try:
+                        os.chmod(os.path.join(root, sub), 0o700)
+                    except OSError:
+                        pass
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
 def run_job(job, test_fd, limits):
     """Fork a judge for one sample; return its report, or a failure the host can score."""
+    snap = _scratch_snapshot()
+    try:
+        return _run_judge(job, test_fd, limits)
+    finally:
+        _scratch_restore(snap)
+
+
+def _run_judge(job, test_fd, limits):
     uid = _fresh_uid() if limits.get("switch_uid") else None
     result_r, result_w = os.pipe()
     try:

@@ -178,3 +178,14 @@ def test_function_grader_keeps_its_sandbox_pickles_and_recovers():
         assert grader(HELPER, ["    return twice(x) + 1\n"])[0].passed and grader.sandbox is not first
     finally:
         grader.close()
+
+
+def test_a_sample_that_fills_tmp_does_not_starve_the_rest():
+    """Each filler leaves ~120 MB in /tmp (the local sandbox's /tmp is a 256 MB tmpfs);
+    without cleanup between samples the later uploads and honest samples would fail."""
+    filler = ("    import os\n    for i in range(8):\n"
+              "        with open(f'/tmp/fill-{os.getpid()}-{i}', 'wb') as fh:\n"
+              "            fh.write(b'x' * (15 * 1024 * 1024))\n    return 0\n")
+    comps = [filler, "    return twice(x) + 1\n"] * 3
+    results = grade_function_batch(HELPER, comps, backend="local", chunk=2, timeout_s=10.0)
+    assert [r.status for r in results] == [FAIL, PASS] * 3, results
