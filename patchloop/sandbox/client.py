@@ -31,7 +31,10 @@ from patchloop.types import ExecResult
 
 log = logging.getLogger(__name__)
 
-_FILE_ERRORS = {e.__name__: e for e in (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)}
+# The runner's file errors are the caller's mistakes (a wrong path), raised as such; only
+# the runner failing to answer is a SandboxError.
+_FILE_ERRORS = {e.__name__: e for e in (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+                                        FileExistsError, OSError)}
 _OPEN: dict[int, RunnerSandbox] = {}
 _OPEN_LOCK = threading.Lock()
 _ATEXIT = False

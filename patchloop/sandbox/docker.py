@@ -229,19 +229,25 @@ class DockerSandbox(RunnerSandbox):
         if not self._in_workspace(path):
             self.write_via_runner(path, data)
             return
+        # Parents made by the runner (as the sandbox user): a tar with directory entries would
+        # silently replace a regular file standing where a directory is wanted.
+        self.request({"op": "mkdirs", "path": path})
         buf = io.BytesIO()
         rel = os.path.relpath(path, self.workdir)
         with tarfile.open(fileobj=buf, mode="w") as tar:
-            parts = rel.split("/")
-            for i in range(1, len(parts)):  # parents owned by the sandbox user, not root
-                d = tarfile.TarInfo("/".join(parts[:i]))
-                d.type, d.mode, d.uid, d.gid, d.mtime = tarfile.DIRTYPE, 0o755, UID, UID, int(time.time())
-                tar.addfile(d)
             info = tarfile.TarInfo(rel)
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, UID, UID, int(time.time())
             tar.addfile(info, io.BytesIO(data))
-        if not self.container.put_archive(self.workdir, buf.getvalue()):
-            raise SandboxError(self.task_id, f"cannot write {path}")
+        import docker.errors
+
+        try:
+            ok = self.container.put_archive(self.workdir, buf.getvalue())
+        except docker.errors.NotFound:
+            raise SandboxError(self.task_id, "container is gone") from None
+        except docker.errors.APIError as e:  # e.g. a parent is a regular file: the caller's mistake
+            raise OSError(f"cannot write {path}: {e.explanation or e}") from None
+        if not ok:
+            raise OSError(f"cannot write {path}")
 
     def _get(self, path: str) -> bytes:
         import docker.errors
@@ -253,6 +259,8 @@ class DockerSandbox(RunnerSandbox):
             stream, _ = self.container.get_archive(real)
         except docker.errors.NotFound:
             raise FileNotFoundError(f"no such file in the sandbox: {path}") from None
+        except docker.errors.APIError as e:
+            raise OSError(f"cannot read {path}: {e.explanation or e}") from None
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
             member = tar.next()
             if member is None or not member.isfile():

@@ -434,6 +434,11 @@ def _handle(req: dict, oom_file: str | None, drop_caps: bool) -> dict:
         with open(req["path"], "wb") as f:
             f.write(base64.b64decode(req["data"]))
         return {}
+    if op == "mkdirs":  # parents for a file about to arrive by archive; refuse to replace a file
+        os.makedirs(os.path.dirname(req["path"]) or ".", exist_ok=True)
+        if os.path.isdir(req["path"]):
+            raise IsADirectoryError(f"is a directory: {req['path']}")
+        return {}
     if op == "read":
         with open(req["path"], "rb") as f:
             return {"data": base64.b64encode(f.read()).decode()}

@@ -159,3 +159,17 @@ def test_dead_runner_is_a_loud_typed_error_and_close_still_cleans(request, backe
         with pytest.raises(SandboxError, match="broken"):
             sb.run("true", timeout=5)
     assert_closed_clean(request, sb)
+
+
+def test_bad_file_paths_are_the_callers_errors_not_sandbox_errors(box):
+    box.write_file("plain.txt", "keep me")
+    with pytest.raises(FileExistsError):
+        box.write_file("plain.txt/child", "x")  # never replaces the file with a directory
+    assert box.read_file("plain.txt") == "keep me"
+    with pytest.raises(IsADirectoryError):
+        box.write_file(".", "x")
+    with pytest.raises(IsADirectoryError):
+        box.read_file(".")
+    with pytest.raises(PermissionError if box.backend == "local" else OSError):
+        box.write_file("/etc/passwd", "root::0:0::/:/bin/sh\n")
+    assert box.run("true", timeout=10).ok  # and the sandbox is fine afterwards
