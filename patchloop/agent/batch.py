@@ -107,16 +107,21 @@ def _run_ray(todo: list[Task], args: tuple, workers: int, record: Callable[[dict
     """Each instance a Ray task with its own sandbox; the driver alone writes the outputs."""
     import ray
 
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         if address:
             ray.init(address=address)
         else:
             ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1, max_retries=0)(solve_instance)
-    pending = [remote.remote(t, *args) for t in todo]
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        record(ray.get(ready[0]))
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(solve_instance)
+        pending = [remote.remote(t, *args) for t in todo]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            record(ray.get(ready[0]))
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def _summary(out: Path, counts: dict, model_spec: str, cfg: dict, wall_s: float) -> dict:

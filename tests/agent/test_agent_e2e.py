@@ -110,3 +110,31 @@ def test_a_killed_batch_restarts_and_writes_each_instance_once(tiny_url, tmp_pat
     assert summary["skipped"] == 1 and summary["done"] == 2
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["instance_id"] for r in rows].count(first[0]) == 1  # the finished one did not run again
+
+
+def test_batch_on_ray_runs_each_instance_as_a_task(tiny_url, tmp_path):
+    out = tmp_path / "run"
+    cmd = _batch_cmd(tiny_url, out, steps=1) + ["--executor", "ray", "--workers", "2"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "Started a local Ray instance" in res.stderr
+    assert sorted(p["instance_id"] for p in _predictions(out)) == sorted(IDS)
+    for iid in IDS:
+        assert read_trajectory(out / "trajectories" / f"{iid}.jsonl").exit_reason in ("max_steps", "submitted")
+
+
+def test_fix_at_the_terminal_leaves_the_tree_alone_without_a_diff(tiny_url, tmp_path):
+    from patchloop.evals.repos import checkout_task_repo
+
+    repo = checkout_task_repo(load_tasks(INSTANCES)[0], tmp_path / "mine")
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    env = {**os.environ, "PATCHLOOP_CACHE": str(tmp_path / "cache"), "COLUMNS": "120"}
+    res = subprocess.run([sys.executable, "-m", "patchloop", "fix", "--repo", str(repo), "--issue", "truncate is wrong",
+                          "--model", "openai:tiny", "--base-url", tiny_url, "--approve", "auto", "--max-steps", "1",
+                          "--backend", "local", *LIMITS], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]  # 1: no diff was produced
+    assert "thread fix-" in res.stdout and "1 steps" in res.stdout and "no changes" in res.stdout
+    thread = res.stdout.split("thread ")[1].split()[0]
+    assert (tmp_path / "cache" / "fix" / "threads" / f"{thread}.json").exists()  # --resume finds it
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    assert after == before
