@@ -6,6 +6,9 @@ environment image (~30 s); later runs reuse both.
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
+import sys
 import threading
 import time
 
@@ -94,6 +97,25 @@ def test_wheelhouse_is_built_once_under_parallel_callers(monkeypatch, tmp_path):
     assert len(logs) == 1 and logs[0].read_text().count("$ ") == 1  # pip ran once
     # no half-built temp dirs are left next to it
     assert sorted(p.name for p in (tmp_path / "wheelhouse").iterdir()) == sorted([house.name, logs[0].name])
+
+
+def test_build_lock_excludes_other_processes(monkeypatch, tmp_path):
+    # Parallel pytest workers or batch processes must not build the same image twice at once.
+    monkeypatch.setenv("PATCHLOOP_CACHE", str(tmp_path))
+    code = ("import sys\nfrom patchloop.sandbox.images import _build_lock\n"
+            "with _build_lock('base'):\n    print('locked', flush=True)\n    sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        with open(tmp_path / "locks" / "base.lock") as fh:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            holder.stdin.close()  # the holder finishes its "build"
+            assert holder.wait(timeout=30) == 0
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # now free
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # ---------------------------------------------------------------- images (real engine)
