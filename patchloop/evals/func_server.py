@@ -15,7 +15,8 @@ Per sample, three processes:
   the *judge* built: an object whose ``__eq__`` always says True cannot cross the pipe.
 * **candidate** (untrusted, forked from the judge): closes every descriptor but its two pipe
   ends, gets its own empty cwd, rlimits (CPU, address space, processes, file size, open
-  files), and -- when the server runs as root -- its own fresh uid, then runs the program.
+  files), and -- when the server holds CAP_SETUID/SETGID/CHOWN and the standard library is
+  world-readable -- its own fresh uid, then runs the program.
   Monkeypatching ``builtins``, ``AssertionError`` or test helpers happens in *its* address
   space only; exiting early, printing, or dying just means no reply (FAIL).
 
@@ -31,16 +32,23 @@ What it defends against, and how:
   arguments into the sandbox; the host keeps the expected values and compares them itself.
 * escapes from the kill: judge and server are child subreapers, so double-forked or setsid'd
   descendants are re-parented to them and killed (with a fresh uid: ``kill(-1)`` as that uid).
+* starving later samples: what a sample leaves in /tmp, /var/tmp and /dev/shm is removed
+  before the next one starts; a sample that kills the server fails and the rest run again.
+* partial credit: each top-level statement of ``check`` holding an ``assert`` counts as one
+  test (a failure is counted and the next still runs); PASS still needs all of them.
 
 Limits: RLIMIT_CPU (timeout + 1 s), RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NOFILE, no core files; and
 RLIMIT_NPROC only with a fresh uid, because the kernel counts a uid's processes machine-wide:
 with the sandbox's shared uid a fork bomb is bounded by the sandbox's pids limit instead,
 and killed with the rest of the candidate's tree.
 
-What it does not defend against: a candidate that runs as the server's uid (server not root)
-can kill the server or its judge -- the host then scores the sample that was running FAIL --
-and can read any file that uid can read. The sandbox itself (Docker, or the weaker local
-backend) is the boundary for everything outside this process tree.
+What it does not defend against: a candidate that runs as the server's uid (Docker's
+``sandbox`` user, no capabilities) can kill the server or its judge -- the host then scores
+the sample that was running FAIL and runs the others again -- and can read or write any file
+that uid can (not the tests: see above). Arguments a ``check`` passes to the candidate must be
+plain data too (a lambda argument makes that call fail), and in-place mutation of arguments is
+invisible to the tests. The sandbox itself (Docker, or the weaker local backend) is the
+boundary for everything outside this process tree (network, host files, disk outside /tmp).
 """
 
 from __future__ import annotations
