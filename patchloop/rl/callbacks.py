@@ -33,6 +33,25 @@ class JsonlMetricsCallback(TrainerCallback):
         append_jsonl(self.path, rec)
 
 
+class ProgressCallback(TrainerCallback):
+    """One line per log event and per checkpoint on stdout: what a user watching a long CPU
+    run wants to see (tqdm bars are off, they do not survive redirection to a log file)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "train_runtime" in logs:
+            return
+        keys = ("loss", "reward", "reward_std", "pass_rate", "kl", "entropy", "mean_token_accuracy")
+        shown = " ".join(f"{k}={logs[k]:.4g}" for k in keys if isinstance(logs.get(k), (int, float)))
+        print(f"[{self.name}] step {state.global_step}/{state.max_steps} {shown}", flush=True)
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            print(f"[{self.name}] checkpoint saved: {args.output_dir}/checkpoint-{state.global_step}", flush=True)
+
+
 class WallBudgetCallback(TrainerCallback):
     """Stop cleanly (saving a checkpoint) once ``max_wall_s`` seconds of training have passed:
     the learning benchmark compares methods at equal wall time."""

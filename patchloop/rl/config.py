@@ -150,8 +150,6 @@ class GRPORunConfig(_Strict):
     """Reward shaping."""
     num_generations: int = 8
     """Completions sampled per prompt (the group the advantage is relative to)."""
-    max_prompt_length: int | None = 256
-    """Prompts longer than this are left-truncated."""
     max_completion_length: int = 64
     """Generation limit; a completion that hits it without an end token is truncated."""
     temperature: float = 1.0

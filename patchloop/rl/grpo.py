@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from patchloop.rl.callbacks import JsonlMetricsCallback, StepTimer, WallBudgetCallback
+from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, StepTimer, WallBudgetCallback
 from patchloop.rl.common import (
     has_cuda,
     last_checkpoint,
@@ -76,8 +76,8 @@ def grpo_args(cfg: GRPORunConfig):
     )
 
 
-def run_grpo(cfg: GRPORunConfig) -> Path:
-    """Train; return the directory holding the final model (or adapter)."""
+def build_trainer(cfg: GRPORunConfig):
+    """The configured ``GRPOTrainer``, tokenizer and reward (close it when done)."""
     from trl import GRPOTrainer
 
     out = Path(cfg.train.output_dir)
@@ -86,18 +86,24 @@ def run_grpo(cfg: GRPORunConfig) -> Path:
     model, tok = load_model(cfg.model)
     reward = build_reward(cfg.reward, cfg.data.prompt_format)
     timer = StepTimer()
-    callbacks = [timer, JsonlMetricsCallback(out / "metrics.jsonl", timer=timer)]
+    callbacks = [timer, JsonlMetricsCallback(out / "metrics.jsonl", timer=timer), ProgressCallback("grpo")]
     if cfg.train.max_wall_s:
         callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
     trainer = GRPOTrainer(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
                           train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
                           callbacks=callbacks)
     timer.wrap(trainer, "_generate", "generation_s")
-    resume = last_checkpoint(out) if cfg.train.resume else None
+    return trainer, tok, reward
+
+
+def run_grpo(cfg: GRPORunConfig) -> Path:
+    """Train (resuming from the newest checkpoint); return the final model (or adapter) directory."""
+    trainer, tok, reward = build_trainer(cfg)
+    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
     if resume:
         log.info("resuming GRPO from %s", resume)
     try:
         trainer.train(resume_from_checkpoint=resume)
     finally:
         reward.close()
-    return save_final(trainer, tok, out, cfg.lora)
+    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from patchloop.rl.callbacks import JsonlMetricsCallback, WallBudgetCallback
+from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
 from patchloop.rl.common import last_checkpoint, load_model, peft_config, save_final, training_kwargs
 from patchloop.rl.config import SFTRunConfig, dump_config
 from patchloop.rl.data import load_split, select, sft_rows
@@ -27,8 +27,8 @@ def build_dataset(cfg: SFTRunConfig):
     return Dataset.from_list(sft_rows(rows, d.prompt_format))
 
 
-def run_sft(cfg: SFTRunConfig) -> Path:
-    """Train; return the directory holding the final model (or adapter)."""
+def build_trainer(cfg: SFTRunConfig):
+    """The configured ``SFTTrainer`` and tokenizer (the resolved config is written first)."""
     from trl import SFTConfig, SFTTrainer
 
     out = Path(cfg.train.output_dir)
@@ -37,13 +37,19 @@ def run_sft(cfg: SFTRunConfig) -> Path:
     model, tok = load_model(cfg.model)
     args = SFTConfig(**training_kwargs(cfg.train), max_length=cfg.max_length,
                      completion_only_loss=cfg.completion_only_loss, packing=False)
-    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl")]
+    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback("sft")]
     if cfg.train.max_wall_s:
         callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,
                          peft_config=peft_config(cfg.lora), callbacks=callbacks)
-    resume = last_checkpoint(out) if cfg.train.resume else None
+    return trainer, tok
+
+
+def run_sft(cfg: SFTRunConfig) -> Path:
+    """Train (resuming from the newest checkpoint); return the final model (or adapter) directory."""
+    trainer, tok = build_trainer(cfg)
+    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
     if resume:
         log.info("resuming SFT from %s", resume)
     trainer.train(resume_from_checkpoint=resume)
-    return save_final(trainer, tok, out, cfg.lora)
+    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
