@@ -110,12 +110,12 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
             out.append(HumanMessage(prompt(cfg.prompt_version, "no_tool_call", tools=", ".join(by_name))))
         update = {"messages": out, "submitted": tools.submitted}
         if any(c["name"] not in READ_ONLY for c in calls):
-            update["patch"] = tools._sb.diff()  # what a resume re-applies to a fresh workspace
+            update["patch"] = tools._diff()  # what a resume re-applies to a fresh workspace
         dt = time.monotonic() - t0
         return update | {"wall_s": dt, "step_log": [{"kind": "tools", "tools_s": dt}]}
 
     def finish(state: AgentState) -> dict:
-        return {"patch": tools._sb.diff(), "exit_reason": state.get("exit_reason") or "submitted"}
+        return {"patch": tools._diff(), "exit_reason": state.get("exit_reason") or "submitted"}
 
     g = StateGraph(AgentState)
     g.add_node("guard", guard)

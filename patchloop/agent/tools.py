@@ -20,6 +20,7 @@ import shlex
 from patchloop.agent import repomap as rm
 from patchloop.agent.state import AgentConfig
 
+QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}  # no bytecode litter in the workspace
 READ_ONLY = frozenset({"view", "search", "repo_map", "submit"})
 MAP_EXTS = tuple(rm.GRAMMARS)
 
@@ -169,7 +170,7 @@ class SandboxTools:
             command: The command line.
             timeout: Seconds before the command and its children are killed.
         """
-        res = self._sb.run(command, timeout=max(1.0, min(float(timeout), self._cfg.command_timeout_s)))
+        res = self._sb.run(command, timeout=max(1.0, min(float(timeout), self._cfg.command_timeout_s)), env=QUIET_ENV)
         status = "timed out" if res.timed_out else f"exit code {res.exit_code}"
         return f"[{status}]\n{res.output}"
 
@@ -181,7 +182,7 @@ class SandboxTools:
         """
         base = self._cfg.test_command.replace("{python}", shlex.quote(self._cfg.python))
         cmd = f"{base} {' '.join(shlex.quote(s) for s in shlex.split(selector))}".strip()
-        res = self._sb.run(cmd, timeout=self._cfg.command_timeout_s, env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        res = self._sb.run(cmd, timeout=self._cfg.command_timeout_s, env={**QUIET_ENV, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
         out = res.output
         summary = next((ln.strip(" =") for ln in reversed(out.splitlines())
                         if re.search(r"\b(passed|failed|error|no tests ran)\b", ln)), "no summary line")
@@ -219,6 +220,21 @@ class SandboxTools:
 
     def _sh(self, cmd: str) -> str:
         return self._sb.run(cmd, timeout=60.0).stdout
+
+    def _diff(self) -> str:
+        """The workspace diff without build litter (bytecode, tool caches) that running
+        the tests leaves behind: it is not part of a fix and must not reach a user's tree."""
+        return strip_litter(self._sb.diff())
+
+
+LITTER = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.hypothesis)/|\.py[co]$")
+
+
+def strip_litter(diff: str) -> str:
+    """Drop the file sections of a git diff whose path is build litter."""
+    parts = re.split(r"(?m)^(?=diff --git )", diff)
+    keep = [p for p in parts if not (p.startswith("diff --git ") and LITTER.search(p.split("\n", 1)[0].split(" b/")[-1]))]
+    return "".join(keep)
 
 
 def _did_you_mean(text: str, old: str) -> str:

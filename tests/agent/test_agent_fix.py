@@ -1,0 +1,64 @@
+"""`patchloop fix` logic with a scripted model: the user's tree changes only on apply,
+and a stopped run continues with --resume."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+
+import pytest
+from rich.console import Console
+
+from agent_scripted import ScriptedChatModel
+from conftest import agent_config
+from test_agent_graph import FIX_SCRIPT, _task
+from patchloop.agent.fix import run_fix
+
+
+@pytest.fixture
+def user_repo(tmp_path, monkeypatch):
+    from patchloop.evals.repos import checkout_task_repo
+
+    monkeypatch.setenv("PATCHLOOP_CACHE", str(tmp_path / "cache"))
+    return checkout_task_repo(_task(), tmp_path / "mine")
+
+
+def _fix(repo, model, **kw):
+    out = io.StringIO()
+    code = run_fix(repo=str(repo) if repo else None, issue=_task().problem_statement, model_spec="scripted", base_url=None,
+                   cfg=agent_config(approve="auto"), backend="local", console=Console(file=out, width=150),
+                   model=model, **kw)
+    return code, out.getvalue()
+
+
+def test_fix_with_apply_changes_the_users_tree(user_repo):
+    code, text = _fix(user_repo, ScriptedChatModel(replies=FIX_SCRIPT), apply=True, resume=None)
+    assert code == 0
+    assert "<= width" in (user_repo / "textkit" / "trunc.py").read_text()
+    assert "→ edit" in text and "tests: tests (tests/test_trunc.py):" in text and "passed" in text
+    assert "+    if len(text) <= width:" in text and "applied to" in text
+
+
+def test_a_stopped_fix_resumes_by_thread_id(user_repo):
+    def crash(turn):
+        if turn == 4:
+            raise KeyboardInterrupt  # the user pressed Ctrl-C while the model was thinking
+
+    with pytest.raises(KeyboardInterrupt):
+        _fix(user_repo, ScriptedChatModel(replies=FIX_SCRIPT, on_call=crash), apply=False, resume=None)
+    assert "<= width" not in (user_repo / "textkit" / "trunc.py").read_text()  # nothing applied
+
+    threads = list((user_repo.parent / "cache" / "fix" / "threads").glob("fix-*.json"))
+    assert len(threads) == 1
+    turns = []
+    code, text = _fix(None, ScriptedChatModel(replies=FIX_SCRIPT, on_call=turns.append), apply=True,
+                      resume=threads[0].stem)
+    assert code == 0 and turns == [4, 5]
+    assert "<= width" in (user_repo / "textkit" / "trunc.py").read_text()
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=user_repo, capture_output=True, text=True).stdout
+    assert status.strip() == "M textkit/trunc.py"
+
+
+def test_fix_refuses_a_missing_repo(tmp_path):
+    code, text = _fix(tmp_path / "nope", ScriptedChatModel(replies=FIX_SCRIPT), apply=False, resume=None)
+    assert code == 2 and "needs an existing --repo" in text
