@@ -451,7 +451,8 @@ def serve(argv: list[str], stdin=None) -> None:
     stdin = stdin or sys.stdin.buffer
     args = dict(zip(argv[::2], argv[1::2]))
     info: dict = {"ready": True, "pid": os.getpid(), "uid": os.getuid()}
-    if "--subreaper" in args.get("--flags", ""):
+    flags = set(args.get("--flags", "").split(","))
+    if "subreaper" in flags:
         _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: detached daemons come back to us to be swept
     _prctl(4, 0)  # PR_SET_DUMPABLE=0: commands (same uid) cannot ptrace the runner
     if "--workspace" in args:
@@ -464,7 +465,7 @@ def serve(argv: list[str], stdin=None) -> None:
     oom_file = args.get("--oom-file") or next((p for p in OOM_FILES if os.path.exists(p)), None)
     oom_file = None if oom_file == "none" else oom_file
     info["oom_file"] = oom_file
-    drop_caps = "--drop-caps" in args.get("--flags", "")
+    drop_caps = "drop-caps" in flags
     _wake()
     out = sys.stdout.buffer
     out.write(json.dumps(info).encode() + b"\n")
@@ -484,4 +485,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(sys.argv[2:])
     else:
-        sys.exit("usage: runner.py --serve [--workspace DIR --tmp-bytes N] [--oom-file F] [--flags ...]")
+        sys.exit("usage: runner.py --serve [--workspace DIR --tmp-bytes N] [--oom-file F|none] "
+                 "[--flags drop-caps,subreaper]")

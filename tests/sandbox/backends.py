@@ -44,7 +44,8 @@ def host_processes_with(marker: str) -> list[int]:
         if not p.name.isdigit() or int(p.name) == os.getpid():
             continue
         try:
-            if marker.encode() in (p / "cmdline").read_bytes():
+            # /proc cmdline separates arguments with NULs; markers are written with spaces
+            if marker.encode() in (p / "cmdline").read_bytes().replace(b"\0", b" "):
                 found.append(int(p.name))
         except OSError:
             continue

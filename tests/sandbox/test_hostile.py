@@ -156,3 +156,11 @@ def test_local_memory_hog_without_a_memory_cgroup_meets_the_address_space_limit(
         assert sb.cgroups == []
         res = sb.run("python3 -c 'x = []\nwhile True: x.append(bytearray(8 << 20))'", timeout=30)
     assert res.exit_code == 1 and "MemoryError" in res.stderr and not res.oom_killed, res
+
+
+def test_commands_hold_no_capabilities_so_read_only_stays_read_only(box):
+    res = box.run("grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status", timeout=10)
+    assert [line.split()[1] for line in res.stdout.splitlines()] == ["0000000000000000"] * 4, res.stdout
+    res = box.run("mount -o remount,rw / || echo refused; touch /etc/pwned", timeout=10)
+    assert "refused" in res.stdout and "Read-only file system" in res.stderr, res
+    assert not os.path.exists("/etc/pwned")
