@@ -74,6 +74,7 @@ def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: 
     counts = {"total": len(tasks), "done": len(tasks) - len(todo), "errors": 0, "skipped": len(tasks) - len(todo)}
     cfg_d = (cfg or AgentConfig()).model_dump()
     t0 = time.monotonic()
+    rows = _latest_rows(out)
 
     def record(row: dict) -> None:
         if row["status"] == "done":
@@ -83,7 +84,8 @@ def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: 
         else:
             counts["errors"] += 1
         append_jsonl(out / "results.jsonl", row)
-        write_json(out / "summary.json", _summary(out, counts, model_spec, cfg_d, time.monotonic() - t0))
+        rows[row["instance_id"]] = row
+        write_json(out / "summary.json", _summary(rows, counts, model_spec, cfg_d, time.monotonic() - t0))
         if on_result is not None:
             on_result(row, counts)
 
@@ -98,7 +100,7 @@ def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: 
             futs = [pool.submit(solve_instance, t, *args, model_factory=model_factory) for t in todo]
             for fut in as_completed(futs):
                 record(fut.result())
-    summary = _summary(out, counts, model_spec, cfg_d, time.monotonic() - t0)
+    summary = _summary(rows, counts, model_spec, cfg_d, time.monotonic() - t0)
     write_json(out / "summary.json", summary)
     return summary
 
@@ -124,12 +126,17 @@ def _run_ray(todo: list[Task], args: tuple, workers: int, record: Callable[[dict
             ray.shutdown()
 
 
-def _summary(out: Path, counts: dict, model_spec: str, cfg: dict, wall_s: float) -> dict:
-    """Latest row per instance from results.jsonl, plus totals."""
+def _latest_rows(out: Path) -> dict[str, dict]:
+    """The latest results.jsonl row per instance (earlier runs of this batch included)."""
     rows: dict[str, dict] = {}
     if (out / "results.jsonl").exists():
         for r in iter_jsonl(out / "results.jsonl", skip_bad=True):
-            rows[r.get("instance_id", "?")] = r
+            rows[str(r.get("instance_id", "?"))] = r
+    return rows
+
+
+def _summary(rows: dict[str, dict], counts: dict, model_spec: str, cfg: dict, wall_s: float) -> dict:
+    """Totals over the latest row per instance."""
     per = [{k: r.get(k) for k in ("instance_id", "status", "exit_reason", "steps", "prompt_tokens",
                                    "completion_tokens", "wall_s", "error")} for r in rows.values()]
     return {"model": model_spec, "config": cfg, **counts, "wall_s": round(wall_s, 3),

@@ -23,6 +23,7 @@ class ScriptedChatModel(BaseChatModel):
     replies: list[AIMessage]
     calls: int = 0
     on_call: Any = None  # optional hook(turn) for tests that need to observe a step
+    cost: float = 0.0  # reported per call in response_metadata, as priced backends do
 
     @property
     def _llm_type(self) -> str:
@@ -37,5 +38,7 @@ class ScriptedChatModel(BaseChatModel):
         if self.on_call is not None:
             self.on_call(turn)
         reply = self.replies[min(turn, len(self.replies) - 1)].model_copy(deep=True)
+        if self.cost:
+            reply.response_metadata = {**reply.response_metadata, "cost": self.cost}
         reply.usage_metadata = {"input_tokens": 100 + 10 * turn, "output_tokens": 20, "total_tokens": 120 + 10 * turn}
         return ChatResult(generations=[ChatGeneration(message=reply)])

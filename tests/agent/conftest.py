@@ -22,7 +22,7 @@ def load_instance(instance_id: str):
 
 def agent_config(**kw) -> AgentConfig:
     """The local backend runs tests with this venv's Python (it has pytest)."""
-    return AgentConfig(python=sys.executable, **kw)
+    return AgentConfig(**{"python": sys.executable, **kw})
 
 
 def open_task_sandbox(task, dest: Path, backend: str = "local"):

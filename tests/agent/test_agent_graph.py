@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from langchain_core.messages import AIMessage
 
 from agent_scripted import ScriptedChatModel, call
@@ -119,3 +120,28 @@ def test_a_conversation_that_no_longer_fits_ends_cleanly(textkit_sandbox):
     traj = run_episode(model, textkit_sandbox, _task(), cfg)
     # old outputs are shortened first, so several steps fit before the window is full
     assert traj.exit_reason == "context_full" and 2 < len(traj.steps) < 40, len(traj.steps)
+
+
+def test_cost_budget_stops_before_the_call_that_would_exceed_it(textkit_sandbox):
+    model = ScriptedChatModel(replies=[call("view", path="textkit/trunc.py")], cost=0.3)
+    traj = run_episode(model, textkit_sandbox, _task(), agent_config(max_steps=50, max_cost=1.0))
+    assert traj.exit_reason == "max_cost" and model.calls == 3  # 0.9 spent; a 4th call would reach 1.2
+    assert traj.extra["cost"] == pytest.approx(0.9)
+
+
+def test_wall_time_budget_stops_a_slow_loop(textkit_sandbox):
+    model = ScriptedChatModel(replies=[call("run", command="sleep 0.4")])
+    traj = run_episode(model, textkit_sandbox, _task(), agent_config(max_steps=50, max_wall_s=1.0))
+    assert traj.exit_reason == "max_wall_s" and 2 <= len(traj.steps) <= 3
+    assert traj.extra["node_s"] >= 1.0
+
+
+def test_docker_workspace_fixes_and_resolves(docker_client):
+    from patchloop.agent.workspace import open_workspace
+    from patchloop.evals.swe import evaluate_instance
+
+    with open_workspace(_task(), "docker") as (sb, python):
+        assert type(sb).__name__ == "DockerSandbox" and python == "python"
+        traj = run_episode(ScriptedChatModel(replies=FIX_SCRIPT), sb, _task(), agent_config(python=python))
+    assert traj.exit_reason == "submitted" and "passed" in traj.steps[4].observations[0]
+    assert evaluate_instance(_task(), traj.model_patch, backend="docker", timeout=120).verdict == "resolved"
