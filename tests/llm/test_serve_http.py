@@ -1,0 +1,197 @@
+"""``patchloop serve`` over real HTTP on 127.0.0.1, called with the ``openai`` client and
+with ``load_chat_model("openai:...")``; plus retries and errors against real sockets."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from conftest import PROMPT, TOOLS
+
+from patchloop.llm import LLMError, load_chat_model
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def server(tool_model_dir, tmp_path_factory):
+    """One server for the module; readiness = the printed URL answers /v1/models."""
+    err = open(tmp_path_factory.mktemp("serve") / "stderr.txt", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "patchloop", "serve", "--model", str(tool_model_dir), "--port", "0", "--name", "tiny"],
+        stdout=subprocess.PIPE, stderr=err, text=True,
+    )
+    line = proc.stdout.readline()  # blocks until the ready line or EOF (process died)
+    if "serving" not in line:
+        proc.kill()
+        err.seek(0)
+        pytest.fail(f"serve did not start: {line!r} {err.read()[-2000:]}")
+    url = line.split(" at ")[-1].strip()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/models", timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, "serve did not shut down cleanly on SIGTERM"
+    err.close()
+
+
+@pytest.fixture
+def client(server):
+    import openai
+
+    return openai.OpenAI(base_url=server, api_key="unused", timeout=120, max_retries=0)
+
+
+def test_models_endpoint_lists_the_model(client):
+    assert [m.id for m in client.models.list().data] == ["tiny"]
+
+
+def test_tool_call_without_streaming(client):
+    r = client.chat.completions.create(model="tiny", messages=PROMPT, tools=TOOLS, temperature=0, max_tokens=40)
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    [call] = choice.message.tool_calls
+    assert call.function.name == "run" and json.loads(call.function.arguments) == {"cmd": "ls"}
+    assert call.id.startswith("call_") and not choice.message.content
+    assert r.usage.prompt_tokens > 100 and r.usage.completion_tokens > 10
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_tool_call_with_streaming_and_usage_chunk(client):
+    plain = client.chat.completions.create(model="tiny", messages=PROMPT, tools=TOOLS, temperature=0, max_tokens=40)
+    chunks = list(client.chat.completions.create(
+        model="tiny", messages=PROMPT, tools=TOOLS, temperature=0, max_tokens=40,
+        stream=True, stream_options={"include_usage": True},
+    ))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert deltas[0].role == "assistant"
+    assert "".join(d.content or "" for d in deltas) == ""  # nothing of the tag leaked as text
+    calls = [tc for d in deltas for tc in (d.tool_calls or [])]
+    assert [(tc.index, tc.function.name, json.loads(tc.function.arguments)) for tc in calls] == [(0, "run", {"cmd": "ls"})]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "tool_calls"
+    assert chunks[-1].choices == [] and chunks[-1].usage.model_dump() == plain.usage.model_dump()
+
+
+def test_plain_text_streams_the_same_text_as_a_single_reply(client):
+    ask = dict(model="tiny", messages=[{"role": "user", "content": "hello"}], temperature=0, max_tokens=8)
+    whole = client.chat.completions.create(**ask)
+    assert whole.choices[0].finish_reason == "length" and whole.usage.completion_tokens == 8
+    chunks = list(client.chat.completions.create(**ask, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1  # really incremental
+    assert text.strip() == (whole.choices[0].message.content or "").strip()
+
+
+def test_four_concurrent_clients_all_get_their_own_answer(client):
+    def ask(n):
+        r = client.chat.completions.create(
+            model="tiny", messages=[{"role": "user", "content": f"task {n}"}], temperature=0, max_tokens=3 + n
+        )
+        return r.usage.completion_tokens, r.choices[0].message.content
+
+    alone = [ask(n) for n in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(ask, range(4)))
+    assert together == alone and [t[0] for t in together] == [3, 4, 5, 6]
+
+
+def test_load_chat_model_openai_against_the_server(server):
+    chat = load_chat_model("openai:tiny", base_url=server, temperature=0, max_tokens=40, logprobs=True).bind_tools(TOOLS)
+    msg = chat.invoke(PROMPT[0]["content"])
+    assert [(c["name"], c["args"]) for c in msg.tool_calls] == [("run", {"cmd": "ls"})]
+    assert msg.usage_metadata["output_tokens"] == len(msg.response_metadata["token_ids"])
+    assert len(msg.response_metadata["logprobs"]) == len(msg.response_metadata["token_ids"])
+    assert all(lp <= 0 for lp in msg.response_metadata["logprobs"])
+
+
+def test_server_rejects_bad_requests_with_openai_errors(server, client):
+    import openai
+
+    with pytest.raises(openai.BadRequestError, match="only n=1"):
+        client.chat.completions.create(model="tiny", messages=PROMPT, n=2)
+    chat = load_chat_model("openai:tiny", base_url=server, max_retries=0)
+    with pytest.raises(LLMError, match=r"answered HTTP 400: prompt is \d+ tokens but this model's context is 4096"):
+        chat.invoke("x " * 5000)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_endpoint_is_a_quick_one_line_error():
+    chat = load_chat_model("openai:m", base_url=f"http://127.0.0.1:{_free_port()}/v1", max_retries=0, timeout=5)
+    start = time.monotonic()
+    with pytest.raises(LLMError, match=r"cannot reach http://127\.0\.0\.1:\d+/v1 \(model m\)") as e:
+        chat.invoke("hi")
+    assert time.monotonic() - start < 5 and "\n" not in str(e.value)
+
+
+REPLY = {
+    "id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "fake",
+    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
+
+
+@pytest.fixture
+def flaky_server():
+    """A real HTTP server answering POSTs with the queued status codes, then 200."""
+    state = {"codes": [], "hits": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            state["hits"].append(time.monotonic())
+            code = state["codes"].pop(0) if state["codes"] else 200
+            body = json.dumps(REPLY if code == 200 else {"error": {"message": f"status {code}"}}).encode()
+            self.send_response(code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_rate_limit_then_success_is_retried_with_growing_backoff(flaky_server):
+    url, state = flaky_server
+    state["codes"] = [429, 429]
+    msg = load_chat_model("openai:fake", base_url=url, max_retries=3).invoke("hi")
+    assert msg.content == "ok" and msg.usage_metadata["total_tokens"] == 4
+    hits = state["hits"]
+    assert len(hits) == 3
+    first, second = hits[1] - hits[0], hits[2] - hits[1]
+    assert first >= 0.3 and second >= 0.7 and second > first  # ~0.5 s then ~1 s, with jitter
+
+
+def test_persistent_server_errors_end_in_one_line_error(flaky_server):
+    url, state = flaky_server
+    state["codes"] = [503] * 10
+    with pytest.raises(LLMError, match="answered HTTP 503: status 503") as e:
+        load_chat_model("openai:fake", base_url=url, max_retries=2).invoke("hi")
+    assert len(state["hits"]) == 3 and "\n" not in str(e.value)
