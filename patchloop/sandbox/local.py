@@ -286,4 +286,13 @@ def gc_local(all: bool = False) -> list[str]:
                     pass
             shutil.rmtree(root, ignore_errors=True)
             removed.append(str(root))
+    # cgroups named patchloop-<owner pid>-* whose owner is gone (e.g. its temp dir went first)
+    for cg in Path("/sys/fs/cgroup").glob("**/patchloop-*-*") if os.geteuid() == 0 else ():
+        pid = cg.name.split("-")[1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                cg.rmdir()  # only ever succeeds on an empty cgroup
+                removed.append(str(cg))
+            except OSError:
+                pass
     return removed
