@@ -164,3 +164,13 @@ def test_commands_hold_no_capabilities_so_read_only_stays_read_only(box):
     res = box.run("mount -o remount,rw / || echo refused; touch /etc/pwned", timeout=10)
     assert "refused" in res.stdout and "Read-only file system" in res.stderr, res
     assert not os.path.exists("/etc/pwned")
+
+
+def test_commands_cannot_touch_the_runner(box):
+    """PID 1 ignores signals from inside, is not dumpable (no ptrace, no /proc peeking), and
+    the OOM killer prefers commands (score adj 1000) over it; setuid binaries grant nothing."""
+    res = box.run("kill -9 1; kill -STOP 1; cat /proc/1/environ >/dev/null || echo no-peek; "
+                  "cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status", timeout=10)
+    assert "no-peek" in res.stdout and "1000" in res.stdout.split(), res
+    assert res.stdout.split()[-1] == "1"  # NoNewPrivs
+    assert box.run("echo still here", timeout=10).stdout == "still here\n"
