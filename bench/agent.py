@@ -27,15 +27,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from langchain_core.language_models.chat_models import BaseChatModel  # noqa: E402
-from langchain_core.messages import AIMessage  # noqa: E402
-from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 
-from patchloop.agent.runner import open_checkpointer, run_episode  # noqa: E402
-from patchloop.agent.state import AgentConfig  # noqa: E402
-from patchloop.agent.workspace import open_workspace  # noqa: E402
-from patchloop.evals.datasets import load_tasks  # noqa: E402
-from patchloop.types import write_json  # noqa: E402
+from patchloop.agent.runner import open_checkpointer, run_episode
+from patchloop.agent.state import AgentConfig
+from patchloop.agent.workspace import open_workspace
+from patchloop.evals.datasets import load_tasks
+from patchloop.types import write_json
 
 
 def _call(name: str, i: int, **args: Any) -> AIMessage:
@@ -65,7 +65,7 @@ class Replay(BaseChatModel):
     def _llm_type(self) -> str:
         return "replay"
 
-    def bind_tools(self, tools: Any, **kw: Any) -> "Replay":
+    def bind_tools(self, tools: Any, **kw: Any) -> Replay:
         return self
 
     def _generate(self, messages, stop=None, run_manager=None, **kw) -> ChatResult:

@@ -50,7 +50,7 @@ def solve_instance(task: Task, out: str, model_spec: str, base_url: str | None, 
                 "steps": len(traj.steps), "prompt_tokens": traj.prompt_tokens,
                 "completion_tokens": traj.completion_tokens, "wall_s": round(time.monotonic() - t0, 3),
                 "model_patch": traj.model_patch, "trajectory": str(path)}
-    except Exception as e:  # one bad instance must not stop the batch; it is counted
+    except Exception as e:  # noqa: BLE001 - the batch boundary: one bad instance must not stop the batch; it is counted
         return {"instance_id": task.instance_id, "status": "error", "error": f"{type(e).__name__}: {e}",
                 "wall_s": round(time.monotonic() - t0, 3), "traceback": traceback.format_exc()[-2000:]}
 

@@ -73,7 +73,7 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
 def _apply(console: Console, repo: str, diff: str) -> int:
     """``git apply`` on the user's tree, checked first so a conflict changes nothing."""
     for args in (["--check"], []):
-        res = subprocess.run(["git", "apply", *args, "-"], cwd=repo, input=diff, text=True, capture_output=True)
+        res = subprocess.run(["git", "apply", *args, "-"], cwd=repo, input=diff, text=True, capture_output=True, check=False)
         if res.returncode != 0:
             console.print(f"[red]the diff does not apply to {repo}: {res.stderr.strip()}[/]")
             return 1

@@ -209,7 +209,7 @@ class SandboxTools:
         if p == root or p.startswith(root + "/"):
             p = p[len(root):].lstrip("/") or "."
         p = posixpath.normpath(p)
-        if p.startswith("/") or p == ".." or p.startswith("../"):
+        if p == ".." or p.startswith(("/", "../")):
             raise ToolError(f"{path}: outside the repository; use paths relative to its root")
         return p
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,7 +24,7 @@ def batch(
     dataset: Annotated[str, typer.Option("--dataset", help="SWE-bench instances: JSON, JSONL, parquet, a saved HF dataset, or 'builtin'.")],
     model: Annotated[str, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")],
     out: Annotated[Path, typer.Option("--out", help="Run directory: predictions.jsonl, trajectories/, summary.json.")],
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Instances run at the same time.")] = 1,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed per instance.")] = 30,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget per instance.")] = 400_000,
@@ -33,8 +33,8 @@ def batch(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
     repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
     executor: Annotated[Executor, typer.Option("--executor", help="local threads, or Ray tasks (a local Ray unless --ray-address).")] = Executor.local,
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="A Ray cluster to scale out to.")] = None,
-    instances: Annotated[Optional[str], typer.Option("--instances", help="Comma-separated instance ids to run (default: all).")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="A Ray cluster to scale out to.")] = None,
+    instances: Annotated[str | None, typer.Option("--instances", help="Comma-separated instance ids to run (default: all).")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.auto,
 ) -> None:
     """Run the agent on every instance of a dataset; writes SWE-bench predictions, trajectories and a summary (resumable)."""

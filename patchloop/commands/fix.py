@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,11 +21,11 @@ class Backend(str, Enum):
 
 
 def fix(
-    repo: Annotated[Optional[Path], typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).")] = None,
-    issue: Annotated[Optional[str], typer.Option("--issue", help="The issue text.")] = None,
-    issue_file: Annotated[Optional[Path], typer.Option("--issue-file", help="A file holding the issue text.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
+    repo: Annotated[Path | None, typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).")] = None,
+    issue: Annotated[str | None, typer.Option("--issue", help="The issue text.")] = None,
+    issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
     approve: Annotated[Approve, typer.Option("--approve", help="ask: commands that change the workspace wait for your approval.")] = Approve.ask,
     apply: Annotated[bool, typer.Option("--apply", help="Apply the final diff to --repo without asking.")] = False,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed.")] = 30,
@@ -34,7 +34,7 @@ def fix(
     context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
     repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
-    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a stopped run by its thread id.")] = None,
+    resume: Annotated[str | None, typer.Option("--resume", help="Continue a stopped run by its thread id.")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend: docker where an engine answers, else local.")] = Backend.auto,
 ) -> None:
     """Let the agent fix an issue in a repository, streaming what it does; shows the diff and applies it on approval."""

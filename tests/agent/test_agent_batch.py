@@ -8,6 +8,7 @@ import json
 from agent_scripted import ScriptedChatModel
 from conftest import agent_config, load_instance
 from test_agent_graph import FIX_SCRIPT
+
 from patchloop.agent.batch import run_batch
 from patchloop.agent.trajectory import read_trajectory
 from patchloop.types import Task
@@ -17,9 +18,9 @@ def test_errors_are_recorded_and_finished_instances_skipped(tmp_path):
     good = load_instance("textkit-1")
     broken = Task.from_dict({**good.to_dict(), "instance_id": "broken-1", "repo_path": str(tmp_path / "missing")})
     seen = []
-    kw = dict(model_spec="scripted", cfg=agent_config(python="python3"), backend="local",
-              model_factory=lambda: ScriptedChatModel(replies=FIX_SCRIPT),
-              on_result=lambda row, counts: seen.append((row["instance_id"], row["status"])))
+    kw = {"model_spec": "scripted", "cfg": agent_config(python="python3"), "backend": "local",
+          "model_factory": lambda: ScriptedChatModel(replies=FIX_SCRIPT),
+          "on_result": lambda row, counts: seen.append((row["instance_id"], row["status"]))}
     summary = run_batch([broken, good], tmp_path / "run", **kw)
     assert seen == [("broken-1", "error"), ("textkit-1", "done")]
     assert summary["done"] == 1 and summary["errors"] == 1 and summary["total"] == 2

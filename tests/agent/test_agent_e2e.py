@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import INSTANCES
+
 from patchloop.agent.trajectory import read_trajectory
 from patchloop.evals.datasets import load_predictions, load_tasks
 
@@ -59,7 +59,7 @@ def _predictions(out: Path) -> list[dict]:
 
 def test_batch_against_the_served_tiny_model(tiny_url, tmp_path):
     out = tmp_path / "run"
-    res = subprocess.run(_batch_cmd(tiny_url, out), capture_output=True, text=True, timeout=600)
+    res = subprocess.run(_batch_cmd(tiny_url, out), capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     preds = _predictions(out)
     assert sorted(p["instance_id"] for p in preds) == sorted(IDS)
@@ -78,7 +78,7 @@ def test_batch_against_the_served_tiny_model(tiny_url, tmp_path):
     ev = subprocess.run([sys.executable, "-m", "patchloop", "eval", "swe", "--dataset", str(INSTANCES),
                          "--predictions", str(out / "predictions.jsonl"), "--run-id", "e2e", "--runs-dir",
                          str(tmp_path / "eval"), "--backend", "local", "--no-progress"],
-                        capture_output=True, text=True, timeout=600)
+                        capture_output=True, text=True, timeout=600, check=False)
     report = json.loads((tmp_path / "eval" / "e2e" / "report.json").read_text())
     assert sorted(report["submitted_ids"]) == sorted(IDS), ev.stderr[-2000:]
     assert not report["error_ids"] and not report["incomplete_ids"]
@@ -102,7 +102,7 @@ def test_a_killed_batch_restarts_and_writes_each_instance_once(tiny_url, tmp_pat
         proc.wait(timeout=30)
     first = [p["instance_id"] for p in _predictions(out)]
     assert len(first) == 1
-    res = subprocess.run(_batch_cmd(tiny_url, out, steps=1), capture_output=True, text=True, timeout=600)
+    res = subprocess.run(_batch_cmd(tiny_url, out, steps=1), capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     ids = [p["instance_id"] for p in _predictions(out)]
     assert sorted(ids) == sorted(IDS) and len(ids) == 2  # each exactly once
@@ -115,7 +115,7 @@ def test_a_killed_batch_restarts_and_writes_each_instance_once(tiny_url, tmp_pat
 def test_batch_on_ray_runs_each_instance_as_a_task(tiny_url, tmp_path):
     out = tmp_path / "run"
     cmd = _batch_cmd(tiny_url, out, steps=1) + ["--executor", "ray", "--workers", "2"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "Started a local Ray instance" in res.stderr
     assert sorted(p["instance_id"] for p in _predictions(out)) == sorted(IDS)
@@ -127,14 +127,14 @@ def test_fix_at_the_terminal_leaves_the_tree_alone_without_a_diff(tiny_url, tmp_
     from patchloop.evals.repos import checkout_task_repo
 
     repo = checkout_task_repo(load_tasks(INSTANCES)[0], tmp_path / "mine")
-    before = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=False).stdout
     env = {**os.environ, "PATCHLOOP_CACHE": str(tmp_path / "cache"), "COLUMNS": "120"}
     res = subprocess.run([sys.executable, "-m", "patchloop", "fix", "--repo", str(repo), "--issue", "truncate is wrong",
                           "--model", "openai:tiny", "--base-url", tiny_url, "--approve", "auto", "--max-steps", "1",
-                          "--backend", "local", *LIMITS], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env)
+                          "--backend", "local", *LIMITS], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, env=env, check=False)
     assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]  # 1: no diff was produced
     assert "thread fix-" in res.stdout and "1 steps" in res.stdout and "no changes" in res.stdout
     thread = res.stdout.split("thread ")[1].split()[0]
     assert (tmp_path / "cache" / "fix" / "threads" / f"{thread}.json").exists()  # --resume finds it
-    after = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=False).stdout
     assert after == before

@@ -7,11 +7,11 @@ import io
 import subprocess
 
 import pytest
-from rich.console import Console
-
 from agent_scripted import ScriptedChatModel
 from conftest import agent_config
+from rich.console import Console
 from test_agent_graph import FIX_SCRIPT, _task
+
 from patchloop.agent.fix import run_fix
 
 
@@ -51,11 +51,11 @@ def test_a_stopped_fix_resumes_by_thread_id(user_repo):
     threads = list((user_repo.parent / "cache" / "fix" / "threads").glob("fix-*.json"))
     assert len(threads) == 1
     turns = []
-    code, text = _fix(None, ScriptedChatModel(replies=FIX_SCRIPT, on_call=turns.append), apply=True,
+    code, _ = _fix(None, ScriptedChatModel(replies=FIX_SCRIPT, on_call=turns.append), apply=True,
                       resume=threads[0].stem)
     assert code == 0 and turns == [4, 5]
     assert "<= width" in (user_repo / "textkit" / "trunc.py").read_text()
-    status = subprocess.run(["git", "status", "--porcelain"], cwd=user_repo, capture_output=True, text=True).stdout
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=user_repo, capture_output=True, text=True, check=False).stdout
     assert status.strip() == "M textkit/trunc.py"
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from agent_scripted import ScriptedChatModel, call
+from conftest import agent_config, load_instance
 from langchain_core.messages import AIMessage
 
-from agent_scripted import ScriptedChatModel, call
-from patchloop.agent.tools import SandboxTools
 from patchloop.agent.runner import open_checkpointer, run_episode
-from conftest import agent_config, load_instance
+from patchloop.agent.tools import SandboxTools
 from patchloop.types import Task
 
 FIX_SCRIPT = [

@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-
 from agent_scripted import ScriptedChatModel
 from conftest import agent_config, open_task_sandbox
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from test_agent_graph import FIX_SCRIPT, _task
+
 from patchloop.agent.context import fit_context
 from patchloop.agent.runner import open_checkpointer, run_episode
 from patchloop.agent.trajectory import read_trajectory, sft_messages, write_trajectory

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import agent_config
 
 from patchloop.agent.repomap import repo_map, syntax_error
-from conftest import agent_config
 from patchloop.agent.tools import TOOL_NAMES, SandboxTools, ToolError
 
 OLD = "    if len(text) < width:"
