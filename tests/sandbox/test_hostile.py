@@ -174,3 +174,20 @@ def test_commands_cannot_touch_the_runner(box):
     assert "no-peek" in res.stdout and "1000" in res.stdout.split(), res
     assert res.stdout.split()[-1] == "1"  # NoNewPrivs
     assert box.run("echo still here", timeout=10).stdout == "still here\n"
+
+
+def test_limits_are_applied_as_configured(box):
+    if box.backend == "docker":
+        host = box.container.attrs["HostConfig"]
+        assert host["NetworkMode"] == "none" and host["CapDrop"] == ["ALL"] and host["ReadonlyRootfs"]
+        assert host["SecurityOpt"] == ["no-new-privileges"] and host["PidsLimit"] == LIMITS.pids
+        assert host["Memory"] == host["MemorySwap"] == LIMITS.memory_bytes
+        assert host["NanoCpus"] == int(LIMITS.cpus * 1e9)
+        assert f"size={LIMITS.tmp_bytes}" in host["Tmpfs"]["/tmp"]
+        assert box.container.attrs["Config"]["User"] == "1000:1000"
+        assert box.run("id -u", timeout=10).stdout == "1000\n"
+    else:
+        res = box.run("ulimit -t; ulimit -v; ulimit -n; ulimit -f", timeout=7)
+        cpu, space, files, fsize = res.stdout.split()
+        assert int(cpu) == 8 and int(files) == LIMITS.open_files and int(fsize) * 1024 == LIMITS.file_bytes
+        assert int(space) * 1024 >= LIMITS.memory_bytes
