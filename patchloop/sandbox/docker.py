@@ -130,7 +130,7 @@ class DockerSandbox(RunnerSandbox):
 
             image = ensure_base_image(self.client)
         self.image = image
-        self.container = self.volume = self._sock = None
+        self.container = self.volume = self._sock = self._sockio = None
         self._raw = bytearray()
         self._out = bytearray()
         self._err = bytearray()
@@ -170,6 +170,7 @@ class DockerSandbox(RunnerSandbox):
                      Ulimit(name="core", soft=0, hard=0)], detach=True)
         sock = self.client.api.attach_socket(self.container.id, params={
             "stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        self._sockio = sock  # keeps the HTTP response (and so the hijacked connection) alive
         self._sock = getattr(sock, "_sock", sock)
         self.container.start()
         self._send(json.dumps(RUNNER_SOURCE).encode() + b"\n")  # BOOT reads it as its first line
