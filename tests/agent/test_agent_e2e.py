@@ -24,10 +24,15 @@ LIMITS = ["--context", "4096", "--max-new-tokens", "32", "--repo-map-tokens", "3
 
 
 @pytest.fixture(scope="module")
-def tiny_url(tmp_path_factory):
+def tiny_dir(tmp_path_factory):
     from patchloop.llm.tiny import init_tiny
 
-    model_dir = init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+    return init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_url(tiny_dir):
+    model_dir = tiny_dir
     proc = subprocess.Popen([sys.executable, "-m", "patchloop", "serve", "--model", str(model_dir), "--port", "0",
                              "--name", "tiny", "--host", "127.0.0.1"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -138,3 +143,21 @@ def test_fix_at_the_terminal_leaves_the_tree_alone_without_a_diff(tiny_url, tmp_
     assert (tmp_path / "cache" / "fix" / "threads" / f"{thread}.json").exists()  # --resume finds it
     after = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=False).stdout
     assert after == before
+
+
+def test_local_backend_trajectories_carry_sampled_tokens(tiny_dir, textkit_sandbox, tmp_path):
+    from conftest import agent_config
+
+    from patchloop.agent.runner import run_episode
+    from patchloop.agent.trajectory import write_trajectory
+    from patchloop.llm import load_chat_model
+
+    model = load_chat_model(f"hf:{tiny_dir}", max_tokens=16, seed=0)
+    cfg = agent_config(max_steps=2, context_tokens=4096, completion_tokens=16, repo_map_tokens=300)
+    traj = run_episode(model, textkit_sandbox, load_tasks(INSTANCES)[0], cfg, model_name=f"hf:{tiny_dir}")
+    write_trajectory(tmp_path / "t.jsonl", traj)
+    back = read_trajectory(tmp_path / "t.jsonl")
+    assert back.exit_reason in ("max_steps", "submitted", "context_full") and back.steps
+    for step in back.steps:  # exactly what was sampled, for RL: one logprob per generated token
+        assert step.token_ids and len(step.token_ids) == len(step.logprobs) == step.completion_tokens <= 16
+        assert all(isinstance(t, int) for t in step.token_ids) and all(lp <= 0 for lp in step.logprobs)

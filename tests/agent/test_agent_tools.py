@@ -152,3 +152,15 @@ def test_build_litter_never_reaches_the_diff(tools, textkit_sandbox):
     assert "__pycache__" not in clean and ".pyc" not in clean  # ...the agent submits only the fix
     assert "+    if len(text) <= width:" in clean
     assert strip_litter(clean) == clean
+
+
+def test_trl_reads_the_same_tool_schemas():
+    # TRL's environment_factory builds tool schemas with transformers' get_json_schema
+    from transformers.utils import get_json_schema
+
+    tools = SandboxTools(sandbox=None)
+    for name in TOOL_NAMES:
+        fn = get_json_schema(getattr(tools, name))["function"]
+        assert fn["name"] == name and fn["description"]
+    edit = get_json_schema(tools.edit)["function"]["parameters"]
+    assert edit["required"] == ["path", "old", "new"] and "exactly once" in edit["properties"]["old"]["description"]
