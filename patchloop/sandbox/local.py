@@ -7,9 +7,10 @@ once per process. Then:
 
 - the runner is PID 1 of its own PID namespace, so the sweep after each command kills every
   leftover process, daemons included; the network namespace holds only ``lo``;
-- ``/tmp`` and ``/dev/shm`` are fresh size-limited tmpfs, and every other mount except the
-  workspace is remounted read-only; commands run with no capabilities at all, so they
-  cannot undo that;
+- ``/tmp`` and ``/dev/shm`` are fresh size-limited tmpfs, ``/dev`` holds only null, zero,
+  full, random, urandom and tty, and every other mount except the workspace is remounted
+  read-only (``/proc/sys`` too); commands run with no capabilities and ``no_new_privs``,
+  so they cannot undo that; the workspace lives under ``/var/tmp``, not the hidden ``/tmp``;
 - each command gets rlimits: CPU time (from the timeout), address space, processes,
   file size, open files; as root, where cgroups are writable, a pids and a memory cgroup
   per sandbox replace the per-user RLIMIT_NPROC (root ignores it) and report OOM kills.
@@ -19,7 +20,9 @@ What it does NOT protect against, unlike ``DockerSandbox``: commands run with yo
 RLIMIT_NPROC counts all your processes, not only the sandbox's, outside a user namespace;
 without ``unshare`` (macOS, locked-down kernels) there is no network, mount or PID
 isolation at all: daemons are still swept (the runner is a child subreaper) but
-commands can write anywhere you can. Use Docker for untrusted code whenever you can.
+commands can write anywhere you can (as root without capabilities: every root-owned
+file). Without a memory cgroup a memory hog meets RLIMIT_AS (``MemoryError``), which is
+not reported as ``oom_killed``. Use Docker for untrusted code whenever you can.
 """
 
 from __future__ import annotations
