@@ -191,3 +191,18 @@ def test_run_killed_before_the_report_is_written_is_unresolved(task):
     patch = make_patch(task, {"textkit/__init__.py": ('"""Small', kill)}, gold=True)
     res = grade(task, patch)
     assert res.verdict == "unresolved" and "no usable JUnit report" in res.reason
+
+
+def test_tests_dir_swapped_for_a_symlink_to_fake_tests_is_restored(task, tmp_path):
+    root = checkout_task_repo(task, tmp_path / "r")
+    os.rename(root / "tests", root / "faketests")
+    for f in (root / "faketests").glob("test_*.py"):
+        f.write_text("def test_exact_fit_is_untouched():\n    pass\n")
+    os.symlink("faketests", root / "tests")
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    patch = subprocess.run(["git", "diff", "--cached", "HEAD"], cwd=root, capture_output=True, text=True,
+                           check=True).stdout
+    assert "new file mode 120000" in patch
+    res = grade(task, patch)
+    assert res.verdict == "unresolved" and res.tests[F2P] == "FAILED"
+    assert res.tests["tests/test_wrap.py::test_wrap_breaks_at_spaces"] == "PASSED"  # the real tests ran
