@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 
-from langchain_core.messages import HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, interrupt
@@ -24,18 +24,23 @@ from patchloop.agent.tools import READ_ONLY, SandboxTools, ToolError, langchain_
 
 
 def limit_reason(state: AgentState, cfg: AgentConfig) -> str:
-    """Why the next model call must not happen, or '' when it may."""
+    """Why the next model call must not happen, or '' when it may. Each budget is checked
+    against a forecast of the next call, so the call that would overshoot never starts."""
     steps = state.get("steps", 0)
-    used = state.get("prompt_tokens", 0) + state.get("completion_tokens", 0)
     if steps >= cfg.max_steps:
         return "max_steps"
-    # The next call re-reads the whole conversation: at least as many tokens as the last one.
-    if used + state.get("last_call_tokens", 0) > cfg.max_tokens:
+    # The next call re-reads the whole conversation: the last call's tokens plus what the
+    # tools have added since.
+    msgs = state.get("messages", [])
+    last_ai = max((i for i, m in enumerate(msgs) if isinstance(m, AIMessage)), default=len(msgs))
+    next_tokens = state.get("last_call_tokens", 0) + sum(approx_tokens(m) for m in msgs[last_ai + 1:]) if steps else 0
+    if state.get("prompt_tokens", 0) + state.get("completion_tokens", 0) + next_tokens > cfg.max_tokens:
         return "max_tokens"
     cost = state.get("cost", 0.0)
     if cfg.max_cost and steps and cost + cost / steps > cfg.max_cost:
         return "max_cost"
-    if state.get("wall_s", 0.0) >= cfg.max_wall_s:
+    model_s = [e["model_s"] for e in state.get("step_log", []) if e.get("kind") == "model"]
+    if state.get("wall_s", 0.0) + (sum(model_s) / len(model_s) if model_s else 0.0) >= cfg.max_wall_s:
         return "max_wall_s"
     return ""
 
