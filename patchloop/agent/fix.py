@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
@@ -57,7 +59,8 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
         model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg.completion_tokens)
     console.print(f"[bold]thread {thread}[/] (continue with --resume {thread}); repo {repo}")
     task = Task(instance_id=thread, repo=Path(repo).name, problem_statement=issue)
-    with open_workspace(task, backend, repo=repo) as (sb, python):
+    with tempfile.TemporaryDirectory(prefix="patchloop-fix-") as tmp, \
+            open_workspace(task, backend, repo=_as_base(repo, Path(tmp))) as (sb, python):
         traj = run_episode(model, sb, task, cfg.model_copy(update={"python": python}),
                            checkpointer=open_checkpointer(home / "checkpoints.sqlite"), thread_id=thread,
                            on_event=StepPrinter(console), approve=ask_approval(console), model_name=model_spec or "")
@@ -68,6 +71,26 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
         return _apply(console, repo, traj.model_patch)
     console.print("not applied; your working tree is unchanged")
     return 0
+
+
+def _as_base(repo: str, tmp: Path) -> str:
+    """The repository whose HEAD is the user's tree as it is now: the repo itself when it is
+    clean, else a copy with the uncommitted changes committed, so the final diff holds only
+    the agent's changes and applies on top of the user's work."""
+    def git(*args: str, cwd: str | Path = repo) -> subprocess.CompletedProcess:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "patchloop", "GIT_AUTHOR_EMAIL": "patchloop@localhost",
+               "GIT_COMMITTER_NAME": "patchloop", "GIT_COMMITTER_EMAIL": "patchloop@localhost"}
+        return subprocess.run(["git", "-c", "core.hooksPath=/dev/null", *args], cwd=cwd, env=env,
+                              capture_output=True, text=True, check=False)
+
+    status = git("status", "--porcelain")
+    if status.returncode != 0 or not status.stdout.strip():
+        return repo  # clean, or not a git repository (the sandbox makes the copy its base)
+    copy = tmp / "base"
+    shutil.copytree(repo, copy, symlinks=True)
+    git("add", "-A", cwd=copy)
+    git("commit", "-q", "--no-verify", "-m", "patchloop: your uncommitted changes", cwd=copy)
+    return str(copy)
 
 
 def _apply(console: Console, repo: str, diff: str) -> int:

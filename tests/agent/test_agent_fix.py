@@ -62,3 +62,15 @@ def test_a_stopped_fix_resumes_by_thread_id(user_repo):
 def test_fix_refuses_a_missing_repo(tmp_path):
     code, text = _fix(tmp_path / "nope", ScriptedChatModel(replies=FIX_SCRIPT), apply=False, resume=None)
     assert code == 2 and "needs an existing --repo" in text
+
+
+def test_fix_applies_on_top_of_uncommitted_work(user_repo):
+    notes = user_repo / "NOTES.md"
+    notes.write_text("my work in progress\n")  # untracked
+    slug = user_repo / "textkit" / "slug.py"
+    slug.write_text(slug.read_text() + "\n# my uncommitted tweak\n")  # modified
+    code, text = _fix(user_repo, ScriptedChatModel(replies=FIX_SCRIPT), apply=True, resume=None)
+    assert code == 0, text
+    assert "<= width" in (user_repo / "textkit" / "trunc.py").read_text()
+    assert slug.read_text().endswith("# my uncommitted tweak\n") and notes.read_text() == "my work in progress\n"
+    assert "NOTES.md" not in text and "slug.py" not in text  # the diff shown holds only the agent's change
