@@ -1,8 +1,9 @@
-"""``patchloop model``: build and inspect local models (argument parsing only)."""
+"""``patchloop model``: build local models (argument parsing only)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,17 +12,18 @@ app = typer.Typer(help="Build local models (a tiny offline model for tests and d
 
 @app.command("init-tiny")
 def init_tiny(
-    out: Path = typer.Option(..., "--out", help="Directory to write the tokenizer and model to."),
-    seed: int = typer.Option(0, "--seed", help="Weight-init seed; the same seed gives identical files."),
-    text: list[Path] = typer.Option(
-        [], "--text", help="Extra text file(s) added to the tokenizer corpus (repeatable)."
-    ),
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the tokenizer and model to.")],
+    seed: Annotated[int, typer.Option("--seed", help="Weight-init seed; the same seed gives identical files.")] = 0,
+    text: Annotated[
+        list[Path] | None,
+        typer.Option("--text", help="Extra text file(s) added to the tokenizer corpus (repeatable)."),
+    ] = None,
 ) -> None:
     """Train a code BPE tokenizer on the local stdlib and save an untrained tiny Qwen2 chat model."""
     from patchloop.llm.tiny import init_tiny as build
 
     extra = []
-    for p in text:
+    for p in text or []:
         try:
             extra.append(p.read_text(encoding="utf-8", errors="replace"))
         except OSError as e:

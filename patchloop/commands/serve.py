@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def serve(
-    model: str = typer.Option(..., "--model", help="Checkpoint directory (or hub id where a hub is reachable)."),
-    adapter: Path | None = typer.Option(None, "--adapter", help="PEFT LoRA adapter directory to load on top."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", help="Port; 0 picks a free one (the URL is printed)."),
-    name: str | None = typer.Option(None, "--name", help="Model id reported by /v1/models (default: the path)."),
-    max_tokens: int = typer.Option(512, "--max-tokens", help="Default max_tokens when a request sets none."),
+    model: Annotated[str, typer.Option("--model", help="Checkpoint directory (or hub id where a hub is reachable).")],
+    adapter: Annotated[Path | None, typer.Option("--adapter", help="PEFT LoRA adapter directory to load on top.")] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one (the URL is printed).")] = 8000,
+    name: Annotated[str | None, typer.Option("--name", help="Model id reported by /v1/models (default: the path).")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Default max_tokens when a request sets none.")] = 512,
 ) -> None:
     """Serve a local model over /v1/chat/completions (tools, streaming). Ctrl-C stops it."""
     from patchloop.llm.errors import LLMError

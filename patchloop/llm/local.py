@@ -46,7 +46,7 @@ def _load(path: str, what: str, loader: Callable[[str], Any]) -> Any:
         raise LLMError(f"{what} path not found: {path}")
     try:
         return loader(str(p) if p.exists() else path)
-    except Exception as e:  # hub unreachable, corrupt files, wrong format
+    except Exception as e:  # noqa: BLE001 -- hub unreachable, corrupt files, wrong format: all one line
         where = "local directory" if p.exists() else "hub id (no local directory of that name)"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise LLMError(f"cannot load {what} {path!r} as a {where}: {first}") from None
@@ -89,7 +89,7 @@ class LocalModel:
         dev, dtype = pick_device()
         self.device = device or dev
         self.name = path if adapter is None else f"{path}+{adapter}"
-        self.tokenizer = _load(path, "tokenizer", AutoTokenizer.from_pretrained)
+        self.tokenizer = _load(path, "model", AutoTokenizer.from_pretrained)
         model = _load(path, "model", lambda p: AutoModelForCausalLM.from_pretrained(p, dtype=dtype))
         if adapter is not None:
             from peft import PeftModel
@@ -111,7 +111,7 @@ class LocalModel:
             out = self.tokenizer.apply_chat_template(
                 messages, tools=tools or None, add_generation_prompt=True, tokenize=True, return_dict=True
             )
-        except Exception as e:  # a template that rejects the conversation (e.g. role order)
+        except Exception as e:  # noqa: BLE001 -- any template error (role order, bad fields) is one line
             raise LLMError(f"chat template of {self.name} rejected the messages: {e}") from None
         return list(out["input_ids"])
 
@@ -137,14 +137,14 @@ class LocalModel:
                 "shorten the conversation or use a model with a longer context"
             )
         max_new = max(1, min(int(max_new_tokens), self.context - n_prompt))
-        kw: dict[str, Any] = dict(
-            max_new_tokens=max_new,
-            eos_token_id=sorted(self.eos_ids),
-            pad_token_id=self.pad_id,
-            use_cache=use_cache,
-            return_dict_in_generate=True,
-            output_logits=True,
-        )
+        kw: dict[str, Any] = {
+            "max_new_tokens": max_new,
+            "eos_token_id": sorted(self.eos_ids),
+            "pad_token_id": self.pad_id,
+            "use_cache": use_cache,
+            "return_dict_in_generate": True,
+            "output_logits": True,
+        }
         if temperature and temperature > 0:
             kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
         else:

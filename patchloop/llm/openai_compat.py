@@ -145,12 +145,14 @@ class OpenAIChatModel(BaseChatModel):
             name, raw = getattr(fn, "name", None), getattr(fn, "arguments", None) or "{}"
             try:
                 args = json.loads(raw)
-                if not isinstance(args, dict):
-                    raise ValueError(f"arguments must be a JSON object, got {type(args).__name__}")
+                problem = None if isinstance(args, dict) else f"got {type(args).__name__}"
+            except (ValueError, RecursionError) as e:
+                problem = str(e)
+            if problem is None:
                 calls.append(tool_call(name=name, args=args, id=tc.id or new_call_id()))
-            except ValueError as e:
+            else:
                 bad.append(invalid_tool_call(name=name, args=raw[:300], id=tc.id or new_call_id(),
-                                             error=f"tool call {name!r}: arguments are not a JSON object ({e})"))
+                                             error=f"tool call {name!r}: arguments are not a JSON object ({problem})"))
         meta: dict[str, Any] = {"model_name": resp.model, "finish_reason": choice.finish_reason}
         lp = getattr(choice, "logprobs", None)
         if lp is not None and getattr(lp, "content", None):

@@ -96,18 +96,18 @@ class ChatServer:
 
     def _settings(self, req: ChatRequest) -> dict:
         stop = [req.stop] if isinstance(req.stop, str) else req.stop
-        return dict(
-            max_new_tokens=req.max_completion_tokens or req.max_tokens or self.default_max_tokens,
-            temperature=0.7 if req.temperature is None else req.temperature,
-            top_p=1.0 if req.top_p is None else req.top_p,
-            stop=stop or None,
-            seed=req.seed,
-        )
+        return {
+            "max_new_tokens": req.max_completion_tokens or req.max_tokens or self.default_max_tokens,
+            "temperature": 0.7 if req.temperature is None else req.temperature,
+            "top_p": 1.0 if req.top_p is None else req.top_p,
+            "stop": stop or None,
+            "seed": req.seed,
+        }
 
     async def chat(self, request: Request):
         try:
             req = ChatRequest.model_validate(await request.json())
-        except Exception as e:  # bad JSON or wrong field types
+        except (ValueError, TypeError) as e:  # bad JSON or wrong field types (ValidationError is a ValueError)
             return _error(400, f"bad request: {' '.join(str(e).split())[:500]}")
         if req.n != 1:
             return _error(400, "only n=1 is supported")

@@ -62,7 +62,7 @@ def test_lora_adapter_loads_and_changes_outputs(tiny_model_dir, tmp_path):
     peft_model = get_peft_model(base, LoraConfig(r=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM", init_lora_weights=False))
     peft_model.save_pretrained(tmp_path / "lora")
 
-    greedy = dict(temperature=0, max_tokens=8)
+    greedy = {"temperature": 0, "max_tokens": 8}
     plain = load_chat_model(f"hf:{tiny_model_dir}", **greedy)
     adapted = load_chat_model(f"hf:{tiny_model_dir}+{tmp_path / 'lora'}", **greedy)
     from peft import PeftModel

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.train
 @pytest.fixture(scope="module")
 def server(tool_model_dir, tmp_path_factory):
     """One server for the module; readiness = the printed URL answers /v1/models."""
-    err = open(tmp_path_factory.mktemp("serve") / "stderr.txt", "w+")
+    err = open(tmp_path_factory.mktemp("serve") / "stderr.txt", "w+")  # noqa: SIM115 -- lives as long as the server
     proc = subprocess.Popen(
         [sys.executable, "-m", "patchloop", "serve", "--model", str(tool_model_dir), "--port", "0", "--name", "tiny"],
         stdout=subprocess.PIPE, stderr=err, text=True,
@@ -88,7 +88,7 @@ def test_tool_call_with_streaming_and_usage_chunk(client):
 
 
 def test_plain_text_streams_the_same_text_as_a_single_reply(client):
-    ask = dict(model="tiny", messages=[{"role": "user", "content": "hello"}], temperature=0, max_tokens=8)
+    ask = {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "temperature": 0, "max_tokens": 8}
     whole = client.chat.completions.create(**ask)
     assert whole.choices[0].finish_reason == "length" and whole.usage.completion_tokens == 8
     chunks = list(client.chat.completions.create(**ask, stream=True))
