@@ -108,6 +108,7 @@ class RunnerSandbox(ABC):
 
     workdir: str = "/workspace"
     tmpdir: str = "/tmp"
+    git_state: bytes = b""  # tar of .git minus objects, taken at init_base, restored by reset
     backend: str = "?"
 
     def __init__(self, limits: SandboxLimits | None, task_id: str):
@@ -217,6 +218,12 @@ class RunnerSandbox(ABC):
             if not made.ok or not head.ok:
                 raise SandboxError(self.task_id, f"cannot make the base commit: {made.output}{head.output}")
         self.base_commit = head.stdout.strip()
+        state = self.run(patching.git_state_snapshot(self.tmpdir), timeout=120, env=patching.GIT_ENV)
+        if not state.ok:
+            raise SandboxError(self.task_id, f"cannot snapshot git state: {state.output[-500:]}")
+        path = f"{self.tmpdir}/{patching.GIT_STATE_FILE}"
+        self.git_state = self.read_bytes(path)
+        self.run(f"rm -f {path}", timeout=30)
 
     def apply_patch(self, diff: str) -> ExecResult:
         return patching.apply_patch(self, diff)
@@ -227,7 +234,10 @@ class RunnerSandbox(ABC):
     def reset(self) -> None:
         """Kill leftovers, return to the base commit, empty /tmp (what a pool does between tasks)."""
         self.sweep()
-        res = self.run(patching.reset_script(self.base_commit, self.tmpdir), timeout=120, env=patching.GIT_ENV)
+        if self.git_state:
+            self.write_file(f"{self.tmpdir}/{patching.GIT_STATE_FILE}", self.git_state)
+        script = patching.reset_script(self.base_commit, self.tmpdir, bool(self.git_state))
+        res = self.run(script, timeout=120, env=patching.GIT_ENV)
         if not res.ok:
             raise SandboxError(self.task_id, f"reset failed: {res.output}")
 

@@ -35,8 +35,13 @@ GIT_ENV = {
     "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000",
     "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
     # the workspace may be owned by another uid than the one running git (copied trees)
-    "GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
+    # git run by patchloop (diff, reset, apply) must not run code planted in the repo's own
+    # config (fsmonitor, hooks) or see history rewritten by replace refs
+    "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_NO_REPLACE_OBJECTS": "1",
+    "GIT_CONFIG_COUNT": "4", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*",
     "GIT_CONFIG_KEY_1": "commit.gpgsign", "GIT_CONFIG_VALUE_1": "false",
+    "GIT_CONFIG_KEY_2": "core.fsmonitor", "GIT_CONFIG_VALUE_2": "false",
+    "GIT_CONFIG_KEY_3": "core.hooksPath", "GIT_CONFIG_VALUE_3": "/dev/null",
 }
 PATCH_FILE = ".git/patchloop.patch"
 SYMLINK_MODE = re.compile(r"^(new file mode|new mode|index [0-9a-f]+\.\.[0-9a-f]+) 120000\s*$")
@@ -189,7 +194,31 @@ rc=$?; rm -f "$GIT_INDEX_FILE"; exit $rc
     return out
 
 
-def reset_script(base_commit: str, tmpdir: str) -> str:
-    """Shell that returns the workspace to ``base_commit`` and empties the sandbox's /tmp."""
-    return (f"rm -f .git/index.lock .git/patchloop.*; git reset -q --hard {shlex.quote(base_commit)} && "
+# Everything in .git but the object store (whose contents are addressed by hash and so cannot
+# lie), plus objects/info (alternates can point at foreign object stores). The tar travels to
+# the host and back through a file in the sandbox's /tmp, never on a command line.
+GIT_STATE_FILE = "patchloop-git-state.tar"
+
+
+def git_state_snapshot(tmpdir: str) -> str:
+    """Shell that writes the tar of git's own files to ``tmpdir/GIT_STATE_FILE``."""
+    out = shlex.quote(f"{tmpdir}/{GIT_STATE_FILE}")
+    return f"mkdir -p .git/objects/info && tar -C .git -cf {out} --exclude=./objects . ./objects/info"
+
+
+def reset_script(base_commit: str, tmpdir: str, restore_git_state: bool = False) -> str:
+    """Shell that returns the workspace to ``base_commit`` and empties the sandbox's /tmp.
+
+    With ``restore_git_state`` (the host has just written back the tar made at the start by
+    ``git_state_snapshot``) git's own files are put back first: a task can plant settings
+    (``core.fsmonitor``, hooks, ``info/exclude``, replace refs, alternates) that ``reset --hard``
+    leaves alone and that would run code in, or hide files from the diff of, the next task
+    on a pooled sandbox.
+    """
+    restore = ""
+    if restore_git_state:
+        state = shlex.quote(f"{tmpdir}/{GIT_STATE_FILE}")
+        restore = (f"find .git -mindepth 1 -maxdepth 1 ! -name objects -exec rm -rf {{}} + && "
+                   f"rm -rf .git/objects/info && tar -C .git -xf {state} && ")
+    return (f"rm -f .git/index.lock .git/patchloop.*; {restore}git reset -q --hard {shlex.quote(base_commit)} && "
             f"git clean -ffdxq && {{ find {shlex.quote(tmpdir)} -mindepth 1 -delete 2>/dev/null; true; }}")

@@ -7,13 +7,11 @@ each one when it comes back, and throws away one whose reset fails, so the next 
 a fresh sandbox in its place. Works with any ``Sandbox`` backend.
 
 What it does not do: make a reset stronger than the backend's ``reset()``. Both backends
-keep only the workspace and /tmp writable and reset both to the base commit's tree, but
-whatever a reset leaves is seen by the next task on that sandbox. Known today: the reset
-does not restore git's own metadata (``.git/config``, ``.git/info/exclude``, hooks,
-``refs/replace``), so one task can plant a ``core.fsmonitor`` command that runs in the
-next task's git calls, or an exclude that hides the next task's new files from ``diff()``.
-Until the reset restores ``.git`` too, tasks whose code is hostile to each other (RL
-rollouts of untrusted models, mixed users) should take fresh sandboxes, not a pool.
+keep only the workspace and /tmp writable and reset both to the base commit's tree, and put
+back git's own files (config, hooks, ``info/exclude``, refs, alternates) from a snapshot
+taken when the sandbox was made, so a task cannot plant a ``core.fsmonitor`` command or an
+exclude rule for the next one. Whatever else a reset leaves is seen by the next task on that
+sandbox; tasks that must not share even that should take fresh sandboxes.
 """
 
 from __future__ import annotations

@@ -117,6 +117,22 @@ def test_reset_restores_the_base_and_kills_leftovers(box):
     assert box.run("ls -A | grep -v '^.git$'", timeout=30).stdout == ""
 
 
+def test_git_settings_planted_by_one_task_do_not_reach_the_next(box):
+    """A pooled sandbox's next task must neither run code the last one planted in git's
+    config nor have its new files hidden from ``diff()`` by a planted exclude rule."""
+    planted = ("echo '*.py' >> .git/info/exclude && git config core.fsmonitor 'echo planted >&2; false' && "
+               "mkdir -p .git/hooks && printf '#!/bin/sh\necho hook-ran >&2\n' > .git/hooks/pre-commit && "
+               "chmod +x .git/hooks/pre-commit && git config alias.st status")
+    assert box.run(planted, timeout=30).ok
+    box.reset()
+    box.write_file("fix.py", "print('fixed')\n")
+    assert "fix.py" in box.diff()
+    status = box.run("git status --short && git config --get core.fsmonitor; git config --get alias.st", timeout=30)
+    assert "planted" not in status.output and "status" not in status.stdout, status
+    assert box.run("test -e .git/hooks/pre-commit", timeout=30).exit_code == 1
+    box.reset()
+
+
 def test_close_is_idempotent_and_a_closed_sandbox_refuses_work(request):
     for backend in BACKENDS:
         sb = open_box(request, backend, task_id="close-twice")
