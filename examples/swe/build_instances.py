@@ -50,9 +50,8 @@ def _edit(root: Path, edits: list[tuple[str, str | None, str]]) -> None:
 
 def _diff(root: Path) -> str:
     git(root, "add", "-A")
-    # not git(): its strip() would eat a trailing blank context line and corrupt the hunk
-    out = subprocess.run(["git", "diff", "--cached", "--no-color", "--no-ext-diff", "HEAD"], cwd=root,
-                         capture_output=True, text=True, check=True).stdout
+    # strip=False: stripping would eat a trailing blank context line and corrupt the hunk
+    out = git(root, "diff", "--cached", "--no-color", "--no-ext-diff", "HEAD", strip=False)
     git(root, "reset", "-q", "--hard", "HEAD")
     git(root, "clean", "-qfdx")
     return out

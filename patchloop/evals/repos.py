@@ -70,16 +70,18 @@ def _git_env() -> dict[str, str]:
     return env
 
 
-def git(cwd: Path | str, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
-    """Run real git; raise ``RepoError`` with its stderr on failure."""
+def git(cwd: Path | str, *args: str, env: dict[str, str] | None = None, check: bool = True,
+        strip: bool = True, stdin: str | None = None) -> str:
+    """Run real git without the user's config; raise ``RepoError`` with its stderr on failure.
+    ``strip=False`` keeps output byte-exact (a diff's trailing blank context line matters)."""
     full = _git_env() | (env or {})
     proc = subprocess.run(
         ["git", "-c", "core.autocrlf=false", "-c", "commit.gpgsign=false", *args],
-        cwd=cwd, env=full, capture_output=True, text=True, check=False,
+        cwd=cwd, env=full, capture_output=True, text=True, check=False, input=stdin,
     )
     if check and proc.returncode != 0:
         raise RepoError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    return proc.stdout.strip()
+    return proc.stdout.strip() if strip else proc.stdout
 
 
 def _copy_snapshot(src: Path, dest: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ def make_patch(task: Task, edits: dict[str, tuple[str, str] | str], *, gold: boo
     with tempfile.TemporaryDirectory() as tmp:
         root = checkout_task_repo(task, Path(tmp) / "repo")
         if gold:
-            subprocess.run(["git", "apply", "-"], input=task.patch, text=True, cwd=root, check=True)
+            git(root, "apply", "-", stdin=task.patch)
         for path, edit in edits.items():
             f = root / path
             if isinstance(edit, str):
@@ -33,5 +32,4 @@ def make_patch(task: Task, edits: dict[str, tuple[str, str] | str], *, gold: boo
                 assert text.count(old) == 1, f"{path}: {old!r}"
                 f.write_text(text.replace(old, new))
         git(root, "add", "-A")
-        return subprocess.run(["git", "diff", "--cached", "HEAD"], cwd=root, capture_output=True, text=True,
-                              check=True).stdout
+        return git(root, "diff", "--cached", "--no-color", "HEAD", strip=False)
