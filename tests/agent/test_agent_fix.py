@@ -74,3 +74,18 @@ def test_fix_applies_on_top_of_uncommitted_work(user_repo):
     assert "<= width" in (user_repo / "textkit" / "trunc.py").read_text()
     assert slug.read_text().endswith("# my uncommitted tweak\n") and notes.read_text() == "my work in progress\n"
     assert "NOTES.md" not in text and "slug.py" not in text  # the diff shown holds only the agent's change
+
+
+def test_ask_mode_asks_at_the_terminal_and_never_applies_unasked(user_repo, monkeypatch):
+    # answers: approve the edit, decline the test run with a note, then decline applying
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\nrun only test_trunc please\nn\n"))
+    out = io.StringIO()
+    code = run_fix(repo=str(user_repo), issue=_task().problem_statement, model_spec="scripted", base_url=None,
+                   cfg=agent_config(approve="ask"), backend="local", console=Console(file=out, width=150),
+                   model=ScriptedChatModel(replies=FIX_SCRIPT), apply=False, resume=None)
+    text = out.getvalue()
+    assert code == 0
+    assert text.count("approve ") == 2 and "approve edit?" in text and "approve run_tests?" in text
+    assert "The user declined" in text and "run only test_trunc please" in text
+    assert "not applied; your working tree is unchanged" in text
+    assert "<= width" not in (user_repo / "textkit" / "trunc.py").read_text()
