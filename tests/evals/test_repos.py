@@ -143,7 +143,7 @@ def test_builtin_instances_check_out_at_their_base(tmp_path):
     for task in tasks[:: 2]:
         out = checkout_task_repo(task, tmp_path / task.instance_id)
         assert git(out, "rev-parse", "HEAD") == task.base_commit
-        assert subprocess.run(["git", "apply", "--check", "-"], input=task.patch, text=True, cwd=out, check=False).returncode == 0
+        git(out, "apply", "--check", "-", stdin=task.patch)  # raises RepoError if it does not apply
 
 
 def test_builtin_instances_file_is_up_to_date():

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from swe_helpers import builtin, make_patch
 
-from patchloop.evals.repos import checkout_task_repo
+from patchloop.evals.repos import checkout_task_repo, git
 from patchloop.evals.swe import evaluate_instance
 
 BUG = "if len(text) < width:"
@@ -109,7 +109,7 @@ def test_conftest_hook_forcing_pass_is_neutralised(task, tmp_path):
                               "textkit/conftest.py": FORCE_PASS})
     # the exploit is real: run directly, the hook turns the failing test into a pass
     root = checkout_task_repo(task, tmp_path / "direct")
-    subprocess.run(["git", "apply", "-"], input=patch + "\n" + task.test_patch, text=True, cwd=root, check=True)
+    git(root, "apply", "-", stdin=patch + "\n" + task.test_patch)
     direct = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", F2P], cwd=root,
                             capture_output=True, text=True, check=False,
                             env=dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"))
@@ -199,9 +199,8 @@ def test_tests_dir_swapped_for_a_symlink_to_fake_tests_is_restored(task, tmp_pat
     for f in (root / "faketests").glob("test_*.py"):
         f.write_text("def test_exact_fit_is_untouched():\n    pass\n")
     os.symlink("faketests", root / "tests")
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    patch = subprocess.run(["git", "diff", "--cached", "HEAD"], cwd=root, capture_output=True, text=True,
-                           check=True).stdout
+    git(root, "add", "-A")
+    patch = git(root, "diff", "--cached", "HEAD", strip=False)
     assert "new file mode 120000" in patch
     res = grade(task, patch)
     assert res.verdict == "unresolved" and res.tests[F2P] == "FAILED"
