@@ -49,8 +49,8 @@ class LoraSettings(_Strict):
 class DataSettings(_Strict):
     path: str = "runs/tasks"
     """Directory of a Hugging Face DatasetDict written by ``patchloop datagen functions``."""
-    split: str = "sft"
-    """Split to train on (``sft`` has canonical solutions, ``rl`` only tests)."""
+    split: str | None = None
+    """Split to train on; None = ``sft`` (canonical solutions) for SFT, ``rl`` (tests only) for GRPO."""
     levels: list[int] | None = None
     """Keep only tasks whose ``extra.level`` is in this list (None keeps all): the curriculum knob."""
     families: list[str] | None = None
@@ -140,7 +140,7 @@ class GRPORunConfig(_Strict):
 
     model: ModelSettings = Field(default_factory=ModelSettings)
     """Policy initialisation (usually the SFT checkpoint)."""
-    data: DataSettings = Field(default_factory=lambda: DataSettings(split="rl"))
+    data: DataSettings = Field(default_factory=DataSettings)
     """Prompts with tests (no solutions needed)."""
     lora: LoraSettings = Field(default_factory=LoraSettings)
     """Optional LoRA (with LoRA, the reference model for KL is the base with the adapter disabled)."""
@@ -234,7 +234,9 @@ def load_config(cls: type[BaseModel], path: str | Path | None, overrides: list[s
         except FileNotFoundError:
             raise ConfigError(f"{p}: config file not found") from None
         except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{p}: top level must be a mapping, got {type(loaded).__name__}")
         data = loaded or {}

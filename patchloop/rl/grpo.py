@@ -47,7 +47,7 @@ def build_dataset(cfg: GRPORunConfig):
     from datasets import Dataset
 
     d = cfg.data
-    rows = select(load_split(d.path, d.split), levels=d.levels, families=d.families,
+    rows = select(load_split(d.path, d.split or "rl"), levels=d.levels, families=d.families,
                   level_weights=d.level_weights, max_samples=d.max_samples, seed=cfg.train.seed)
     if not rows:
         raise ValueError(f"{d.path}:{d.split}: no tasks left after filtering (levels={d.levels}, families={d.families})")
@@ -78,6 +78,7 @@ def grpo_args(cfg: GRPORunConfig):
 
 def build_trainer(cfg: GRPORunConfig):
     """The configured ``GRPOTrainer``, tokenizer and reward (close it when done)."""
+    from transformers import PrinterCallback
     from trl import GRPOTrainer
 
     out = Path(cfg.train.output_dir)
@@ -92,6 +93,7 @@ def build_trainer(cfg: GRPORunConfig):
     trainer = GRPOTrainer(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
                           train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
                           callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; ProgressCallback says it readably
     timer.wrap(trainer, "_generate", "generation_s")
     return trainer, tok, reward
 

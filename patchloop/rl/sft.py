@@ -22,13 +22,14 @@ def build_dataset(cfg: SFTRunConfig):
     from datasets import Dataset
 
     d = cfg.data
-    rows = select(load_split(d.path, d.split), levels=d.levels, families=d.families,
+    rows = select(load_split(d.path, d.split or "sft"), levels=d.levels, families=d.families,
                   level_weights=d.level_weights, max_samples=d.max_samples, seed=cfg.train.seed)
     return Dataset.from_list(sft_rows(rows, d.prompt_format))
 
 
 def build_trainer(cfg: SFTRunConfig):
     """The configured ``SFTTrainer`` and tokenizer (the resolved config is written first)."""
+    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     out = Path(cfg.train.output_dir)
@@ -42,6 +43,7 @@ def build_trainer(cfg: SFTRunConfig):
         callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,
                          peft_config=peft_config(cfg.lora), callbacks=callbacks)
+    trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; ProgressCallback says it readably
     return trainer, tok
 
 
