@@ -62,6 +62,20 @@ def generate(model, tok, prompts: list[Any], *, max_new_tokens: int = 64, temper
     return out
 
 
+def _stratified(rows: list[dict], k: int) -> list[dict]:
+    """``k`` rows taken level by level in turn (sorted by id within a level), so a capped
+    evaluation still measures every level instead of only the lowest."""
+    by: dict[int, list[dict]] = defaultdict(list)
+    for r in sorted(rows, key=lambda r: r["task_id"]):
+        by[int(r.get("level") or 0)].append(r)
+    out: list[dict] = []
+    while len(out) < k and any(by.values()):
+        for lv in sorted(by):
+            if by[lv] and len(out) < k:
+                out.append(by[lv].pop(0))
+    return out
+
+
 def clip_body(text: str) -> str:
     return _TOP_LEVEL.split(text, maxsplit=1)[0] + ("\n" if not text.endswith("\n") else "")
 
@@ -86,7 +100,8 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
         if prev.get("settings") == settings:
             return prev
     rows = select(load_split(data_path, split), levels=levels, families=families, seed=seed)
-    rows = sorted(rows, key=lambda r: r["task_id"])[:max_tasks] if max_tasks else rows
+    if max_tasks:
+        rows = _stratified(rows, max_tasks)
     if model is None:
         model, tok = load_for_inference(model_path)
     else:
