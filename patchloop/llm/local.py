@@ -8,6 +8,7 @@ object is not meant to run two generations at once.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,9 +31,14 @@ class Generation:
 
 
 def pick_device() -> tuple[str, Any]:
-    """CUDA with bf16 where present, else CPU with float32 (bf16 matmuls are slow on CPU)."""
+    """CUDA with bf16 where present, else CPU with float32 (bf16 matmuls are slow on CPU).
+
+    ``PATCHLOOP_DEVICE=cpu`` forces the CPU (e.g. to reproduce CPU results on a GPU host).
+    """
     import torch
 
+    if os.environ.get("PATCHLOOP_DEVICE", "").lower() == "cpu":
+        return "cpu", torch.float32
     if torch.cuda.is_available():
         return "cuda", torch.bfloat16
     return "cpu", torch.float32

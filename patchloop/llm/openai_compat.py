@@ -53,7 +53,9 @@ class OpenAIChatModel(BaseChatModel):
     seed: int | None = None
     """Sampling seed, for servers that honour it."""
     logprobs: bool = False
-    """Ask for token logprobs (and token ids, a vLLM/patchloop-serve extension)."""
+    """Ask for the sampled tokens' logprobs (standard OpenAI field)."""
+    return_token_ids: bool = False
+    """Ask for the sampled token ids: an extension of vLLM and ``patchloop serve``; hosted APIs reject it."""
 
     _client: Any = PrivateAttr(default=None)
 
@@ -104,6 +106,7 @@ class OpenAIChatModel(BaseChatModel):
                 body["tool_choice"] = kwargs["tool_choice"]
         if self.logprobs:
             body["logprobs"] = True
+        if self.return_token_ids:
             body["extra_body"] = {"return_token_ids": True}
         return body
 

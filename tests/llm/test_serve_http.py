@@ -111,7 +111,8 @@ def test_four_concurrent_clients_all_get_their_own_answer(client):
 
 
 def test_load_chat_model_openai_against_the_server(server):
-    chat = load_chat_model("openai:tiny", base_url=server, temperature=0, max_tokens=40, logprobs=True).bind_tools(TOOLS)
+    chat = load_chat_model("openai:tiny", base_url=server, temperature=0, max_tokens=40,
+                           logprobs=True, return_token_ids=True).bind_tools(TOOLS)
     msg = chat.invoke(PROMPT[0]["content"])
     assert [(c["name"], c["args"]) for c in msg.tool_calls] == [("run", {"cmd": "ls"})]
     assert msg.usage_metadata["output_tokens"] == len(msg.response_metadata["token_ids"])
@@ -195,3 +196,14 @@ def test_persistent_server_errors_end_in_one_line_error(flaky_server):
     with pytest.raises(LLMError, match="answered HTTP 503: status 503") as e:
         load_chat_model("openai:fake", base_url=url, max_retries=2).invoke("hi")
     assert len(state["hits"]) == 3 and "\n" not in str(e.value)
+
+
+def test_cut_off_tool_call_reaches_the_agent_as_an_invalid_call(server):
+    # A stop string cuts the model's (real) tool call mid-JSON: the server hands the broken
+    # text back as content and the client turns it into an invalid call with an error.
+    chat = load_chat_model("openai:tiny", base_url=server, temperature=0, max_tokens=40).bind_tools(TOOLS)
+    msg = chat.invoke(PROMPT[0]["content"], stop=['"ls"'])
+    assert msg.tool_calls == []
+    [bad] = msg.invalid_tool_calls
+    assert "never closed" in bad["error"] and "not valid JSON" in bad["error"]
+    assert msg.response_metadata["finish_reason"] == "stop"
