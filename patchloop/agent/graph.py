@@ -89,6 +89,8 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
             return f"error: bad arguments for {call['name']}: {errs}"
         except ToolError as e:
             return f"error: {e}"
+        except (OSError, UnicodeError) as e:  # a file the model named cannot be read or written
+            return f"error: {call['name']}: {type(e).__name__}: {e}"
 
     def run_tools(state: AgentState) -> dict:
         ai = state["messages"][-1]

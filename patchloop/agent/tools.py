@@ -66,7 +66,10 @@ class SandboxTools:
             return out or "(empty directory)"
         if kind != "file":
             raise ToolError(f"{rel}: no such file or directory")
-        lines = self._sb.read_file(rel).splitlines()
+        text = self._sb.read_file(rel)
+        if "\x00" in text:
+            return f"{rel}: a binary file ({len(text)} characters); not shown"
+        lines = text.splitlines()
         lo = max(1, start or 1)
         hi = min(len(lines), end or lo + 199)
         body = "\n".join(f"{i:>6}\t{lines[i - 1]}" for i in range(lo, hi + 1))

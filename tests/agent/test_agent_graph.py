@@ -156,3 +156,11 @@ def test_docker_workspace_fixes_and_resolves(docker_client):
         traj = run_episode(ScriptedChatModel(replies=FIX_SCRIPT), sb, _task(), agent_config(python=python))
     assert traj.exit_reason == "submitted" and "passed" in traj.steps[4].observations[0]
     assert evaluate_instance(_task(), traj.model_patch, backend="docker", timeout=120).verdict == "resolved"
+
+
+def test_a_binary_file_is_described_not_dumped(textkit_sandbox):
+    textkit_sandbox.write_file("blob.bin", bytes(range(256)) * 4)
+    model = ScriptedChatModel(replies=[call("view", path="blob.bin"), call("submit")])
+    traj = run_episode(model, textkit_sandbox, _task(), agent_config(max_steps=5))
+    assert traj.exit_reason == "submitted"
+    assert traj.steps[0].observations[0].startswith("blob.bin: a binary file")
