@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from patchloop.llm.errors import LLMError
-from patchloop.llm.toolcalls import OPEN, parse_tool_calls
+from patchloop.llm.toolcalls import OPEN, ParsedOutput, parse_tool_calls
 
 
 class ChatRequest(BaseModel):
@@ -126,7 +126,7 @@ class ChatServer:
         gen = await loop.run_in_executor(
             self.worker, lambda: self.engine.generate(prompt, cancel=self.shutdown, **self._settings(req))
         )
-        parsed = parse_tool_calls(gen.text, names)
+        parsed = self._parse(gen.text, names)
         message: dict[str, Any] = {"role": "assistant", "content": self._content(parsed) or None}
         if parsed.tool_calls:
             message["tool_calls"] = [self._call(c) for c in parsed.tool_calls]
@@ -142,6 +142,12 @@ class ChatServer:
             "id": rid, "object": "chat.completion", "created": created, "model": self.model_id,
             "choices": [choice], "usage": self._usage(gen),
         }
+
+    @staticmethod
+    def _parse(text: str, names: set[str] | None):
+        # Without tools in the prompt (none sent, or tool_choice "none") nothing is a tool
+        # call, as in the OpenAI API: tag-like text stays plain content.
+        return parse_tool_calls(text, names) if names is not None else ParsedOutput(text.strip())
 
     @staticmethod
     def _content(parsed) -> str:
@@ -197,14 +203,15 @@ class ChatServer:
                 if in_call:
                     continue
                 text = self.engine.tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
-                cut = text.find(OPEN)
+                cut = text.find(OPEN) if names is not None else -1
                 in_call = cut >= 0
-                safe = text[:cut] if in_call else text[: len(text) - _held_back(text)]
+                held = _held_back(text) if names is not None else 0
+                safe = text[:cut] if in_call else text[: len(text) - held]
                 if len(safe) > len(sent) and safe.startswith(sent):
                     yield chunk({"content": safe[len(sent):]})
                     sent = safe
             gen = await future
-            parsed = parse_tool_calls(gen.text, names)
+            parsed = self._parse(gen.text, names)
             rest = self._content(parsed)
             rest = rest[len(sent.strip()):] if rest.startswith(sent.strip()) else ("\n" + rest if rest else "")
             if rest.strip():

@@ -207,3 +207,24 @@ def test_cut_off_tool_call_reaches_the_agent_as_an_invalid_call(server):
     [bad] = msg.invalid_tool_calls
     assert "never closed" in bad["error"] and "not valid JSON" in bad["error"]
     assert msg.response_metadata["finish_reason"] == "stop"
+
+
+def test_tool_choice_none_means_no_tool_calls(client):
+    r = client.chat.completions.create(model="tiny", messages=PROMPT, tools=TOOLS, tool_choice="none",
+                                       temperature=0, max_tokens=20)
+    assert not r.choices[0].message.tool_calls and r.choices[0].finish_reason != "tool_calls"
+
+
+@pytest.mark.parametrize(
+    "body, part",
+    [
+        (b"{not json", "bad request"),
+        (b'{"messages": "hello"}', "bad request"),
+        (b'[1, 2]', "bad request"),
+        (b'{"messages": [{"role": "user", "content": "x"}], "max_tokens": "many"}', "bad request"),
+    ],
+)
+def test_hostile_request_bodies_get_400_and_the_server_lives_on(server, body, part):
+    r = httpx.post(f"{server}/chat/completions", content=body, headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 400 and part in r.json()["error"]["message"]
+    assert httpx.get(f"{server}/models", timeout=30).status_code == 200
