@@ -19,6 +19,14 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def set_cpu_threads(threads: int | None) -> None:
+    """Pin torch's intra-op threads when there is no GPU (see ``TrainSettings.cpu_threads``)."""
+    if threads and not has_cuda():
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def load_model(settings: ModelSettings):
     """Base model (+ an adapter merged in, e.g. GRPO starting from an SFT LoRA) and tokenizer."""
     import torch

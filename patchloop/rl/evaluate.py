@@ -20,13 +20,14 @@ from patchloop.types import write_json
 _TOP_LEVEL = re.compile(r"\n(?=\S)")
 
 
-def load_for_inference(path: str | Path):
+def load_for_inference(path: str | Path, cpu_threads: int | None = 1):
     """Model (LoRA adapters merged) and a left-padding tokenizer for batched generation."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from patchloop.rl.common import has_cuda, resolve_checkpoint
+    from patchloop.rl.common import has_cuda, resolve_checkpoint, set_cpu_threads
 
+    set_cpu_threads(cpu_threads)
     base, adapter = resolve_checkpoint(path)
     tok = AutoTokenizer.from_pretrained(adapter or base)
     tok.padding_side = "left"

@@ -19,6 +19,7 @@ from patchloop.rl.common import (
     load_model,
     peft_config,
     save_final,
+    set_cpu_threads,
     training_kwargs,
 )
 from patchloop.rl.config import GRPORunConfig, dump_config
@@ -83,6 +84,7 @@ def build_trainer(cfg: GRPORunConfig):
 
     out = Path(cfg.train.output_dir)
     dump_config(cfg, out / "config.yaml")
+    set_cpu_threads(cfg.train.cpu_threads)
     dataset = build_dataset(cfg)
     model, tok = load_model(cfg.model)
     reward = build_reward(cfg.reward, cfg.data.prompt_format)

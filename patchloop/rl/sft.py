@@ -11,7 +11,14 @@ import logging
 from pathlib import Path
 
 from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
-from patchloop.rl.common import last_checkpoint, load_model, peft_config, save_final, training_kwargs
+from patchloop.rl.common import (
+    last_checkpoint,
+    load_model,
+    peft_config,
+    save_final,
+    set_cpu_threads,
+    training_kwargs,
+)
 from patchloop.rl.config import SFTRunConfig, dump_config
 from patchloop.rl.data import load_split, select, sft_rows
 
@@ -34,6 +41,7 @@ def build_trainer(cfg: SFTRunConfig):
 
     out = Path(cfg.train.output_dir)
     dump_config(cfg, out / "config.yaml")
+    set_cpu_threads(cfg.train.cpu_threads)
     dataset = build_dataset(cfg)
     model, tok = load_model(cfg.model)
     args = SFTConfig(**training_kwargs(cfg.train), max_length=cfg.max_length,
