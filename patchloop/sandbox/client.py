@@ -235,6 +235,8 @@ class RunnerSandbox(ABC):
         """Kill leftovers, return to the base commit, empty /tmp (what a pool does between tasks)."""
         self.sweep()
         if self.git_state:
+            # /tmp may be full of the last task's files: empty it before the state goes in
+            self.run(patching.clear_dir(self.tmpdir), timeout=60)
             self.write_file(f"{self.tmpdir}/{patching.GIT_STATE_FILE}", self.git_state)
         script = patching.reset_script(self.base_commit, self.tmpdir, bool(self.git_state))
         res = self.run(script, timeout=120, env=patching.GIT_ENV)

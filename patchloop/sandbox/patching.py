@@ -221,4 +221,9 @@ def reset_script(base_commit: str, tmpdir: str, restore_git_state: bool = False)
         restore = (f"find .git -mindepth 1 -maxdepth 1 ! -name objects -exec rm -rf {{}} + && "
                    f"rm -rf .git/objects/info && tar -C .git -xf {state} && ")
     return (f"rm -f .git/index.lock .git/patchloop.*; {restore}git reset -q --hard {shlex.quote(base_commit)} && "
-            f"git clean -ffdxq && {{ find {shlex.quote(tmpdir)} -mindepth 1 -delete 2>/dev/null; true; }}")
+            f"git clean -ffdxq && {clear_dir(tmpdir)}")
+
+
+def clear_dir(path: str) -> str:
+    """Shell that empties ``path`` (the sandbox's /tmp), whatever is in it."""
+    return f"{{ find {shlex.quote(path)} -mindepth 1 -delete 2>/dev/null; true; }}"
