@@ -6,9 +6,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from agent_scripted import ScriptedChatModel
-from conftest import agent_config, open_task_sandbox
-from test_agent_graph import FIX_SCRIPT, _task
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import agent_config, open_task_sandbox
+from tests.agent.test_agent_graph import FIX_SCRIPT, _task
 
 from patchloop.agent.runner import open_checkpointer, run_episode
 

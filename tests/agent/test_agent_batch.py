@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from agent_scripted import ScriptedChatModel
-from conftest import agent_config, load_instance
-from test_agent_graph import FIX_SCRIPT
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import agent_config, load_instance
+from tests.agent.test_agent_graph import FIX_SCRIPT
 
 from patchloop.agent.batch import run_batch
 from patchloop.agent.trajectory import read_trajectory

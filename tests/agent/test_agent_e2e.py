@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import INSTANCES
+from tests.agent.conftest import INSTANCES
 
 from patchloop.agent.trajectory import read_trajectory
 from patchloop.evals.datasets import load_predictions, load_tasks
@@ -138,7 +138,7 @@ def test_fix_at_the_terminal_leaves_the_tree_alone_without_a_diff(tiny_url, tmp_
 
 
 def test_local_backend_trajectories_carry_sampled_tokens(tiny_dir, textkit_sandbox, tmp_path):
-    from conftest import agent_config
+    from tests.agent.conftest import agent_config
 
     from patchloop.agent.runner import run_episode
     from patchloop.agent.trajectory import write_trajectory

@@ -7,10 +7,10 @@ import io
 import subprocess
 
 import pytest
-from agent_scripted import ScriptedChatModel
-from conftest import agent_config
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import agent_config
 from rich.console import Console
-from test_agent_graph import FIX_SCRIPT, _task
+from tests.agent.test_agent_graph import FIX_SCRIPT, _task
 
 from patchloop.agent.fix import run_fix
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from agent_scripted import ScriptedChatModel, call
-from conftest import agent_config, load_instance
+from tests.agent.agent_scripted import ScriptedChatModel, call
+from tests.agent.conftest import agent_config, load_instance
 from langchain_core.messages import AIMessage
 
 from patchloop.agent.runner import open_checkpointer, run_episode

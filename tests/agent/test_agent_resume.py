@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent_scripted import ScriptedChatModel
-from conftest import agent_config, open_task_sandbox
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import agent_config, open_task_sandbox
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from test_agent_graph import FIX_SCRIPT, _task
+from tests.agent.test_agent_graph import FIX_SCRIPT, _task
 
 from patchloop.agent.context import fit_context
 from patchloop.agent.runner import open_checkpointer, run_episode

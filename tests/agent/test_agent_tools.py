@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import agent_config
+from tests.agent.conftest import agent_config
 
 from patchloop.agent.repomap import repo_map, syntax_error
 from patchloop.agent.tools import TOOL_NAMES, SandboxTools, ToolError

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from swe_helpers import builtin, make_patch
+from tests.evals.swe_helpers import builtin, make_patch
 
 from patchloop.evals.datasets import load_predictions, load_tasks
 from patchloop.evals.run import run_swe_eval

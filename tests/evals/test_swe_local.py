@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from swe_helpers import builtin, make_patch
+from tests.evals.swe_helpers import builtin, make_patch
 
 from patchloop.evals.repos import checkout_task_repo, git
 from patchloop.evals.swe import evaluate_instance

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PROMPT, TOOLS
+from tests.llm.conftest import PROMPT, TOOLS
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from patchloop.llm import LLMError, load_chat_model

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from conftest import PROMPT, TOOLS
+from tests.llm.conftest import PROMPT, TOOLS
 
 from patchloop.llm import LLMError, load_chat_model
 
