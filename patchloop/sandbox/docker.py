@@ -51,16 +51,9 @@ _GC_DONE = False
 
 
 def _client(client: Any = None) -> Any:
-    if client is not None:
-        return client
-    import docker
+    from patchloop.sandbox.factory import require_docker_client
 
-    try:
-        c = docker.from_env(timeout=60)
-        c.ping()
-        return c
-    except Exception as e:
-        raise SandboxError("docker", f"no Docker engine answers: {e}") from e
+    return require_docker_client(client, who="docker", timeout=60)
 
 
 def gc(all: bool = False, client: Any = None) -> list[str]:

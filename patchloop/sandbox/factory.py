@@ -27,6 +27,21 @@ def docker_client() -> Any | None:
         return None
 
 
+def require_docker_client(client: Any = None, *, who: str = "docker", timeout: float = 60) -> Any:
+    """``client`` itself, or a new client to a live engine; ``SandboxError`` naming ``who`` when
+    none answers. (``timeout`` is per API call: image imports and builds need minutes.)"""
+    if client is not None:
+        return client
+    import docker
+
+    try:
+        c = docker.from_env(timeout=timeout)
+        c.ping()
+        return c
+    except Exception as e:
+        raise SandboxError(who, f"no Docker engine answers: {e}") from e
+
+
 def open_sandbox(backend: str = "auto", *, repo: str | os.PathLike | None = None, image: str | None = None,
                  limits: SandboxLimits | None = None, task_id: str = "") -> Sandbox:
     """Open a sandbox whose workspace holds a copy of ``repo`` (or an empty git repository).

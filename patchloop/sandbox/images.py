@@ -84,17 +84,9 @@ def _build_lock(name: str) -> Iterator[None]:
 
 
 def _client(client: Any = None) -> Any:
-    if client is not None:
-        return client
-    import docker
-    import docker.errors
+    from patchloop.sandbox.factory import require_docker_client
 
-    try:
-        c = docker.from_env(timeout=600)
-        c.ping()
-        return c
-    except (docker.errors.DockerException, OSError) as e:
-        raise SandboxError("images", f"no Docker engine answers ({e})") from e
+    return require_docker_client(client, who="images", timeout=600)
 
 
 def _image_exists(client: Any, tag: str) -> bool:
