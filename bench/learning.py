@@ -59,7 +59,7 @@ def run_seed(seed: int, out: Path, args) -> dict:
     if not (out / "sft" / "DONE.json").exists():
         run_sft(load_config(SFTRunConfig, CONFIGS / "tiny-cpu-sft.yaml", [
             *base, f"model.name_or_path={model}", f"train.output_dir={out / 'sft'}",
-            f"train.num_train_epochs={args.sft_epochs}"]))
+            f"train.max_steps={args.sft_steps}"]))
 
     def ev(path: Path, name: str) -> dict:
         return evaluate_model(path, tasks, out / "eval" / name, families=["arith"], backend=args.backend,
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-learning"))
     ap.add_argument("--n", type=int, default=2400, help="tasks per seed (all splits)")
-    ap.add_argument("--sft-epochs", type=float, default=12)
+    ap.add_argument("--sft-steps", type=int, default=400)
     ap.add_argument("--grpo-steps", type=int, default=150)
     ap.add_argument("--eval-tasks", type=int, default=400)
     ap.add_argument("--backend", default="auto")

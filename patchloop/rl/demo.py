@@ -21,9 +21,9 @@ FAMILIES = ["arith"]  # the family whose step count makes a clean difficulty lad
 
 # Full demo: sized for < 30 min on 2 free cores. Quick: a smoke test of every stage (< 5 min).
 PLANS = {
-    "full": {"n": 2400, "sft": ["train.num_train_epochs=12"],
+    "full": {"n": 2400, "sft": [],
              "grpo": ["train.max_steps=150"], "eval_tasks": 300},
-    "quick": {"n": 240, "sft": ["train.num_train_epochs=3", "train.save_steps=1000"],
+    "quick": {"n": 240, "sft": ["train.max_steps=30", "train.save_steps=1000"],
               "grpo": ["train.max_steps=4", "train.per_device_train_batch_size=16", "num_generations=4"],
               "eval_tasks": 24},
 }
