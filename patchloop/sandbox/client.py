@@ -235,10 +235,15 @@ class RunnerSandbox(ABC):
         """Kill leftovers, return to the base commit, empty /tmp (what a pool does between tasks)."""
         self.sweep()
         if self.git_state:
-            # /tmp may be full of the last task's files: empty it before the state goes in
-            self.run(patching.clear_dir(self.tmpdir), timeout=60)
-            self.write_file(f"{self.tmpdir}/{patching.GIT_STATE_FILE}", self.git_state)
-        script = patching.reset_script(self.base_commit, self.tmpdir, bool(self.git_state))
+            # git's own files first: a task can plant settings (core.fsmonitor, hooks,
+            # info/exclude, replace refs, alternates) that reset --hard leaves alone and that
+            # would run code in, or hide files from the diff of, the next task on a pool
+            try:
+                self.request({"op": "restore_git", "path": f"{self.workdir}/.git",
+                              "data": base64.b64encode(self.git_state).decode()})
+            except OSError as e:
+                raise SandboxError(self.task_id, f"reset failed: cannot restore .git: {e}") from e
+        script = patching.reset_script(self.base_commit, self.tmpdir)
         res = self.run(script, timeout=120, env=patching.GIT_ENV)
         if not res.ok:
             raise SandboxError(self.task_id, f"reset failed: {res.output}")

@@ -195,8 +195,8 @@ rc=$?; rm -f "$GIT_INDEX_FILE"; exit $rc
 
 
 # Everything in .git but the object store (whose contents are addressed by hash and so cannot
-# lie), plus objects/info (alternates can point at foreign object stores). The tar travels to
-# the host and back through a file in the sandbox's /tmp, never on a command line.
+# lie), plus objects/info (alternates can point at foreign object stores). The tar is kept on
+# the host and put back by the runner's ``restore_git`` at every reset.
 GIT_STATE_FILE = "patchloop-git-state.tar"
 
 
@@ -206,24 +206,7 @@ def git_state_snapshot(tmpdir: str) -> str:
     return f"mkdir -p .git/objects/info && tar -C .git -cf {out} --exclude=./objects . ./objects/info"
 
 
-def reset_script(base_commit: str, tmpdir: str, restore_git_state: bool = False) -> str:
-    """Shell that returns the workspace to ``base_commit`` and empties the sandbox's /tmp.
-
-    With ``restore_git_state`` (the host has just written back the tar made at the start by
-    ``git_state_snapshot``) git's own files are put back first: a task can plant settings
-    (``core.fsmonitor``, hooks, ``info/exclude``, replace refs, alternates) that ``reset --hard``
-    leaves alone and that would run code in, or hide files from the diff of, the next task
-    on a pooled sandbox.
-    """
-    restore = ""
-    if restore_git_state:
-        state = shlex.quote(f"{tmpdir}/{GIT_STATE_FILE}")
-        restore = (f"find .git -mindepth 1 -maxdepth 1 ! -name objects -exec rm -rf {{}} + && "
-                   f"rm -rf .git/objects/info && tar -C .git -xf {state} && ")
-    return (f"rm -f .git/index.lock .git/patchloop.*; {restore}git reset -q --hard {shlex.quote(base_commit)} && "
-            f"git clean -ffdxq && {clear_dir(tmpdir)}")
-
-
-def clear_dir(path: str) -> str:
-    """Shell that empties ``path`` (the sandbox's /tmp), whatever is in it."""
-    return f"{{ find {shlex.quote(path)} -mindepth 1 -delete 2>/dev/null; true; }}"
+def reset_script(base_commit: str, tmpdir: str) -> str:
+    """Shell that returns the workspace to ``base_commit`` and empties the sandbox's /tmp."""
+    return (f"rm -f .git/index.lock .git/patchloop.*; git reset -q --hard {shlex.quote(base_commit)} && "
+            f"git clean -ffdxq && {{ find {shlex.quote(tmpdir)} -mindepth 1 -delete 2>/dev/null; true; }}")

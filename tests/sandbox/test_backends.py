@@ -67,6 +67,14 @@ def test_binary_and_unicode_files_round_trip(box):
         box.read_file("no/such/file")
 
 
+def test_large_files_round_trip(box):
+    """Docker sends small files over the runner and large ones as archives: both must hold."""
+    big = os.urandom(3 * 1024 * 1024 + 7)
+    box.write_file("data/big.bin", big)
+    assert box.read_bytes("data/big.bin") == big
+    assert box.run("stat -c %s data/big.bin", timeout=30).stdout.strip() == str(len(big))
+
+
 def test_local_write_through_a_symlink_out_of_the_sandbox_is_refused():
     outside = Path(tempfile.mkdtemp(dir="/var/tmp"))  # not /tmp: that is the sandbox's own tmpfs
     try:
