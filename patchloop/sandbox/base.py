@@ -12,6 +12,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+from patchloop.sandbox.runner import OutputCap  # one implementation: the runner ships alone (stdlib only)
 from patchloop.types import ExecResult
 
 
@@ -57,10 +58,6 @@ def parse_size(text: str | int) -> int:
         return int(s)
     except ValueError:
         raise ValueError(f"not a size: {text!r} (use e.g. 512m or 2g)") from None
-
-
-# One implementation for both sides: the runner ships into containers alone (stdlib only).
-from patchloop.sandbox.runner import OutputCap
 
 
 def cap_text(text: str, limit: int) -> tuple[str, bool]:

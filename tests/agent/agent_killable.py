@@ -6,11 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from patchloop.agent.runner import open_checkpointer, run_episode
 from tests.agent.agent_scripted import ScriptedChatModel
 from tests.agent.conftest import agent_config, open_task_sandbox
 from tests.agent.test_agent_graph import FIX_SCRIPT, _task
-
-from patchloop.agent.runner import open_checkpointer, run_episode
 
 
 def main() -> None:

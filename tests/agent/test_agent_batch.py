@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-from tests.agent.agent_scripted import ScriptedChatModel
-from tests.agent.conftest import agent_config, load_instance
-from tests.agent.test_agent_graph import FIX_SCRIPT
-
 from patchloop.agent.batch import run_batch
 from patchloop.agent.trajectory import read_trajectory
 from patchloop.types import Task
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import agent_config, load_instance
+from tests.agent.test_agent_graph import FIX_SCRIPT
 
 
 def test_errors_are_recorded_and_finished_instances_skipped(tmp_path):

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.agent.conftest import INSTANCES
 
 from patchloop.agent.trajectory import read_trajectory
 from patchloop.evals.datasets import load_predictions, load_tasks
+from tests.agent.conftest import INSTANCES
 
 pytestmark = pytest.mark.slow  # CPU generation on a shared machine: ~1-2 min each
 
@@ -138,11 +138,10 @@ def test_fix_at_the_terminal_leaves_the_tree_alone_without_a_diff(tiny_url, tmp_
 
 
 def test_local_backend_trajectories_carry_sampled_tokens(tiny_dir, textkit_sandbox, tmp_path):
-    from tests.agent.conftest import agent_config
-
     from patchloop.agent.runner import run_episode
     from patchloop.agent.trajectory import write_trajectory
     from patchloop.llm import load_chat_model
+    from tests.agent.conftest import agent_config
 
     model = load_chat_model(f"hf:{tiny_dir}", max_tokens=16, seed=0)
     cfg = agent_config(max_steps=2, context_tokens=4096, completion_tokens=16, repo_map_tokens=300)

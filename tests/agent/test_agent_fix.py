@@ -7,12 +7,12 @@ import io
 import subprocess
 
 import pytest
-from tests.agent.agent_scripted import ScriptedChatModel
-from tests.agent.conftest import agent_config
 from rich.console import Console
-from tests.agent.test_agent_graph import FIX_SCRIPT, _task
 
 from patchloop.agent.fix import run_fix
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import agent_config
+from tests.agent.test_agent_graph import FIX_SCRIPT, _task
 
 
 @pytest.fixture

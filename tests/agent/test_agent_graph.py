@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from tests.agent.agent_scripted import ScriptedChatModel, call
-from tests.agent.conftest import agent_config, load_instance
 from langchain_core.messages import AIMessage
 
 from patchloop.agent.runner import open_checkpointer, run_episode
 from patchloop.agent.tools import SandboxTools
 from patchloop.types import Task
+from tests.agent.agent_scripted import ScriptedChatModel, call
+from tests.agent.conftest import agent_config, load_instance
 
 FIX_SCRIPT = [
     call("repo_map", query="truncate"),

@@ -9,14 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.agent.agent_scripted import ScriptedChatModel
-from tests.agent.conftest import agent_config, open_task_sandbox
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from tests.agent.test_agent_graph import FIX_SCRIPT, _task
 
 from patchloop.agent.context import fit_context
 from patchloop.agent.runner import open_checkpointer, run_episode
 from patchloop.agent.trajectory import read_trajectory, sft_messages, write_trajectory
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import agent_config, open_task_sandbox
+from tests.agent.test_agent_graph import FIX_SCRIPT, _task
 
 HERE = Path(__file__).resolve().parent
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.agent.conftest import agent_config
 
 from patchloop.agent.repomap import repo_map, syntax_error
 from patchloop.agent.tools import TOOL_NAMES, SandboxTools, ToolError
+from tests.agent.conftest import agent_config
 
 OLD = "    if len(text) < width:"
 

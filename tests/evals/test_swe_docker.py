@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.evals.swe_helpers import builtin, make_patch
 
 from patchloop.evals.datasets import load_predictions, load_tasks
 from patchloop.evals.run import run_swe_eval
 from patchloop.types import Prediction
+from tests.evals.swe_helpers import builtin, make_patch
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from tests.evals.swe_helpers import builtin, make_patch
 
 from patchloop.evals.repos import checkout_task_repo, git
 from patchloop.evals.swe import evaluate_instance
+from tests.evals.swe_helpers import builtin, make_patch
 
 BUG = "if len(text) < width:"
 F2P = "tests/test_trunc.py::test_exact_fit_is_untouched[hello world]"

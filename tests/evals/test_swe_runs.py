@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.evals.swe_helpers import builtin, make_patch
 
 from patchloop.evals.datasets import load_predictions, load_tasks
 from patchloop.evals.run import run_swe_eval
 from patchloop.types import Prediction
+from tests.evals.swe_helpers import builtin, make_patch
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "repos"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.llm.conftest import PROMPT, TOOLS
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
 from patchloop.llm import LLMError, load_chat_model
+from tests.llm.conftest import PROMPT, TOOLS
 
 pytestmark = pytest.mark.train
 

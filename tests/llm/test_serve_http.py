@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from tests.llm.conftest import PROMPT, TOOLS
 
 from patchloop.llm import LLMError, load_chat_model
+from tests.llm.conftest import PROMPT, TOOLS
 
 pytestmark = pytest.mark.train
 
