@@ -107,6 +107,16 @@ def _cgroup_dirs(name: str, limits: SandboxLimits) -> tuple[list[Path], str | No
     return made, oom
 
 
+def _python_dirs_under_tmp() -> list[str]:
+    """Directories of the running Python environment that the sandbox's fresh /tmp would hide
+    (a checkout and its .venv under /tmp, as CI may make): they stay visible, read-only, so
+    ``python`` on the sandbox's PATH still starts and finds its packages."""
+    dirs = {os.path.realpath(p) for p in (sys.prefix, os.path.dirname(sys.executable), *sys.path) if p}
+    under = sorted(d for d in dirs if d.startswith("/tmp/") and os.path.isdir(d))
+    # a directory inside another kept one comes along with it
+    return [d for d in under if not any(d.startswith(o + "/") for o in under if o != d)]
+
+
 class LocalSandbox(RunnerSandbox):
     """A workspace in a temp dir with namespaces and rlimits where available (see module doc)."""
 
@@ -152,7 +162,8 @@ class LocalSandbox(RunnerSandbox):
         flags = "drop-caps" + ("" if self.prefix else ",subreaper")
         argv = [sys.executable, "-I", RUNNER, "--serve", "--flags", flags, "--oom-file", oom or "none"]
         if self.prefix:
-            argv = [*self.prefix, *argv, "--workspace", self.workdir, "--tmp-bytes", str(self.limits.tmp_bytes)]
+            argv = [*self.prefix, *argv, "--workspace", self.workdir, "--tmp-bytes", str(self.limits.tmp_bytes),
+                    "--keep", os.pathsep.join(_python_dirs_under_tmp())]
         if self.cgroups:  # join the cgroups first, so every descendant is born inside them
             joins = " ".join(f'echo $$ > "{c}/cgroup.procs" &&' for c in self.cgroups)
             argv = ["sh", "-c", f'{joins} exec "$@"', "sh", *argv]

@@ -379,14 +379,30 @@ def _minimal_dev() -> bool:
             os.close(fd)
 
 
-def lock_down_mounts(workspace: str, tmp_bytes: int) -> dict:
+def lock_down_mounts(workspace: str, tmp_bytes: int, keep_under_tmp: list[str] = ()) -> dict:
     """In a private mount namespace: fresh size-limited /tmp and /dev/shm, and every other
-    mount read-only except the workspace. Returns what took effect (reported, never assumed)."""
+    mount read-only except the workspace. Returns what took effect (reported, never assumed).
+
+    ``keep_under_tmp``: host directories under /tmp that commands still need (the Python
+    environment running patchloop, when a checkout lives in /tmp); each is parked on a bind
+    mount beside the workspace before the fresh /tmp hides it, then put back read-only.
+    """
     done = {"tmpfs": False, "readonly_root": False}
     _mount(None, "/", None, MS_REC | 0x40000, None)  # MS_PRIVATE: nothing leaks to the host
     _mount(workspace, workspace, None, MS_BIND | MS_REC, None)
+    parked = []
+    for i, path in enumerate(p for p in keep_under_tmp if os.path.isdir(p)):
+        stage = os.path.join(os.path.dirname(workspace), f"keep{i}")
+        os.makedirs(stage, exist_ok=True)
+        _mount(path, stage, None, MS_BIND | MS_REC, None)
+        parked.append((stage, path))
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
     done["tmpfs"] = True
+    for stage, path in parked:
+        os.makedirs(path, exist_ok=True)
+        _mount(stage, path, None, MS_BIND | MS_REC, None)
+        _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+    done["kept_under_tmp"] = [p for _, p in parked]
     done["minimal_dev"] = _minimal_dev()
     try:
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
@@ -495,7 +511,8 @@ def serve(argv: list[str], stdin=None) -> None:
     _prctl(4, 0)  # PR_SET_DUMPABLE=0: commands (same uid) cannot ptrace the runner
     if "--workspace" in args:
         try:
-            info.update(lock_down_mounts(args["--workspace"], int(args["--tmp-bytes"])))
+            keep = [p for p in args.get("--keep", "").split(os.pathsep) if p]
+            info.update(lock_down_mounts(args["--workspace"], int(args["--tmp-bytes"]), keep))
         except OSError as e:
             info["mount_error"] = str(e)
     # In a container the cgroup files at their usual place are the container's own; a local

@@ -197,3 +197,39 @@ def test_bad_file_paths_are_the_callers_errors_not_sandbox_errors(box):
     with pytest.raises(PermissionError if box.backend == "local" else OSError):
         box.write_file("/etc/passwd", "root::0:0::/:/bin/sh\n")
     assert box.run("true", timeout=10).ok  # and the sandbox is fine afterwards
+
+
+def test_local_sandbox_keeps_an_environment_under_tmp_visible_and_read_only(monkeypatch):
+    """A checkout (and its .venv) under /tmp must not vanish behind the sandbox's fresh /tmp,
+    or `python` inside the sandbox stops existing; it must not become writable either."""
+    import patchloop.sandbox.local as local
+
+    env_dir = Path(tempfile.mkdtemp(dir="/tmp", prefix="pl-env-"))
+    try:
+        (env_dir / "marker.txt").write_text("visible")
+        monkeypatch.setattr(local, "_python_dirs_under_tmp", lambda: [str(env_dir)])
+        with LocalSandbox(task_id="keep-under-tmp") as sb:
+            namespaced = bool(sb.prefix)  # without namespaces /tmp is not hidden at all
+            res = sb.run(f"cat {env_dir}/marker.txt && touch {env_dir}/new 2>&1; touch $TMPDIR/ok && echo tmp-ok",
+                         timeout=30)
+        assert res.stdout.startswith("visible") and "tmp-ok" in res.stdout, res
+        if namespaced:
+            assert "Read-only file system" in res.stdout, res
+            assert not (env_dir / "new").exists()
+    finally:
+        shutil.rmtree(env_dir)
+
+
+def test_python_dirs_under_tmp_lists_outermost_dirs_only(monkeypatch):
+    import sys
+
+    import patchloop.sandbox.local as local
+
+    base = Path(tempfile.mkdtemp(dir="/tmp", prefix="pl-clone-"))
+    try:
+        (base / ".venv" / "bin").mkdir(parents=True)
+        monkeypatch.setattr(sys, "prefix", str(base / ".venv"))
+        monkeypatch.setattr(sys, "path", [str(base), str(base / ".venv"), "/usr/lib/python3"])
+        assert local._python_dirs_under_tmp() == [str(base)]
+    finally:
+        shutil.rmtree(base)
