@@ -41,6 +41,10 @@ def step_split(metrics: Path) -> dict[str, float]:
     return {k: statistics.mean(r[f"time/{k}"] for r in recs) for k in keys} if recs else {}
 
 
+def pct(x: float) -> str:
+    return f"{100 * x:5.1f}"
+
+
 def run_seed(seed: int, out: Path, args) -> dict:
     from patchloop.datagen.functions import FunctionsConfig
     from patchloop.datagen.run_functions import run_functions
@@ -98,7 +102,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grpo-set", nargs="*", default=[], help="extra GRPO overrides, e.g. beta=0.05")
     args = ap.parse_args(argv)
     rows = [run_seed(int(s), args.out / f"seed{s}", args) for s in args.seeds.split(",")]
-    pct = lambda x: f"{100 * x:5.1f}"
     print(f"{'seed':>4} | hard L3-4: SFT  GRPO  ctrl | SFT-level L1-2: SFT  GRPO  ctrl | GRPO wall s | "
           "step s: gen / reward / optim")
     for r in rows:
