@@ -207,6 +207,7 @@ def git_state_snapshot(tmpdir: str) -> str:
 
 
 def reset_script(base_commit: str, tmpdir: str) -> str:
-    """Shell that returns the workspace to ``base_commit`` and empties the sandbox's /tmp."""
+    """Shell that returns the workspace to ``base_commit`` and empties the sandbox's /tmp
+    (``-xdev``: not into read-only directories the local backend keeps mounted there)."""
     return (f"rm -f .git/index.lock .git/patchloop.*; git reset -q --hard {shlex.quote(base_commit)} && "
-            f"git clean -ffdxq && {{ find {shlex.quote(tmpdir)} -mindepth 1 -delete 2>/dev/null; true; }}")
+            f"git clean -ffdxq && {{ find {shlex.quote(tmpdir)} -mindepth 1 -xdev -delete 2>/dev/null; true; }}")

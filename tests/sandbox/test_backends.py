@@ -229,6 +229,7 @@ def test_python_dirs_under_tmp_lists_outermost_dirs_only(monkeypatch):
     try:
         (base / ".venv" / "bin").mkdir(parents=True)
         monkeypatch.setattr(sys, "prefix", str(base / ".venv"))
+        monkeypatch.setattr(sys, "executable", str(base / ".venv" / "bin" / "python"))
         monkeypatch.setattr(sys, "path", [str(base), str(base / ".venv"), "/usr/lib/python3"])
         assert local._python_dirs_under_tmp() == [str(base)]
     finally:

@@ -95,10 +95,12 @@ def test_gigabytes_of_output_are_capped_in_bounded_memory(box):
 def test_filling_tmp_hits_its_size_limit_and_reset_empties_it(box):
     res = box.run(f"dd if=/dev/zero of={box.tmpdir}/fill bs=1M count=200", timeout=30)
     assert not res.ok and ("No space left" in res.stderr or "File too large" in res.stderr), res
-    size = box.run(f"du -sm {box.tmpdir} | cut -f1", timeout=10).stdout.strip()
+    size = box.run(f"du -smx {box.tmpdir} | cut -f1", timeout=10).stdout.strip()
     assert int(size) <= LIMITS.tmp_bytes // 2**20 + 1
     box.reset()
-    assert box.run(f"ls -A {box.tmpdir}", timeout=10).stdout == ""
+    # the local backend may keep the Python environment mounted (read-only) under /tmp
+    kept = {p.split("/")[2] for p in getattr(box, "ready_info", {}).get("kept_under_tmp", [])}
+    assert set(box.run(f"ls -A {box.tmpdir}", timeout=10).stdout.split()) == kept
 
 
 @pytest.mark.parametrize("target", ["/etc/patchloop-escape", "/usr/bin/patchloop-escape", "/patchloop-escape"])
