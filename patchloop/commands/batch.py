@@ -8,16 +8,12 @@ from typing import Annotated
 
 import typer
 
+from patchloop.commands import Backend
+
 
 class Executor(str, Enum):
     local = "local"
     ray = "ray"
-
-
-class Backend(str, Enum):
-    auto = "auto"
-    docker = "docker"
-    local = "local"
 
 
 def batch(

@@ -8,16 +8,12 @@ from typing import Annotated
 
 import typer
 
+from patchloop.commands import Backend
+
 
 class Approve(str, Enum):
     ask = "ask"
     auto = "auto"
-
-
-class Backend(str, Enum):
-    auto = "auto"
-    docker = "docker"
-    local = "local"
 
 
 def fix(

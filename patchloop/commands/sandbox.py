@@ -10,23 +10,18 @@ import json
 import logging
 import shlex
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from patchloop.commands import Backend
 
 app = typer.Typer(
     help="Sandboxes where untrusted code runs: images, one-off commands, cleanup.",
     no_args_is_help=True,
 )
 
-
-
-class Backend(str, Enum):
-    auto = "auto"
-    docker = "docker"
-    local = "local"
 
 
 def _fail(msg: str, code: int = 2) -> None:
