@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchloop.evals import grading
-from patchloop.evals.junit import JUnitError, counts, parse_junit, statuses_for
+from patchloop.evals.junit import FAILED, JUnitError, counts, parse_junit, statuses_for
+from patchloop.evals.logparsers import RUNNERS, LogError, runner_name
 from patchloop.evals.repos import checkout_task_repo
 from patchloop.types import Record, Task
 
-HARNESS_VERSION = 1  # part of every result key: bump when grading rules change
+HARNESS_VERSION = 2  # part of every result key: bump when grading rules change (2: non-pytest runners)
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_REQUIREMENTS = ("pytest",)
 
@@ -144,7 +145,9 @@ def _protect_tests(sb, task: Task) -> tuple[list[str], str]:
     Returns (paths reset, error text or "")."""
     test_paths = grading.graded_test_files(task)
     protected = [p for p in _changed_paths(sb) if grading.is_protected(p)]
-    paths = sorted(set(test_paths) | set(protected))
+    name = runner_name(task)  # a non-pytest runner's own files are reset too, changed or not
+    runner_files = RUNNERS[name].protected if name in RUNNERS else ()
+    paths = sorted(set(test_paths) | set(protected) | set(runner_files))
     res = sb.run(_restore_script(paths), timeout=60, env=_git_env())
     if not res.ok:
         return paths, f"could not restore test files: {res.output[-500:]}"
@@ -263,6 +266,9 @@ def _run_tests(sb, task: Task, python: str, timeout: float, result: InstanceResu
     """Run the listed tests with a JUnit report at a random path outside the workspace, then grade."""
     from patchloop.sandbox import SandboxError
 
+    if runner_name(task) != "pytest":
+        return _run_log_tests(sb, task, python, timeout, result, log)
+
     xml_path = f"/tmp/pl-junit-{secrets.token_hex(8)}/report.xml"
     cmd, env = _test_command(task, python, xml_path)
     t1 = time.monotonic()
@@ -286,3 +292,28 @@ def _run_tests(sb, task: Task, python: str, timeout: float, result: InstanceResu
         report_failures=grading.failure_count(report or {}), timed_out=run.timed_out)
     if report is not None:
         log.add("report counts", json.dumps(counts(report)))
+
+
+def _run_log_tests(sb, task: Task, python: str, timeout: float, result: InstanceResult, log: _Log) -> None:
+    """A non-pytest runner (``logparsers.RUNNERS``): status from its log, checked against its
+    own summary line and, in ``grading.grade``, against its exit code."""
+    runner = RUNNERS[runner_name(task)]
+    cmd = runner.command(task, python)
+    t1 = time.monotonic()
+    run = sb.run(cmd, timeout=timeout, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    result.test_s = round(time.monotonic() - t1, 3)
+    result.exit_code = run.exit_code
+    log.add(f"tests: exit {run.exit_code}{' (timed out)' if run.timed_out else ''}", f"$ {cmd}\n{run.output}")
+    parsed = None
+    if not run.timed_out:
+        try:
+            parsed = runner.parse(run.output)
+        except LogError as e:
+            log.add("test log unusable", str(e))
+    ids = list(dict.fromkeys(task.FAIL_TO_PASS + task.PASS_TO_PASS))
+    result.tests = {i: parsed.get(i, FAILED) for i in ids} if parsed is not None else {}
+    result.verdict, result.reason = grading.grade(
+        task.FAIL_TO_PASS, task.PASS_TO_PASS, result.tests if parsed is not None else None,
+        exit_code=run.exit_code, report_failures=grading.failure_count(parsed or {}), timed_out=run.timed_out)
+    if parsed is None and result.verdict == grading.UNRESOLVED:
+        result.reason = f"test log has no runner summary agreeing with its lines (exit code {run.exit_code})"
