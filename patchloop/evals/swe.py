@@ -294,13 +294,17 @@ def _run_tests(sb, task: Task, python: str, timeout: float, result: InstanceResu
         log.add("report counts", json.dumps(counts(report)))
 
 
+RUNNER_LOG_CAP = 32 * 1024**2  # bytes of a non-pytest runner's log kept per stream
+
 def _run_log_tests(sb, task: Task, python: str, timeout: float, result: InstanceResult, log: _Log) -> None:
     """A non-pytest runner (``logparsers.RUNNERS``): status from its log, checked against its
     own summary line and, in ``grading.grade``, against its exit code."""
     runner = RUNNERS[runner_name(task)]
     cmd = runner.command(task, python)
     t1 = time.monotonic()
-    run = sb.run(cmd, timeout=timeout, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    # Every status line is evidence here, so the log gets a far larger cap than a command's
+    # usual one: a cut in the middle would fail the summary check and lose the verdict.
+    run = sb.run(cmd, timeout=timeout, env={"PYTHONDONTWRITEBYTECODE": "1"}, cap=RUNNER_LOG_CAP)
     result.test_s = round(time.monotonic() - t1, 3)
     result.exit_code = run.exit_code
     log.add(f"tests: exit {run.exit_code}{' (timed out)' if run.timed_out else ''}", f"$ {cmd}\n{run.output}")
