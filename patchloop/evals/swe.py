@@ -271,11 +271,7 @@ def _run_tests(sb, task: Task, python: str, timeout: float, result: InstanceResu
 
     xml_path = f"/tmp/pl-junit-{secrets.token_hex(8)}/report.xml"
     cmd, env = _test_command(task, python, xml_path)
-    t1 = time.monotonic()
-    run = sb.run(cmd, timeout=timeout, env=env)
-    result.test_s = round(time.monotonic() - t1, 3)
-    result.exit_code = run.exit_code
-    log.add(f"tests: exit {run.exit_code}{' (timed out)' if run.timed_out else ''}", f"$ {cmd}\n{run.output}")
+    run = _timed_test_run(sb, cmd, timeout, env, result, log)
     report = None
     if not run.timed_out:
         try:
@@ -296,18 +292,26 @@ def _run_tests(sb, task: Task, python: str, timeout: float, result: InstanceResu
 
 RUNNER_LOG_CAP = 32 * 1024**2  # bytes of a non-pytest runner's log kept per stream
 
+
+def _timed_test_run(sb, cmd: str, timeout: float, env: dict, result: InstanceResult, log: _Log,
+                    cap: int | None = None):
+    """Run the test command, recording its time, exit code and output in the result and log."""
+    t1 = time.monotonic()
+    run = sb.run(cmd, timeout=timeout, env=env, cap=cap)
+    result.test_s = round(time.monotonic() - t1, 3)
+    result.exit_code = run.exit_code
+    log.add(f"tests: exit {run.exit_code}{' (timed out)' if run.timed_out else ''}", f"$ {cmd}\n{run.output}")
+    return run
+
+
 def _run_log_tests(sb, task: Task, python: str, timeout: float, result: InstanceResult, log: _Log) -> None:
     """A non-pytest runner (``logparsers.RUNNERS``): status from its log, checked against its
     own summary line and, in ``grading.grade``, against its exit code."""
     runner = RUNNERS[runner_name(task)]
     cmd = runner.command(task, python)
-    t1 = time.monotonic()
     # Every status line is evidence here, so the log gets a far larger cap than a command's
     # usual one: a cut in the middle would fail the summary check and lose the verdict.
-    run = sb.run(cmd, timeout=timeout, env={"PYTHONDONTWRITEBYTECODE": "1"}, cap=RUNNER_LOG_CAP)
-    result.test_s = round(time.monotonic() - t1, 3)
-    result.exit_code = run.exit_code
-    log.add(f"tests: exit {run.exit_code}{' (timed out)' if run.timed_out else ''}", f"$ {cmd}\n{run.output}")
+    run = _timed_test_run(sb, cmd, timeout, {"PYTHONDONTWRITEBYTECODE": "1"}, result, log, cap=RUNNER_LOG_CAP)
     parsed = None
     if not run.timed_out:
         try:
