@@ -101,6 +101,19 @@ def _children(pid):
     return out
 
 
+def _kill_and_reap(pid: int, group: bool = False) -> None:
+    """SIGKILL a child (its whole process group with ``group``) and reap it, whether or not
+    it is still there: another path (the proxy) may have reaped it already."""
+    try:
+        (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
 def _has_children() -> bool:
     """Cheap: any child left (alive or zombie)? Subreaper orphans count as our children."""
     try:
@@ -404,14 +417,7 @@ def judge_main(job, test_fd, result_w, uid, limits) -> None:
     report = run_tests(job["kind"], test, job["entry_point"], proxy)
     report["state"] = proxy.state
     report["calls"] = proxy.calls
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass  # the proxy reaped it already
+    _kill_and_reap(pid, group=True)
     if _has_children():  # orphans re-parented to us (we are their subreaper)
         kill_descendants(uid)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -525,14 +531,7 @@ def _run_judge(job, test_fd, limits):
     except (CodecError, ValueError) as e:
         report = {"judge_failed": f"bad report: {e}"}
     os.close(result_r)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+    _kill_and_reap(pid)
     if _has_children():  # only when the judge died before cleaning up after its candidate
         kill_descendants(uid)
     return report
