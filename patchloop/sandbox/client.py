@@ -17,6 +17,7 @@ import base64
 import json
 import logging
 import os
+import shlex
 import signal
 import socket
 import threading
@@ -223,7 +224,7 @@ class RunnerSandbox(ABC):
             raise SandboxError(self.task_id, f"cannot snapshot git state: {state.output[-500:]}")
         path = f"{self.tmpdir}/{patching.GIT_STATE_FILE}"
         self.git_state = self.read_bytes(path)
-        self.run(f"rm -f {path}", timeout=30)
+        self.run(f"rm -f {shlex.quote(path)}", timeout=30)
 
     def apply_patch(self, diff: str) -> ExecResult:
         return patching.apply_patch(self, diff)
