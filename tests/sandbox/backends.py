@@ -4,6 +4,7 @@ host is left clean (no labelled container, no process carrying a marker)."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from patchloop.sandbox import DockerSandbox, LocalSandbox, SandboxLimits
@@ -50,3 +51,13 @@ def host_processes_with(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def make_git_repo(root: Path, files: dict[str, str]) -> Path:
+    """A host git repository at ``root`` holding ``files``, committed once: a task's base."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    subprocess.run("git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -q -m base",
+                   shell=True, cwd=root, check=True)
+    return root

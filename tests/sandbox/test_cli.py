@@ -11,6 +11,8 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from tests.sandbox.backends import make_git_repo
+
 PATCHLOOP = str(Path(sys.executable).parent / "patchloop")
 
 
@@ -20,12 +22,7 @@ def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("cli") / "repo"
-    repo.mkdir()
-    (repo / "mod.py").write_text("X = 41\n")
-    subprocess.run("git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -q -m base",
-                   shell=True, cwd=repo, check=True)
-    return repo
+    return make_git_repo(tmp_path_factory.mktemp("cli") / "repo", {"mod.py": "X = 41\n"})
 
 
 @pytest.fixture(params=["local", "docker"])

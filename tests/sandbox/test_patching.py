@@ -3,14 +3,12 @@ workspace (the class of git's CVE-2023-23946 and CVE-2023-25652)."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from patchloop.sandbox.patching import apply_patch, patch_paths, refusal
-from tests.sandbox.backends import BACKENDS, assert_closed_clean, open_box
+from tests.sandbox.backends import BACKENDS, assert_closed_clean, make_git_repo, open_box
 
 GOOD = """\
 diff --git a/mod.py b/mod.py
@@ -78,13 +76,7 @@ def test_dotdot_anywhere_is_refused_and_clean_paths_pass(parts, at):
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("patch") / "repo"
-    repo.mkdir()
-    (repo / "mod.py").write_text("def f():\n    return 1\n# end\n")
-    (repo / "gone.txt").write_text("to be deleted\n")
-    subprocess.run("git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -q -m base",
-                   shell=True, cwd=repo, check=True)
-    return repo
+    return make_git_repo(tmp_path_factory.mktemp("patch") / "repo", {"mod.py": "def f():\n    return 1\n# end\n", "gone.txt": "to be deleted\n"})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -3,7 +3,6 @@ sandboxes are replaced, and closing leaves nothing behind."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 
 import pytest
@@ -11,16 +10,12 @@ import pytest
 from patchloop.sandbox.base import SandboxError
 from patchloop.sandbox.factory import open_sandbox
 from patchloop.sandbox.pool import SandboxPool
+from tests.sandbox.backends import make_git_repo
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("pool") / "repo"
-    repo.mkdir()
-    (repo / "mod.py").write_text("X = 1\n")
-    subprocess.run("git init -q . && git add -A && git -c user.name=t -c user.email=t@t commit -q -m base",
-                   shell=True, cwd=repo, check=True)
-    return repo
+    return make_git_repo(tmp_path_factory.mktemp("pool") / "repo", {"mod.py": "X = 1\n"})
 
 
 @pytest.fixture(params=["local", "docker"])
