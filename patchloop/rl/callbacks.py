@@ -43,7 +43,7 @@ class ProgressCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:
             return
-        keys = ("loss", "reward", "reward_std", "pass_rate", "kl", "entropy", "mean_token_accuracy")
+        keys = ("loss", "reward", "reward_std", "pass_rate", "groups_kept", "kl", "entropy", "mean_token_accuracy")
         shown = " ".join(f"{k}={logs[k]:.4g}" for k in keys if isinstance(logs.get(k), (int, float)))
         print(f"[{self.name}] step {state.global_step}/{state.max_steps} {shown}", flush=True)
 

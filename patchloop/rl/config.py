@@ -55,6 +55,9 @@ class DataSettings(_Strict):
     """Keep only tasks whose ``extra.level`` is in this list (None keeps all): the curriculum knob."""
     families: list[str] | None = None
     """Keep only these task families (e.g. [arith]); None keeps all."""
+    level_caps: dict[int, int] | None = None
+    """At most this many distinct tasks of a level (e.g. {3: 32}): scarce labels at a hard level,
+    the situation where test-only tasks are what there is plenty of."""
     level_weights: dict[int, float] | None = None
     """Resample the split so each level gets this share of rows (e.g. {2: 0.3, 3: 0.7}); None = as is."""
     max_samples: int | None = None
@@ -176,6 +179,10 @@ class GRPORunConfig(_Strict):
     """Leave truncated completions out of the loss."""
     entropy_coef: float = 0.0
     """Entropy bonus coefficient (keeps a low-entropy SFT policy exploring)."""
+    drop_zero_std_groups: bool = False
+    """Leave groups whose completions all scored the same out of the optimiser step (DAPO's
+    dynamic sampling): they carry no advantage, only cost and dilution. Pair it with a larger
+    generation batch so enough informative groups remain."""
     use_vllm: bool = False
     """Generate with vLLM (GPU only)."""
     vllm_mode: Literal["colocate", "server"] = "colocate"

@@ -43,10 +43,22 @@ def load_split(path: str | Path, split: str):
     raise DataError(f"{p}: neither a saved DatasetDict (hf/) nor {split}.jsonl")
 
 
-def select(ds, *, levels=None, families=None, level_weights=None, max_samples=None, seed=0):
-    """Filter by level/family, optionally resample to level shares, cap, shuffle (seeded)."""
+def select(ds, *, levels=None, families=None, level_caps=None, level_weights=None, max_samples=None, seed=0):
+    """Filter by level/family, keep at most ``level_caps[level]`` distinct rows of a level (the
+    first by task id, so the kept set does not depend on the seed), optionally resample to
+    level shares, cap, shuffle (seeded)."""
     rows = [r for r in ds if (levels is None or int(r.get("level", 0)) in levels)
             and (families is None or r.get("family") in families)]
+    if level_caps:
+        caps = {int(k): int(v) for k, v in level_caps.items()}
+        seen: dict[int, int] = {}
+        kept = []
+        for r in sorted(rows, key=lambda r: str(r.get("task_id", ""))):
+            lv = int(r.get("level", 0))
+            seen[lv] = seen.get(lv, 0) + 1
+            if lv not in caps or seen[lv] <= caps[lv]:
+                kept.append(r)
+        rows = kept
     rng = random.Random(seed)
     if level_weights:
         by: dict[int, list[dict]] = {}

@@ -44,12 +44,57 @@ class _TimedReward:
             self.timer.add("reward_s", time.perf_counter() - t)
 
 
+def keep_informative_groups(batch: dict, num_generations: int) -> tuple[dict, int, int]:
+    """DAPO's dynamic sampling, applied after scoring: drop every group whose completions all
+    got the same reward (all right or all wrong). Such a group has zero advantage, so it adds
+    no policy gradient, but it still costs a forward-backward pass and, under token-normalised
+    losses, dilutes the step of the groups that do carry signal. Returns the filtered batch and
+    (groups kept, groups in all). At least one group is kept so the step stays well-formed."""
+    import torch
+
+    adv = batch["advantages"]
+    n = adv.shape[0]
+    groups = n // num_generations
+    informative = (adv.view(groups, num_generations) != 0).any(dim=1)
+    if not informative.any():
+        informative[0] = True
+    keep = informative.repeat_interleave(num_generations)
+    out = {}
+    for key, val in batch.items():
+        out[key] = val[keep] if isinstance(val, torch.Tensor) and val.dim() > 0 and val.shape[0] == n else val
+    mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+    out["num_items_in_batch"] = mask.sum()
+    return out, int(informative.sum()), groups
+
+
+def _trainer_class():
+    """``GRPOTrainer``, extended with the optional zero-variance group filter."""
+    from trl import GRPOTrainer
+
+    class PatchloopGRPOTrainer(GRPOTrainer):
+        drop_zero_std_groups = False
+
+        def _generate_and_score_completions(self, inputs):
+            batch = super()._generate_and_score_completions(inputs)
+            if not self.drop_zero_std_groups or not self.model.training:
+                return batch
+            if self.accelerator.num_processes > 1:
+                # Ranks would hold different batch sizes; the filter is single-process only.
+                return batch
+            batch, kept, total = keep_informative_groups(batch, self.num_generations)
+            self._metrics["train"]["groups_kept"].append(kept / max(1, total))
+            return batch
+
+    return PatchloopGRPOTrainer
+
+
 def build_dataset(cfg: GRPORunConfig):
     from datasets import Dataset
 
     d = cfg.data
     rows = select(load_split(d.path, d.split or "rl"), levels=d.levels, families=d.families,
-                  level_weights=d.level_weights, max_samples=d.max_samples, seed=cfg.train.seed)
+                  level_caps=d.level_caps, level_weights=d.level_weights,
+                  max_samples=d.max_samples, seed=cfg.train.seed)
     if not rows:
         raise ValueError(f"{d.path}:{d.split}: no tasks left after filtering (levels={d.levels}, families={d.families})")
     return Dataset.from_list(grpo_rows(rows, d.prompt_format))
@@ -80,7 +125,6 @@ def grpo_args(cfg: GRPORunConfig):
 def build_trainer(cfg: GRPORunConfig):
     """The configured ``GRPOTrainer``, tokenizer and reward (close it when done)."""
     from transformers import PrinterCallback
-    from trl import GRPOTrainer
 
     out = Path(cfg.train.output_dir)
     dump_config(cfg, out / "config.yaml")
@@ -92,9 +136,10 @@ def build_trainer(cfg: GRPORunConfig):
     callbacks = [timer, JsonlMetricsCallback(out / "metrics.jsonl", timer=timer), ProgressCallback("grpo")]
     if cfg.train.max_wall_s:
         callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
-    trainer = GRPOTrainer(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
+    trainer = _trainer_class()(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
                           train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
                           callbacks=callbacks)
+    trainer.drop_zero_std_groups = cfg.drop_zero_std_groups
     trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; ProgressCallback says it readably
     timer.wrap(trainer, "_generate", "generation_s")
     return trainer, tok, reward

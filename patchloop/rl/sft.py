@@ -30,7 +30,8 @@ def build_dataset(cfg: SFTRunConfig):
 
     d = cfg.data
     rows = select(load_split(d.path, d.split or "sft"), levels=d.levels, families=d.families,
-                  level_weights=d.level_weights, max_samples=d.max_samples, seed=cfg.train.seed)
+                  level_caps=d.level_caps, level_weights=d.level_weights,
+                  max_samples=d.max_samples, seed=cfg.train.seed)
     return Dataset.from_list(sft_rows(rows, d.prompt_format))
 
 

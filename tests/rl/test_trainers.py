@@ -87,6 +87,37 @@ def test_grpo_step_with_lora_trains_adapter_only(tiny_model, comment_task_dir, t
     _assert_lora_moved_base_frozen(trainer.model, before)
 
 
+def test_grpo_step_drops_groups_without_reward_spread(tiny_model, comment_task_dir, tmp_path):
+    """With ``drop_zero_std_groups``, a group whose task no completion can pass (all rewards 0)
+    leaves the step; the group with spread is trained on."""
+    from datasets import load_from_disk
+
+    from patchloop.rl.grpo import build_trainer
+
+    dd = load_from_disk(str(comment_task_dir / "hf"))
+    rows = dd["rl"].to_list()
+    rows[1] = {**rows[1], "task_id": "c/impossible", "cases": json.dumps([{"args": [1], "expected": "never"}]),
+               "test": "def check(candidate):\n    assert candidate(1) == 'never'\n"}
+    DatasetDict({"rl": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "tasks" / "hf"))
+    out = tmp_path / "grpo"
+    cfg = load_config(GRPORunConfig, None, [
+        f"model.name_or_path={tiny_model}", f"data.path={tmp_path / 'tasks'}", f"train.output_dir={out}",
+        "train.max_steps=2", "train.learning_rate=1e-3", "train.seed=0", "drop_zero_std_groups=true",
+        "train.per_device_train_batch_size=16", "num_generations=8", "max_completion_length=3",
+        "temperature=1.5", "reward.backend=local", "reward.partial_credit=false", "train.report_to=[]"])
+    trainer, _, reward = build_trainer(cfg)
+    before = _snapshot(trainer.model)
+    try:
+        trainer.train()
+    finally:
+        reward.close()
+    steps = [s for s in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "reward" in s]
+    assert len(steps) == 2
+    assert all(s["groups_kept"] == 0.5 for s in steps if s["reward_std"] > 0)  # the impossible group is gone
+    assert any(s["reward_std"] > 0 for s in steps)
+    assert any(not torch.equal(before[n], p.detach()) for n, p in trainer.model.named_parameters())
+
+
 def _cli(*args):
     return [sys.executable, "-m", "patchloop", "train", *args]
 
@@ -141,3 +172,22 @@ def test_cli_grpo_runs_from_preset(tiny_model, task_dir, tmp_path):
     bad = subprocess.run(_cli("grpo", "--config", str(preset), "num_generations=1"), check=False,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "num_generations" in bad.stderr
+
+
+def test_zero_variance_groups_leave_the_step():
+    """Groups whose rewards all agree carry no advantage: the filter drops them whole, keeps
+    the rows of informative groups in order, and recounts the loss normaliser."""
+    from patchloop.rl.grpo import keep_informative_groups
+
+    adv = torch.tensor([0.0, 0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 0.0, 0.0])  # 3 groups of 3: only the middle varies
+    mask = torch.ones(9, 4, dtype=torch.long)
+    mask[4, 2:] = 0
+    batch = {"advantages": adv, "completion_mask": mask, "completion_ids": torch.arange(36).view(9, 4),
+             "num_items_in_batch": mask.sum(), "scalar": torch.tensor(7)}
+    out, kept, total = keep_informative_groups(batch, 3)
+    assert (kept, total) == (1, 3)
+    assert out["advantages"].tolist() == [1.0, -1.0, 0.0]
+    assert out["completion_ids"][:, 0].tolist() == [12, 16, 20]
+    assert int(out["num_items_in_batch"]) == 10 and int(out["scalar"]) == 7
+    none, kept, _ = keep_informative_groups({**batch, "advantages": torch.zeros(9)}, 3)
+    assert kept == 1 and none["advantages"].shape[0] == 3  # never an empty step
