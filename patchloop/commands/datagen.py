@@ -15,7 +15,8 @@ def functions(
     out: Path = typer.Option(..., "--out", "-o", help="Output directory (JSONL per split, hf/, overlap.json, fingerprint.json)."),
     seed: int = typer.Option(0, "--seed", "-s", help="Master seed: the same seed gives byte-identical JSONL."),
     families: str = typer.Option("", "--families", help="Comma-separated subset of: arith,dict,list,parse,string (default: all)."),
-    sft_levels: str = typer.Option("1,2", "--sft-levels", help="Levels (composed steps) of the labelled SFT split."),
+    sft_levels: str = typer.Option("1,2", "--sft-levels", help="Levels (composed steps) of the labelled SFT split; "
+                                   "LEVEL:WEIGHT gives a level a relative share (default 1), e.g. 1,2,3:0.05."),
     rl_levels: str = typer.Option("1,2,3", "--rl-levels", help="Levels of the test-only RL split."),
     heldout_levels: str = typer.Option("1,2,3,4", "--heldout-levels", help="Levels of the held-out split."),
     fractions: str = typer.Option("0.5,0.3,0.2", "--fractions", help="Shares of --n for sft,rl,heldout."),
@@ -31,14 +32,20 @@ def functions(
         raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
     kw = {"families": [f.strip() for f in families.split(",") if f.strip()]} if families else {}
     try:
-        levels = {name: [int(x) for x in text.split(",") if x.strip()] for name, text in
-                  (("sft", sft_levels), ("rl", rl_levels), ("heldout", heldout_levels))}
+        levels, weights = {}, {}
+        for name, text in (("sft", sft_levels), ("rl", rl_levels), ("heldout", heldout_levels)):
+            items = [x.strip().partition(":") for x in text.split(",") if x.strip()]
+            levels[name] = [int(lv) for lv, _, _ in items]
+            if any(sep for _, sep, _ in items):
+                weights[name] = {int(lv): float(w) if sep else 1.0 for lv, sep, w in items}
         shares = [float(x) for x in fractions.split(",")]
     except ValueError as e:
-        raise typer.BadParameter(f"levels and fractions are comma-separated numbers ({e})") from None
+        raise typer.BadParameter(f"levels (LEVEL or LEVEL:WEIGHT) and fractions are comma-separated numbers ({e})") from None
     if len(shares) != 3 or any(not lv or min(lv) < 1 or max(lv) > 4 for lv in levels.values()):
         raise typer.BadParameter("need three fractions, and levels between 1 and 4 for every split")
-    cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, levels=levels,
+    if any(w < 0 for ws in weights.values() for w in ws.values()):
+        raise typer.BadParameter("level weights must be >= 0")
+    cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, levels=levels, level_weights=weights,
                           fractions=dict(zip(("sft", "rl", "heldout"), shares)), **kw)
     try:
         fp = run_functions(cfg, out, backend=backend, progress=progress)

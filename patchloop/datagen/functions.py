@@ -40,6 +40,10 @@ class FunctionsConfig(BaseModel):
     levels: dict[str, list[int]] = Field(
         default_factory=lambda: {"sft": [1, 2], "rl": [1, 2, 3], "heldout": [1, 2, 3, 4]},
         description="Difficulty levels (composed steps) per split, drawn round-robin.")
+    level_weights: dict[str, dict[int, float]] = Field(
+        default_factory=dict,
+        description="Relative weight of a level within a split (missing = 1), e.g. {'sft': {3: 0.05}}: "
+                    "labelled hard tasks made scarce, as they are in practice.")
     ngram: int = Field(8, description="Word n-gram size for the cross-split coverage check.")
     timeout_s: float = Field(5.0, description="Per-task time limit when verifying canonical solutions.")
 
@@ -77,10 +81,12 @@ def to_task(spec: Spec, seed: int) -> FunctionTask:
 
 
 def level_quotas(cfg: FunctionsConfig, split: str, total: int) -> dict[int, int]:
-    """Even shares per level (the remainder to the lowest levels)."""
+    """Shares per level by ``level_weights`` (even by default), the remainder to the lowest levels."""
     levels = sorted(cfg.levels[split])
-    q = {lv: total // len(levels) for lv in levels}
-    for lv in levels[: total - sum(q.values())]:
+    w = {lv: float(cfg.level_weights.get(split, {}).get(lv, 1.0)) for lv in levels}
+    norm = sum(w.values()) or 1.0
+    q = {lv: int(total * w[lv] / norm) for lv in levels}
+    for lv in [lv for lv in levels if w[lv] > 0][: total - sum(q.values())]:
         q[lv] += 1
     return q
 

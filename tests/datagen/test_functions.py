@@ -122,6 +122,15 @@ def test_cli_datagen_functions(tmp_path):
     assert res.exit_code == 0, res.output
     assert {t.extra["level"] for t in read_jsonl(tmp_path / "l" / "rl.jsonl", FunctionTask)} == {3}
     assert len(read_jsonl(tmp_path / "l" / "heldout.jsonl", FunctionTask)) == 5
+    res = CliRunner().invoke(app, ["datagen", "functions", "--n", "40", "--out", str(tmp_path / "w"), "--families", "arith",
+                                   "--sft-levels", "2,3:0.25", "--fractions", "1,0,0", "--backend", "local",
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    levels = [t.extra["level"] for t in read_jsonl(tmp_path / "w" / "sft.jsonl", FunctionTask)]
+    assert (levels.count(2), levels.count(3)) == (32, 8)  # level 3 weighted to a fifth of the split
+    bad = CliRunner().invoke(app, ["datagen", "functions", "--n", "12", "--out", str(tmp_path / "x"),
+                                   "--sft-levels", "1,2:x", "--backend", "local", "--no-progress"])
+    assert bad.exit_code != 0 and "LEVEL:WEIGHT" in bad.output
     bad = CliRunner().invoke(app, ["datagen", "functions", "--n", "12", "--out", str(tmp_path / "x"),
                                    "--families", "nope", "--backend", "local", "--no-progress"])
     assert bad.exit_code != 0 and "unknown family" in bad.output
