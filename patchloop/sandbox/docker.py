@@ -119,12 +119,13 @@ class DockerSandbox(RunnerSandbox):
         if not _GC_DONE:  # long runs: reap what crashed owners left, once per process
             _GC_DONE = True
             gc(client=self.client)
+        # Set before anything can fail, so close() of a half-built sandbox has nothing to trip on.
+        self.container = self.volume = self._sock = self._sockio = None
         if image is None:
             from patchloop.sandbox.images import ensure_base_image
 
             image = ensure_base_image(self.client)
         self.image = image
-        self.container = self.volume = self._sock = self._sockio = None
         self._raw = bytearray()
         self._out = bytearray()
         self._err = bytearray()
