@@ -1,27 +1,35 @@
 """Proof of learning: does GRPO on test-only tasks add what more SFT cannot?
 
 Per seed: tiny model -> arithmetic-composition tasks (datagen) -> SFT to convergence on the
-labelled levels 1-2 -> held-out pass@1. Then two arms from the same SFT checkpoint:
-  GRPO     on test-only tasks (the preset's curriculum: levels 2-3), ``--grpo-steps`` steps;
-  control  more SFT on the labelled data for the SAME wall time GRPO took.
-Prints, per seed and on average: held-out pass@1 on the harder levels (3-4, never labelled)
-and on the SFT levels (1-2), after SFT / after GRPO / control, plus GRPO's step time split
-into generation, reward and optimisation. Every stage is resumable (rerun to continue).
+labelled levels -> held-out pass@1. Then two arms start from the same SFT checkpoint and run
+side by side, each with the same wall-clock budget (``--arm-wall-s``), so both see the same
+machine load:
+  GRPO     on test-only tasks (the preset: three-step prompts, zero-variance groups dropped);
+  control  more SFT on the labelled data.
+Prints, per seed and on average: held-out pass@1 on the harder levels (3-4) and on the SFT
+levels (1-2), after SFT / after GRPO / control, plus GRPO's step time split into generation,
+reward and optimisation. Every stage is resumable (rerun to continue; an arm killed midway
+resumes from its last checkpoint with a fresh budget).
 
-    .venv/bin/python bench/learning.py --seeds 0,1,2            # the full benchmark
-    .venv/bin/python bench/learning.py --seeds 0 --grpo-steps 20 --n 1200   # a small look
+``--hard-labels K`` changes the question from "unseen lengths" to "scarce labels": the SFT
+data also holds K three-step tasks with solutions, while test-only three-step tasks stay
+plentiful (the situation datagen makes: tests are cheap, reference solutions are not).
+
+    .venv/bin/python bench/learning.py --seeds 0,1,2                  # the full benchmark
+    .venv/bin/python bench/learning.py --seeds 0 --arm-wall-s 60 --n 600 --eval-tasks 100   # a small look
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
-import time
 from pathlib import Path
 
-from patchloop.rl.config import GRPORunConfig, SFTRunConfig, load_config
+from patchloop.rl.config import SFTRunConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -36,13 +44,41 @@ def level_rate(summary: dict, levels: list[str]) -> float:
 
 
 def step_split(metrics: Path) -> dict[str, float]:
+    if not metrics.exists():
+        return {}
     recs = [json.loads(x) for x in metrics.read_text().splitlines() if '"reward"' in x]
     keys = ("generation_s", "reward_s", "optimisation_s", "step_s")
-    return {k: statistics.mean(r[f"time/{k}"] for r in recs) for k in keys} if recs else {}
+    out = {k: statistics.mean(r[f"time/{k}"] for r in recs) for k in keys} if recs else {}
+    if recs:
+        out["steps"] = recs[-1]["step"]
+        out["groups_kept"] = statistics.mean(r.get("groups_kept", 1.0) for r in recs)
+    return out
 
 
 def pct(x: float) -> str:
     return f"{100 * x:5.1f}"
+
+
+def _train_cmd(kind: str, preset: str, overrides: list[str]) -> list[str]:
+    return [sys.executable, "-m", "patchloop", "train", kind, "--config", str(CONFIGS / preset), *overrides]
+
+
+def run_arms(arms: dict[str, list[str]], out: Path) -> None:
+    """Start the unfinished arms together (one process each, one torch thread each) and wait."""
+    procs = {}
+    for name, cmd in arms.items():
+        if (out / name / "DONE.json").exists():
+            continue
+        (out / name).mkdir(parents=True, exist_ok=True)
+        log = open(out / name / "train.log", "ab")  # noqa: SIM115 (closed below, after the process ends)
+        procs[name] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                        env=dict(os.environ, PYTHONUNBUFFERED="1")), log)
+        print(f"  {name}: started ({out / name / 'train.log'})", flush=True)
+    for name, (proc, log) in procs.items():
+        rc = proc.wait()
+        log.close()
+        if rc != 0:
+            raise SystemExit(f"{name} arm failed (exit {rc}); see {out / name / 'train.log'}")
 
 
 def run_seed(seed: int, out: Path, args) -> dict:
@@ -50,19 +86,24 @@ def run_seed(seed: int, out: Path, args) -> dict:
     from patchloop.datagen.run_functions import run_functions
     from patchloop.llm.tiny import init_tiny
     from patchloop.rl.evaluate import evaluate_model
-    from patchloop.rl.grpo import run_grpo
     from patchloop.rl.sft import run_sft
 
     model, tasks = out / "model", out / "tasks"
     if not (model / "config.json").exists():
         init_tiny(model, seed=seed)
     if not (tasks / "fingerprint.json").exists():
-        run_functions(FunctionsConfig(n=args.n, seed=seed, families=["arith"]), tasks, backend=args.backend,
-                      progress=False)
+        extra = {}
+        if args.hard_labels:
+            # Enough labelled three-step tasks to pick K from; the cap below keeps exactly K.
+            extra = {"levels": {"sft": [1, 2, 3], "rl": [3], "heldout": [1, 2, 3, 4]},
+                     "level_weights": {"sft": {3: max(0.02, 3 * args.hard_labels / args.n)}}}
+        run_functions(FunctionsConfig(n=args.n, seed=seed, families=["arith"], **extra), tasks,
+                      backend=args.backend, progress=False)
     base = [f"data.path={tasks}", f"train.seed={seed}", "train.report_to=[]"]
+    labels = [f"data.level_caps={{3: {args.hard_labels}}}"] if args.hard_labels else []
     if not (out / "sft" / "DONE.json").exists():
         run_sft(load_config(SFTRunConfig, CONFIGS / "tiny-cpu-sft.yaml", [
-            *base, f"model.name_or_path={model}", f"train.output_dir={out / 'sft'}",
+            *base, *labels, f"model.name_or_path={model}", f"train.output_dir={out / 'sft'}",
             f"train.max_steps={args.sft_steps}"]))
 
     def ev(path: Path, name: str) -> dict:
@@ -70,24 +111,25 @@ def run_seed(seed: int, out: Path, args) -> dict:
                               max_tasks=args.eval_tasks, max_new_tokens=40, seed=seed)
 
     sft = ev(out / "sft" / "final", "sft")
-    wall_file = out / "grpo_wall_s.json"
-    if not (out / "grpo" / "DONE.json").exists():
-        t = time.monotonic()
-        run_grpo(load_config(GRPORunConfig, CONFIGS / "tiny-cpu-grpo.yaml", [
-            *base, f"reward.backend={args.backend}", f"model.name_or_path={out / 'sft' / 'final'}",
-            f"train.output_dir={out / 'grpo'}", f"train.max_steps={args.grpo_steps}", *args.grpo_set]))
-        wall_file.write_text(json.dumps({"wall_s": time.monotonic() - t}))
-    grpo = ev(out / "grpo" / "final", "grpo")
-    wall = json.loads(wall_file.read_text())["wall_s"] if wall_file.exists() else 0.0
-    if not (out / "control" / "DONE.json").exists():
-        run_sft(load_config(SFTRunConfig, CONFIGS / "tiny-cpu-sft.yaml", [
-            *base, f"model.name_or_path={out / 'sft' / 'final'}", f"train.output_dir={out / 'control'}",
-            "train.num_train_epochs=1000", f"train.max_wall_s={wall}", "train.learning_rate=3e-4",
-            "train.lr_scheduler_type=constant", "train.warmup_steps=0"]))
-    control = ev(out / "control" / "final", "control")
-    return {"seed": seed, "grpo_wall_s": wall, "split": step_split(out / "grpo" / "metrics.jsonl"),
-            **{f"hard_{k}": level_rate(v, HARD_LEVELS) for k, v in (("sft", sft), ("grpo", grpo), ("control", control))},
-            **{f"easy_{k}": level_rate(v, SFT_LEVELS) for k, v in (("sft", sft), ("grpo", grpo), ("control", control))}}
+    start = f"model.name_or_path={out / 'sft' / 'final'}"
+    budget = [f"train.max_wall_s={args.arm_wall_s}", "train.max_steps=100000", "train.save_steps=50"]
+    run_arms({
+        "grpo": _train_cmd("grpo", "tiny-cpu-grpo.yaml", [
+            *base, start, f"reward.backend={args.backend}", f"train.output_dir={out / 'grpo'}", *budget,
+            *args.grpo_set]),
+        "control": _train_cmd("sft", "tiny-cpu-sft.yaml", [
+            *base, *labels, start, f"train.output_dir={out / 'control'}", *budget, "train.learning_rate=3e-4",
+            "train.lr_scheduler_type=constant", "train.warmup_steps=0"]),
+    }, out)
+    grpo, control = ev(out / "grpo" / "final", "grpo"), ev(out / "control" / "final", "control")
+    row = {"seed": seed, "split": step_split(out / "grpo" / "metrics.jsonl")}
+    for name, s in (("sft", sft), ("grpo", grpo), ("control", control)):
+        row[f"hard_{name}"] = level_rate(s, HARD_LEVELS)
+        row[f"easy_{name}"] = level_rate(s, SFT_LEVELS)
+        row[f"l3_{name}"] = level_rate(s, ["3"])
+        row[f"l4_{name}"] = level_rate(s, ["4"])
+    row["n_hard"] = sum(sft["per_level_n"].get(lv, 0) for lv in HARD_LEVELS)
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,28 +138,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/bench-learning"))
     ap.add_argument("--n", type=int, default=2400, help="tasks per seed (all splits)")
     ap.add_argument("--sft-steps", type=int, default=400)
-    ap.add_argument("--grpo-steps", type=int, default=150)
+    ap.add_argument("--arm-wall-s", type=float, default=420, help="training seconds for each arm (GRPO, control)")
     ap.add_argument("--eval-tasks", type=int, default=400)
+    ap.add_argument("--hard-labels", type=int, default=0, help="labelled three-step tasks in the SFT data (0: none)")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--grpo-set", nargs="*", default=[], help="extra GRPO overrides, e.g. beta=0.05")
     args = ap.parse_args(argv)
-    rows = [run_seed(int(s), args.out / f"seed{s}", args) for s in args.seeds.split(",")]
-    print(f"{'seed':>4} | hard L3-4: SFT  GRPO  ctrl | SFT-level L1-2: SFT  GRPO  ctrl | GRPO wall s | "
-          "step s: gen / reward / optim")
+    rows = []
+    for s in args.seeds.split(","):
+        print(f"seed {s}", flush=True)
+        rows.append(run_seed(int(s), args.out / f"seed{s}", args))
+    print(f"{'seed':>4} | hard L3-4: SFT  GRPO  ctrl | L3: SFT  GRPO  ctrl | SFT-level L1-2: SFT  GRPO  ctrl | "
+          "GRPO steps, groups kept | step s: gen / reward / optim")
     for r in rows:
         sp = r["split"]
         print(f"{r['seed']:>4} | {pct(r['hard_sft'])} {pct(r['hard_grpo'])} {pct(r['hard_control'])} | "
-              f"{pct(r['easy_sft'])} {pct(r['easy_grpo'])} {pct(r['easy_control'])} | {r['grpo_wall_s']:8.0f} | "
-              + (f"{sp['generation_s']:.2f} / {sp['reward_s']:.2f} / {sp['optimisation_s']:.2f}" if sp else "-"))
-    mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k.startswith(("hard_", "easy_"))}
+              f"{pct(r['l3_sft'])} {pct(r['l3_grpo'])} {pct(r['l3_control'])} | "
+              f"{pct(r['easy_sft'])} {pct(r['easy_grpo'])} {pct(r['easy_control'])} | "
+              + (f"{sp['steps']:5d}, {100 * sp['groups_kept']:3.0f}% | {sp['generation_s']:.2f} / "
+                 f"{sp['reward_s']:.2f} / {sp['optimisation_s']:.2f}" if sp else "-"))
+    mean = {k: statistics.mean(r[k] for r in rows) for k in rows[0] if k.startswith(("hard_", "easy_", "l3_", "l4_"))}
     print(f"mean | {pct(mean['hard_sft'])} {pct(mean['hard_grpo'])} {pct(mean['hard_control'])} | "
+          f"{pct(mean['l3_sft'])} {pct(mean['l3_grpo'])} {pct(mean['l3_control'])} | "
           f"{pct(mean['easy_sft'])} {pct(mean['easy_grpo'])} {pct(mean['easy_control'])}")
     gain, drop = mean["hard_grpo"] - mean["hard_sft"], mean["easy_sft"] - mean["easy_grpo"]
     goals = {"hard +10 pts": gain >= 0.10, "SFT-level drop <= 2 pts": drop <= 0.02,
              "GRPO beats control on hard": mean["hard_grpo"] > mean["hard_control"]}
-    print(f"gain on hard {100 * gain:+.1f} pts, SFT-level change {-100 * drop:+.1f} pts; goals: "
+    print(f"gain on hard {100 * gain:+.1f} pts (control {100 * (mean['hard_control'] - mean['hard_sft']):+.1f}), "
+          f"SFT-level change {-100 * drop:+.1f} pts; goals: "
           + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in goals.items()))
-    (args.out / "summary.json").write_text(json.dumps({"rows": rows, "mean": mean, "goals": goals}, indent=2))
+    (args.out / "summary.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                        "rows": rows, "mean": mean, "goals": goals}, indent=2))
     return 0
 
 
