@@ -94,9 +94,10 @@ def run_seed(seed: int, out: Path, args) -> dict:
     if not (tasks / "fingerprint.json").exists():
         extra = {}
         if args.hard_labels:
-            # Enough labelled three-step tasks to pick K from; the cap below keeps exactly K.
-            extra = {"levels": {"sft": [1, 2, 3], "rl": [3], "heldout": [1, 2, 3, 4]},
-                     "level_weights": {"sft": {3: max(0.02, 3 * args.hard_labels / args.n)}}}
+            # About 2K labelled three-step tasks (the SFT split is n/2 rows over levels weighted
+            # 1 : 1 : w), so the cap below can keep exactly K after overlap drops.
+            extra = {"levels": {"sft": [1, 2, 3], "rl": [1, 2, 3], "heldout": [1, 2, 3, 4]},
+                     "level_weights": {"sft": {3: 8 * args.hard_labels / args.n}}}
         run_functions(FunctionsConfig(n=args.n, seed=seed, families=["arith"], **extra), tasks,
                       backend=args.backend, progress=False)
     base = [f"data.path={tasks}", f"train.seed={seed}", "train.report_to=[]"]
