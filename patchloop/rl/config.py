@@ -183,6 +183,10 @@ class GRPORunConfig(_Strict):
     """Leave groups whose completions all scored the same out of the optimiser step (DAPO's
     dynamic sampling): they carry no advantage, only cost and dilution. Pair it with a larger
     generation batch so enough informative groups remain."""
+    renormalise_kept_groups: bool = True
+    """With ``drop_zero_std_groups``: normalise the loss over the kept tokens only (DAPO; a larger
+    step on the groups left), or, when false, over every generated token (dropping only saves
+    compute)."""
     use_vllm: bool = False
     """Generate with vLLM (GPU only)."""
     vllm_mode: Literal["colocate", "server"] = "colocate"

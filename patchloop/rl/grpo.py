@@ -44,12 +44,14 @@ class _TimedReward:
             self.timer.add("reward_s", time.perf_counter() - t)
 
 
-def keep_informative_groups(batch: dict, num_generations: int) -> tuple[dict, int, int]:
+def keep_informative_groups(batch: dict, num_generations: int, *, renormalise: bool = True) -> tuple[dict, int, int]:
     """DAPO's dynamic sampling, applied after scoring: drop every group whose completions all
     got the same reward (all right or all wrong). Such a group has zero advantage, so it adds
     no policy gradient, but it still costs a forward-backward pass and, under token-normalised
     losses, dilutes the step of the groups that do carry signal. Returns the filtered batch and
-    (groups kept, groups in all). At least one group is kept so the step stays well-formed."""
+    (groups kept, groups in all). At least one group is kept so the step stays well-formed.
+    With ``renormalise=False`` the loss keeps the whole batch's token count as its normaliser,
+    so dropping saves compute without enlarging the step on the groups left."""
     import torch
 
     adv = batch["advantages"]
@@ -62,8 +64,9 @@ def keep_informative_groups(batch: dict, num_generations: int) -> tuple[dict, in
     out = {}
     for key, val in batch.items():
         out[key] = val[keep] if isinstance(val, torch.Tensor) and val.dim() > 0 and val.shape[0] == n else val
-    mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
-    out["num_items_in_batch"] = mask.sum()
+    if renormalise:
+        mask = out["completion_mask"] * out["tool_mask"] if "tool_mask" in out else out["completion_mask"]
+        out["num_items_in_batch"] = mask.sum()
     return out, int(informative.sum()), groups
 
 
@@ -73,6 +76,7 @@ def _trainer_class():
 
     class PatchloopGRPOTrainer(GRPOTrainer):
         drop_zero_std_groups = False
+        renormalise_kept_groups = True
 
         def _generate_and_score_completions(self, inputs):
             batch = super()._generate_and_score_completions(inputs)
@@ -81,7 +85,8 @@ def _trainer_class():
             if self.accelerator.num_processes > 1:
                 # Ranks would hold different batch sizes; the filter is single-process only.
                 return batch
-            batch, kept, total = keep_informative_groups(batch, self.num_generations)
+            batch, kept, total = keep_informative_groups(batch, self.num_generations,
+                                                         renormalise=self.renormalise_kept_groups)
             self._metrics["train"]["groups_kept"].append(kept / max(1, total))
             return batch
 
@@ -140,6 +145,7 @@ def build_trainer(cfg: GRPORunConfig):
                           train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
                           callbacks=callbacks)
     trainer.drop_zero_std_groups = cfg.drop_zero_std_groups
+    trainer.renormalise_kept_groups = cfg.renormalise_kept_groups
     trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; ProgressCallback says it readably
     timer.wrap(trainer, "_generate", "generation_s")
     return trainer, tok, reward

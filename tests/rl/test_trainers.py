@@ -189,5 +189,7 @@ def test_zero_variance_groups_leave_the_step():
     assert out["advantages"].tolist() == [1.0, -1.0, 0.0]
     assert out["completion_ids"][:, 0].tolist() == [12, 16, 20]
     assert int(out["num_items_in_batch"]) == 10 and int(out["scalar"]) == 7
+    same_scale, _, _ = keep_informative_groups(batch, 3, renormalise=False)
+    assert int(same_scale["num_items_in_batch"]) == int(mask.sum())  # the full batch's token count
     none, kept, _ = keep_informative_groups({**batch, "advantages": torch.zeros(9)}, 3)
     assert kept == 1 and none["advantages"].shape[0] == 3  # never an empty step
