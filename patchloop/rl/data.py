@@ -75,6 +75,14 @@ def select(ds, *, levels=None, families=None, level_caps=None, level_weights=Non
     return rows[:max_samples] if max_samples else rows
 
 
+def training_rows(data, default_split: str, seed: int) -> list[dict]:
+    """The rows a trainer's ``DataSettings`` asks for: its split (or ``default_split``) with
+    every level/family/cap/share/size filter of ``select`` applied, shuffled by ``seed``."""
+    return select(load_split(data.path, data.split or default_split), levels=data.levels, families=data.families,
+                  level_caps=data.level_caps, level_weights=data.level_weights, max_samples=data.max_samples,
+                  seed=seed)
+
+
 def row_to_task(row: dict[str, Any]) -> FunctionTask:
     """Rebuild the grader's record from a (possibly flattened) dataset row."""
     extra = dict(row.get("extra") or {})

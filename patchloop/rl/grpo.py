@@ -23,7 +23,7 @@ from patchloop.rl.common import (
     training_kwargs,
 )
 from patchloop.rl.config import GRPORunConfig, dump_config
-from patchloop.rl.data import grpo_rows, load_split, select
+from patchloop.rl.data import grpo_rows, training_rows
 from patchloop.rl.rewards import build_reward
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,7 @@ def build_dataset(cfg: GRPORunConfig):
     from datasets import Dataset
 
     d = cfg.data
-    rows = select(load_split(d.path, d.split or "rl"), levels=d.levels, families=d.families,
-                  level_caps=d.level_caps, level_weights=d.level_weights,
-                  max_samples=d.max_samples, seed=cfg.train.seed)
+    rows = training_rows(d, "rl", cfg.train.seed)
     if not rows:
         raise ValueError(f"{d.path}:{d.split}: no tasks left after filtering (levels={d.levels}, families={d.families})")
     return Dataset.from_list(grpo_rows(rows, d.prompt_format))

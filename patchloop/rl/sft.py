@@ -20,7 +20,7 @@ from patchloop.rl.common import (
     training_kwargs,
 )
 from patchloop.rl.config import SFTRunConfig, dump_config
-from patchloop.rl.data import load_split, select, sft_rows
+from patchloop.rl.data import sft_rows, training_rows
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,7 @@ def build_dataset(cfg: SFTRunConfig):
     from datasets import Dataset
 
     d = cfg.data
-    rows = select(load_split(d.path, d.split or "sft"), levels=d.levels, families=d.families,
-                  level_caps=d.level_caps, level_weights=d.level_weights,
-                  max_samples=d.max_samples, seed=cfg.train.seed)
+    rows = training_rows(d, "sft", cfg.train.seed)
     return Dataset.from_list(sft_rows(rows, d.prompt_format))
 
 
