@@ -63,23 +63,28 @@ def comment_task_dir(tmp_path):
     return tmp_path / "tasks"
 
 
-def test_grpo_step_with_lora_trains_adapter_only(tiny_model, comment_task_dir, tmp_path):
+def _two_grpo_steps(model, tasks, out, *overrides):
+    """Two GRPO steps (16 completions of <= 3 tokens at T=1.5, binary reward, local sandbox);
+    returns the trainer, its weights before training, and the logged step records."""
     from patchloop.rl.grpo import build_trainer
 
-    out = tmp_path / "grpo"
     cfg = load_config(GRPORunConfig, None, [
-        f"model.name_or_path={tiny_model}", f"data.path={comment_task_dir}", f"train.output_dir={out}",
-        "lora.enabled=true", "lora.r=4", "train.max_steps=2", "train.learning_rate=1e-2", "train.seed=0",
-        "train.per_device_train_batch_size=16", "num_generations=8", "max_completion_length=3",
-        "temperature=1.5", "reward.backend=local", "reward.partial_credit=false", "train.report_to=[]"])
+        f"model.name_or_path={model}", f"data.path={tasks}", f"train.output_dir={out}", "train.max_steps=2",
+        "train.seed=0", "train.per_device_train_batch_size=16", "num_generations=8", "max_completion_length=3",
+        "temperature=1.5", "reward.backend=local", "reward.partial_credit=false", "train.report_to=[]", *overrides])
     trainer, _, reward = build_trainer(cfg)
     before = _snapshot(trainer.model)
     try:
         trainer.train()
     finally:
         reward.close()
-    steps = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    steps = [s for s in steps if "reward" in s]
+    steps = [s for s in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "reward" in s]
+    return trainer, before, steps
+
+
+def test_grpo_step_with_lora_trains_adapter_only(tiny_model, comment_task_dir, tmp_path):
+    trainer, before, steps = _two_grpo_steps(tiny_model, comment_task_dir, tmp_path / "grpo", "lora.enabled=true",
+                                             "lora.r=4", "train.learning_rate=1e-2")
     assert len(steps) == 2
     assert any(s["reward_std"] > 0 for s in steps), "no reward spread: the step had nothing to learn from"
     assert all(0.0 <= s["pass_rate"] <= 1.0 for s in steps)
@@ -92,26 +97,13 @@ def test_grpo_step_drops_groups_without_reward_spread(tiny_model, comment_task_d
     leaves the step; the group with spread is trained on."""
     from datasets import load_from_disk
 
-    from patchloop.rl.grpo import build_trainer
-
     dd = load_from_disk(str(comment_task_dir / "hf"))
     rows = dd["rl"].to_list()
     rows[1] = {**rows[1], "task_id": "c/impossible", "cases": json.dumps([{"args": [1], "expected": "never"}]),
                "test": "def check(candidate):\n    assert candidate(1) == 'never'\n"}
     DatasetDict({"rl": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "tasks" / "hf"))
-    out = tmp_path / "grpo"
-    cfg = load_config(GRPORunConfig, None, [
-        f"model.name_or_path={tiny_model}", f"data.path={tmp_path / 'tasks'}", f"train.output_dir={out}",
-        "train.max_steps=2", "train.learning_rate=1e-3", "train.seed=0", "drop_zero_std_groups=true",
-        "train.per_device_train_batch_size=16", "num_generations=8", "max_completion_length=3",
-        "temperature=1.5", "reward.backend=local", "reward.partial_credit=false", "train.report_to=[]"])
-    trainer, _, reward = build_trainer(cfg)
-    before = _snapshot(trainer.model)
-    try:
-        trainer.train()
-    finally:
-        reward.close()
-    steps = [s for s in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "reward" in s]
+    trainer, before, steps = _two_grpo_steps(tiny_model, tmp_path / "tasks", tmp_path / "grpo",
+                                             "train.learning_rate=1e-3", "drop_zero_std_groups=true")
     assert len(steps) == 2
     assert all(s["groups_kept"] == 0.5 for s in steps if s["reward_std"] > 0)  # the impossible group is gone
     assert any(s["reward_std"] > 0 for s in steps)
