@@ -44,14 +44,12 @@ def level_rate(summary: dict, levels: list[str]) -> float:
 
 
 def step_split(metrics: Path) -> dict[str, float]:
-    if not metrics.exists():
+    recs = [json.loads(x) for x in metrics.read_text().splitlines() if '"reward"' in x] if metrics.exists() else []
+    if not recs:
         return {}
-    recs = [json.loads(x) for x in metrics.read_text().splitlines() if '"reward"' in x]
-    keys = ("generation_s", "reward_s", "optimisation_s", "step_s")
-    out = {k: statistics.mean(r[f"time/{k}"] for r in recs) for k in keys} if recs else {}
-    if recs:
-        out["steps"] = recs[-1]["step"]
-        out["groups_kept"] = statistics.mean(r.get("groups_kept", 1.0) for r in recs)
+    out = {k: statistics.mean(r[f"time/{k}"] for r in recs) for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}
+    out["steps"] = recs[-1]["step"]
+    out["groups_kept"] = statistics.mean(r.get("groups_kept", 1.0) for r in recs)
     return out
 
 
@@ -129,7 +127,6 @@ def run_seed(seed: int, out: Path, args) -> dict:
         row[f"easy_{name}"] = level_rate(s, SFT_LEVELS)
         row[f"l3_{name}"] = level_rate(s, ["3"])
         row[f"l4_{name}"] = level_rate(s, ["4"])
-    row["n_hard"] = sum(sft["per_level_n"].get(lv, 0) for lv in HARD_LEVELS)
     return row
 
 
