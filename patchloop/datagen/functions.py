@@ -43,7 +43,8 @@ class FunctionsConfig(BaseModel):
     level_weights: dict[str, dict[int, float]] = Field(
         default_factory=dict,
         description="Relative weight of a level within a split (missing = 1), e.g. {'sft': {3: 0.05}}: "
-                    "labelled hard tasks made scarce, as they are in practice.")
+                    "labelled hard tasks made scarce, as they are in practice. A weighted level takes no "
+                    "spill from an exhausted level below it, so the split may come out short.")
     ngram: int = Field(8, description="Word n-gram size for the cross-split coverage check.")
     timeout_s: float = Field(5.0, description="Per-task time limit when verifying canonical solutions.")
 
@@ -145,7 +146,7 @@ def generate(
 def _draw_round(cfg, splits, quotas, next_index, seen, stats) -> list[tuple[str, FunctionTask]]:
     """New candidates for what each split still lacks, level by level. Within a level the
     splits take turns, so a level with few distinct tasks (one step) is shared fairly; what
-    a level cannot supply moves up to the split's next level."""
+    a level cannot supply moves up to the split's next level (unless that level is weighted)."""
     want: dict[tuple[str, int], int] = {}
     for split in SPLITS:
         have = [t.extra["level"] for t in splits[split]]
@@ -175,8 +176,10 @@ def _draw_round(cfg, splits, quotas, next_index, seen, stats) -> list[tuple[str,
             tag = f"{split}/L{level}"
             if tag not in stats["level_exhausted"]:
                 stats["level_exhausted"].append(tag)
+            # A level given its own weight takes no spill: a scarce level must stay scarce,
+            # even when the few one- and two-step tasks below it run out.
             higher = [lv for lv in sorted(cfg.levels[split]) if lv > level]
-            if higher:
+            if higher and higher[0] not in cfg.level_weights.get(split, {}):
                 want[(split, higher[0])] = want.get((split, higher[0]), 0) + want[(split, level)]
     return fresh
 

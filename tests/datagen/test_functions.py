@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import pytest
 from typer.testing import CliRunner
 
 from patchloop.datagen import overlap
 from patchloop.datagen.families import FAMILIES
-from patchloop.datagen.functions import FunctionsConfig, to_task
+from patchloop.datagen.functions import FunctionsConfig, generate, level_quotas, to_task
 from patchloop.datagen.run_functions import load_function_split, run_functions
 from patchloop.evals.func import grade_function_batch
 from patchloop.types import FunctionTask, read_jsonl
@@ -58,6 +59,20 @@ def test_splits_sizes_levels_and_rl_has_no_solutions(generated):
     assert {t.extra["level"] for t in rl} <= {1, 2, 3} and all(t.canonical_solution == "" for t in rl)
     assert {t.extra["level"] for t in held} == {1, 2, 3, 4}
     assert all(t.extra["cases"] and t.test for t in rl)
+
+
+def test_a_weighted_level_stays_scarce_when_lower_levels_run_out():
+    # One- and two-step arithmetic tasks run out long before the SFT quota is met; their spill
+    # must not flood the scarce labelled three-step level (nor starve the other splits of it).
+    cfg = FunctionsConfig(n=2400, seed=0, families=["arith"],
+                          levels={"sft": [1, 2, 3], "rl": [1, 2, 3], "heldout": [1, 2, 3, 4]},
+                          level_weights={"sft": {3: 0.1}})
+    splits, stats = generate(cfg, lambda tasks: [True] * len(tasks))
+    count = {s: Counter(t.extra["level"] for t in ts) for s, ts in splits.items()}
+    assert "sft/L2" in stats["level_exhausted"]
+    quota = level_quotas(cfg, "sft", cfg.quotas()["sft"])[3]
+    assert quota == 57 and quota // 2 < count["sft"][3] <= quota  # short by the overlap drops only
+    assert count["rl"][3] > 300 and count["heldout"][3] > 100
 
 
 def test_no_task_is_shared_between_splits(generated):
