@@ -58,6 +58,16 @@ class FunctionsConfig(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
+
+def scarce_labels(n: int, labelled_hard: int, hard_level: int = 3) -> dict[str, Any]:
+    """``FunctionsConfig`` fields for the "scarce labels" set-up: the SFT split holds a quota of
+    about ``labelled_hard`` x 2 tasks at ``hard_level`` (so a trainer's ``level_caps`` can keep
+    exactly ``labelled_hard`` after overlap drops), while the RL split's tests-only tasks at that
+    level stay plentiful. That is the situation in practice: tests are cheap, references are not."""
+    return {"levels": {"sft": list(range(1, hard_level + 1)), "rl": list(range(1, hard_level + 1)),
+                       "heldout": list(range(1, hard_level + 2))},
+            "level_weights": {"sft": {hard_level: 10 * labelled_hard / n}}}
+
 def _task_seed(seed: int, split: str, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{split}/{index}".encode()).digest()[:6], "big")
 

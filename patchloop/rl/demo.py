@@ -1,7 +1,9 @@
 """``make demo``: the whole learning loop offline, one resumable stage at a time.
 
 tiny model -> tasks -> held-out pass@1 before -> SFT -> eval -> GRPO on test-only tasks ->
-eval -> ``report.html``. Each stage writes its output under ``runs/demo`` and is skipped when
+eval -> ``report.html``. The tasks are the learning benchmark's "scarce labels" set-up: SFT sees
+every labelled one- and two-step task but only ``LABELLED_HARD`` three-step ones, while GRPO has
+hundreds of three-step tasks with tests only, so the three-step score is where reward shows. Each stage writes its output under ``runs/demo`` and is skipped when
 that output is already there, so a killed demo picks up where it stopped.
 """
 
@@ -19,10 +21,13 @@ from patchloop.rl.config import GRPORunConfig, SFTRunConfig, load_config
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 FAMILIES = ["arith"]  # the family whose step count makes a clean difficulty ladder
 
-# Full demo: sized for < 30 min on 2 free cores. Quick: a smoke test of every stage (< 5 min).
+LABELLED_HARD = 32  # as bench/learning.py --hard-labels
+
+# Full demo: sized for < 30 min on 2 free cores (SFT's three-step score plateaus by step 800,
+# docs/benchmarks.md). Quick: a smoke test of every stage (< 5 min).
 PLANS = {
     "full": {"n": 2400, "sft": [],
-             "grpo": ["train.max_steps=150"], "eval_tasks": 300},
+             "grpo": ["train.max_steps=100"], "eval_tasks": 300},
     "quick": {"n": 240, "sft": ["train.max_steps=30", "train.save_steps=1000"],
               "grpo": ["train.max_steps=4", "train.per_device_train_batch_size=16", "num_generations=4"],
               "eval_tasks": 24},
@@ -42,7 +47,7 @@ def _stage(console: Console, name: str, done: Callable[[], bool], run: Callable[
 def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str = "auto",
              seed: int = 0, console: Console | None = None) -> dict:
     """Run (or resume) every stage; return the three headline figures."""
-    from patchloop.datagen.functions import FunctionsConfig
+    from patchloop.datagen.functions import FunctionsConfig, scarce_labels
     from patchloop.datagen.run_functions import run_functions
     from patchloop.llm.tiny import init_tiny
     from patchloop.rl.evaluate import evaluate_model
@@ -57,7 +62,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
     common = [f"data.path={tasks_dir}", f"train.seed={seed}", f"reward.backend={backend}"]
     sft_cfg = load_config(SFTRunConfig, CONFIGS / "tiny-cpu-sft.yaml",
                           [*common[:2], f"model.name_or_path={model_dir}", f"train.output_dir={out / 'sft'}",
-                           *plan["sft"]])
+                           f"data.level_caps={{3: {LABELLED_HARD}}}", *plan["sft"]])
     grpo_cfg = load_config(GRPORunConfig, CONFIGS / "tiny-cpu-grpo.yaml",
                            [*common, f"model.name_or_path={out / 'sft' / 'final'}",
                             f"train.output_dir={out / 'grpo'}", *plan["grpo"]])
@@ -65,8 +70,9 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
     _stage(console, "tiny model", lambda: (model_dir / "config.json").exists(),
            lambda: init_tiny(model_dir, seed=seed))
     _stage(console, "tasks", lambda: (tasks_dir / "fingerprint.json").exists(),
-           lambda: run_functions(FunctionsConfig(n=plan["n"], seed=seed, families=FAMILIES), tasks_dir,
-                                 backend=backend, progress=True))
+           lambda: run_functions(FunctionsConfig(n=plan["n"], seed=seed, families=FAMILIES,
+                                                 **scarce_labels(plan["n"], LABELLED_HARD)),
+                                 tasks_dir, backend=backend, progress=True))
 
     def ev(model: Path, name: str) -> dict:
         console.print(f"- held-out pass@1: {name}")
