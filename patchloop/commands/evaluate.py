@@ -112,21 +112,33 @@ def report(
 
 @app.command("func")
 def func(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Problems: HumanEval/MBPP JSONL(.gz), JSON, or a saved HF dataset dir."),
-    samples: Path = typer.Option(..., "--samples", "-s", help="Samples JSONL: task_id + completion (body or whole function) or solution."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Problems: HumanEval/MBPP JSONL(.gz), JSON, a saved HF dataset dir, or a `datagen functions` output dir."),
+    samples: Path | None = typer.Option(None, "--samples", "-s", help="Samples JSONL: task_id + completion (body or whole function) or solution."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Instead of --samples: a checkpoint (HF dir, LoRA adapter dir, or a `train` output dir) to sample from."),
     k: str = typer.Option("1,10,100", "--k", help="Comma-separated k for pass@k (a k above a task's sample count is left out)."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Sandboxes grading in parallel (each runs whole batches)."),
     backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto."),
     timeout: float = typer.Option(5.0, "--timeout", "-t", help="Seconds per sample."),
-    split: str = typer.Option("", "--split", help="Split of a saved DatasetDict (default: its first)."),
-    out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json."),
+    split: str = typer.Option("", "--split", help="Split of a saved DatasetDict (default: heldout if present, else its first)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
+    n_samples: int = typer.Option(1, "--n-samples", "-n", min=1, help="With --model: completions per problem (pass@k needs k of them)."),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="With --model: 0 is greedy decoding."),
+    top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0, help="With --model: nucleus sampling."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="With --model: generation limit per completion."),
+    prompt_format: str = typer.Option("completion", "--prompt-format", help="With --model: completion (continue the prompt) or chat (answer in a code block)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="With --model: prompts generated together."),
+    seed: int = typer.Option(0, "--seed", help="With --model: sampling seed."),
+    out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Function-level pass@k: every sample runs in a sandbox with its own time and resource limits."""
+    """Function-level pass@k of samples, or of a checkpoint (--model): every sample runs in a
+    sandbox with its own time and resource limits; sampling settings go into summary.json."""
     from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems
 
     if backend not in ("auto", "docker", "local"):
         raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
+    if (samples is None) == (model is None):
+        raise typer.BadParameter("give exactly one of --samples (a JSONL file) and --model (a checkpoint)")
     try:
         ks = [int(x) for x in k.split(",") if x.strip()]
     except ValueError:
@@ -134,10 +146,27 @@ def func(
     on_error = _printer()
     try:
         problems = load_func_problems(dataset, split=split or None, on_error=on_error)
-        summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
-                                            timeout_s=timeout, progress=progress, on_error=on_error)
     except FileNotFoundError as e:
         raise typer.BadParameter(str(e)) from None
+    if limit:
+        problems = dict(list(problems.items())[:limit])
+    if not problems:
+        _fail(f"{dataset}: no usable problems")
+    meta = None
+    if model is not None:
+        from patchloop.rl.evaluate import sample_completions
+
+        samples = out / "samples.jsonl"
+        try:
+            meta = sample_completions(model, list(problems.values()), samples, n_samples=n_samples,
+                                      temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                      prompt_format=prompt_format, batch_size=batch_size, seed=seed,
+                                      progress=progress)
+        except (FileNotFoundError, OSError, ValueError) as e:
+            _fail(f"--model {model}: {e}")
+        meta = {**meta, "dataset": dataset, "split": split or None, "problems": len(problems)}
+    summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
+                                        timeout_s=timeout, progress=progress, on_error=on_error, meta=meta)
     scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))
     typer.echo(f"{summary['problems']} problems, {summary['samples']} samples: {scores or 'no pass@k (no samples)'}; "
                f"statuses {summary['statuses']}; summary: {out / 'summary.json'}")

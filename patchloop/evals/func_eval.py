@@ -1,6 +1,7 @@
 """``eval func``: HumanEval/MBPP-style samples graded in sandboxes, pass@k, resumable.
 
-Problems: JSONL (optionally .gz), a JSON list, or a saved ``datasets`` dir (+ split), with
+Problems: JSONL (optionally .gz), a JSON list, or a saved ``datasets`` dir (+ split; default
+``heldout`` when there is one, so a ``datagen functions`` output directory works as is), with
 HumanEval fields (``task_id, prompt, entry_point, test``) or MBPP fields (``task_id, text,
 code, test_list``). Samples: JSONL with ``task_id`` and ``completion`` (a body appended to the
 prompt, or a whole function) or ``solution`` (a whole program).
@@ -36,9 +37,14 @@ def _rows(path: Path, split: str | None) -> Iterable[tuple[str, Any]]:
     if path.is_dir():
         import datasets
 
+        if (path / "hf" / "dataset_dict.json").exists():  # a `patchloop datagen functions` output dir
+            path = path / "hf"
         ds = datasets.load_from_disk(str(path))
         if isinstance(ds, datasets.DatasetDict):
-            ds = ds[split or next(iter(ds))]
+            if split is not None and split not in ds:
+                raise FileNotFoundError(f"{path}: no split {split!r} (have {', '.join(ds)})")
+            # held-out is what a score is for; otherwise the first split
+            ds = ds[split or ("heldout" if "heldout" in ds else next(iter(ds)))]
         for i, row in enumerate(ds):
             yield f"{path}[{i}]", row
     elif path.suffix == ".json":

@@ -111,8 +111,21 @@ def save_final(trainer, tok, output_dir: str | Path, lora: LoraSettings) -> Path
 
 
 def resolve_checkpoint(path: str | Path) -> tuple[str, str | None]:
-    """(base model dir, adapter dir or None) for a trained output: LoRA finals point at their base."""
+    """(base model dir, adapter dir or None) for a trained output: LoRA finals point at their base.
+
+    Also takes a training run's output directory: its finished model (``DONE.json``), or else
+    its newest complete ``checkpoint-N`` (a run that is still going, or was killed)."""
     p = Path(path)
+    if p.is_dir() and not (p / "config.json").exists() and not (p / "adapter_config.json").exists():
+        done = p / "DONE.json"
+        if done.exists():
+            model = Path(json.loads(done.read_text())["model"])
+            return resolve_checkpoint(model if model.exists() else p / model.name)  # run moved or other cwd
+        ckpt = last_checkpoint(p)
+        if ckpt is None:
+            raise FileNotFoundError(f"{p}: not a model directory (no config.json or adapter_config.json) "
+                                    "and no finished checkpoint in it")
+        return resolve_checkpoint(ckpt)
     cfg = p / "adapter_config.json"
     if cfg.exists():
         base = json.loads(cfg.read_text()).get("base_model_name_or_path")

@@ -44,7 +44,7 @@ def load_for_inference(path: str | Path, cpu_threads: int | None = 1):
 
 
 def generate(model, tok, prompts: list[Any], *, max_new_tokens: int = 64, temperature: float = 0.0,
-             batch_size: int = 64, seed: int = 0) -> list[str]:
+             top_p: float = 1.0, batch_size: int = 64, seed: int = 0) -> list[str]:
     """One completion per prompt (text prompts, or chat message lists through the template)."""
     import torch
 
@@ -57,7 +57,7 @@ def generate(model, tok, prompts: list[Any], *, max_new_tokens: int = 64, temper
         sample = temperature > 0
         with torch.no_grad():
             gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=sample,
-                                 temperature=temperature if sample else None, top_p=1.0 if sample else None,
+                                 temperature=temperature if sample else None, top_p=top_p if sample else None,
                                  top_k=0 if sample else None, pad_token_id=tok.pad_token_id)
         out += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     return out
@@ -127,3 +127,71 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
                "per_level_n": {str(k): len(v) for k, v in sorted(per.items())}}
     write_json(done, summary)
     return summary
+
+
+def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str | Path, *, n_samples: int = 1,
+                       temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
+                       prompt_format: str = "completion", batch_size: int = 16, seed: int = 0,
+                       progress: bool = True) -> dict[str, Any]:
+    """Write ``n_samples`` completions per task (``FunctionTask``) to ``out_path`` as eval-func
+    samples JSONL (``task_id``, ``completion``), batch by batch, and return the sampling settings.
+
+    Resumable: a rerun with the same settings keeps the samples already written and makes only
+    the missing ones; different settings for the same file are refused rather than mixed.
+    The settings go to ``<out_path>.settings.json`` so a score always says how it was sampled.
+    """
+    from patchloop.types import append_jsonl, iter_jsonl
+
+    if n_samples < 1:
+        raise ValueError("n_samples must be at least 1")
+    if n_samples > 1 and temperature <= 0:
+        raise ValueError("several samples per task need --temperature > 0 (greedy decoding repeats itself)")
+    if prompt_format not in ("completion", "chat"):
+        raise ValueError(f"unknown prompt format {prompt_format!r} (completion, chat)")
+    out_path = Path(out_path)
+    settings = {"model": str(model_path), "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
+                "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "seed": seed,
+                "decoding": "sampling" if temperature > 0 else "greedy"}
+    settings_path = out_path.with_name(out_path.name + ".settings.json")
+    if out_path.exists() and settings_path.exists():
+        before = json.loads(settings_path.read_text())
+        if {k: before.get(k) for k in settings} != settings:
+            changed = sorted(k for k in settings if before.get(k) != settings[k])
+            raise ValueError(f"{out_path} was sampled with other settings ({', '.join(changed)}); "
+                             "use another --out or delete it")
+    have: dict[str, int] = defaultdict(int)
+    if out_path.exists():
+        for rec in iter_jsonl(out_path, skip_bad=True):
+            have[str(rec.get("task_id"))] += 1
+    write_json(settings_path, settings)
+    todo = [(t, j) for t in tasks for j in range(have[t.task_id], n_samples)]
+    if todo:
+        model, tok = load_for_inference(model_path)
+        advance, bar = _bar(progress, len(todo), "sampling")
+        try:
+            for b in range(0, len(todo), batch_size):
+                part = todo[b:b + batch_size]
+                # Seeded by the first sample's position: a resumed run draws what the
+                # uninterrupted one would have for the batches it still has to make.
+                texts = generate(model, tok, [model_prompt(t.prompt, prompt_format) for t, _ in part],
+                                 max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                 batch_size=batch_size, seed=seed * 1_000_003 + b)
+                for (t, j), text in zip(part, texts):
+                    code = clip_body(text) if prompt_format == "completion" else extract_code(text, "chat")
+                    append_jsonl(out_path, {"task_id": t.task_id, "completion": code, "sample": j, "raw": text})
+                advance(len(part))
+        finally:
+            if bar is not None:
+                bar.stop()
+    return settings
+
+
+def _bar(enabled: bool, total: int, label: str):
+    if not enabled:
+        return (lambda n: None), None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    job = bar.add_task(label, total=total)
+    bar.start()
+    return (lambda n: bar.advance(job, n)), bar

@@ -149,10 +149,11 @@ def test_cli_grpo_runs_from_preset(tiny_model, task_dir, tmp_path):
 
     preset = Path(__file__).resolve().parents[2] / "configs" / "tiny-cpu-grpo.yaml"
     out = tmp_path / "grpo"
-    res = subprocess.run(_cli("grpo", "--config", str(preset), f"model.name_or_path={tiny_model}",
-                              f"data.path={task_dir}", f"train.output_dir={out}", "data.level_weights=null",
-                              "data.max_samples=null", "train.max_steps=1", "train.per_device_train_batch_size=8",
-                              "num_generations=4", "max_completion_length=8", "reward.backend=local",
+    # every form a user may type: --flag value, --flag=value, a unique last part, dotted KEY=VALUE
+    res = subprocess.run(_cli("grpo", "--config", str(preset), "--model", str(tiny_model),
+                              "--data", str(task_dir), f"--output-dir={out}", "data.level_weights=null",
+                              "--max-samples", "null", "--max-steps", "1", "--per-device-train-batch-size", "8",
+                              "num_generations=4", "--max-completion-length", "8", "--reward.backend", "local",
                               "train.report_to=[tensorboard]"),
                          check=False, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]

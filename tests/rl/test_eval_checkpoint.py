@@ -1,0 +1,65 @@
+"""`patchloop eval func --model`: a checkpoint is sampled, graded in the sandbox, and the score
+says how it was sampled; the run resumes and refuses to mix sampling settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def _eval(*args):
+    return subprocess.run([sys.executable, "-m", "patchloop", "eval", "func", "--no-progress", "-b", "local", *args],
+                          check=False, capture_output=True, text=True, timeout=600)
+
+
+def test_eval_func_measures_a_checkpoint_and_records_sampling(tiny_model, task_dir, tmp_path):
+    out = tmp_path / "ev"
+    args = ("--dataset", str(task_dir), "--model", str(tiny_model), "--n-samples", "2", "--temperature", "0.8",
+            "--max-new-tokens", "12", "--k", "1,2", "--out", str(out))
+    res = _eval(*args)
+    assert res.returncode == 0, res.stderr[-2000:]
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    # default split of a datagen directory is heldout (8 tasks), two samples each
+    assert len(samples) == 16 and len({s["task_id"] for s in samples}) == 8
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"] == 16 and summary["graded"] == 16 and summary["infra_errors"] == 0
+    assert {"pass@1", "pass@2"} <= set(summary)
+    meta = summary["meta"]
+    assert meta["model"] == str(tiny_model) and meta["temperature"] == 0.8 and meta["n_samples"] == 2
+    assert meta["decoding"] == "sampling" and meta["max_new_tokens"] == 12 and meta["split"] is None
+    results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert abs(summary["pass@1"] - sum(r["passed"] for r in results) / 16) < 1e-9
+
+    again = _eval(*args)  # resumes: nothing sampled or graded twice
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 16
+    assert len((out / "results.jsonl").read_text().splitlines()) == 16
+
+    mixed = _eval("--dataset", str(task_dir), "--model", str(tiny_model), "--n-samples", "2",
+                  "--temperature", "0.5", "--max-new-tokens", "12", "--out", str(out))
+    assert mixed.returncode == 2 and "other settings (temperature)" in mixed.stderr
+
+
+def test_eval_func_takes_a_training_output_dir_and_refuses_bad_requests(tiny_model, task_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model, run / "final")
+    (run / "DONE.json").write_text(json.dumps({"model": "elsewhere/final", "adapter": False}))  # relative, other cwd
+    res = _eval("--dataset", str(task_dir), "--split", "sft", "--limit", "3", "--model", str(run),
+                "--max-new-tokens", "8", "--out", str(tmp_path / "ev"))
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert summary["problems"] == 3 and summary["meta"]["decoding"] == "greedy" and summary["meta"]["split"] == "sft"
+
+    greedy_many = _eval("--dataset", str(task_dir), "--model", str(run), "--n-samples", "4", "--out", str(tmp_path / "x"))
+    assert greedy_many.returncode == 2 and "--temperature > 0" in greedy_many.stderr
+    both = _eval("--dataset", str(task_dir), "--model", str(run), "--samples", "s.jsonl")
+    assert both.returncode == 2 and "exactly one of --samples" in both.stderr
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    none = _eval("--dataset", str(task_dir), "--model", str(empty), "--out", str(tmp_path / "y"))
+    assert none.returncode == 2 and "no finished checkpoint" in none.stderr
+    nosplit = _eval("--dataset", str(task_dir), "--split", "nope", "--model", str(run))
+    assert nosplit.returncode == 2 and "no split 'nope'" in nosplit.stderr
