@@ -92,6 +92,13 @@ class LocalModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if adapter is None and Path(path).expanduser().is_dir():  # a run dir, final/ or a bare LoRA adapter
+            from patchloop.llm.checkpoints import resolve_checkpoint
+
+            try:
+                path, adapter = resolve_checkpoint(Path(path).expanduser())
+            except (OSError, ValueError, KeyError) as e:
+                raise LLMError(f"cannot load model {path!r}: {e}") from None
         dev, dtype = pick_device()
         self.device = device or dev
         self.name = path if adapter is None else f"{path}+{adapter}"

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from patchloop.llm.checkpoints import resolve_checkpoint
 from patchloop.rl.config import LoraSettings, ModelSettings, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,12 @@ def load_model(settings: ModelSettings):
     path = Path(settings.name_or_path)
     if not path.exists() and settings.name_or_path.startswith(("/", ".", "runs/")):
         raise FileNotFoundError(f"model {settings.name_or_path}: no such directory")
+    adapter = settings.adapter
+    if path.is_dir():  # an earlier stage's run dir, final dir or LoRA adapter works as a start
+        base, found = resolve_checkpoint(path)
+        if found and adapter:
+            raise ValueError(f"model {path} is a LoRA adapter already; drop model.adapter={adapter}")
+        settings = settings.model_copy(update={"name_or_path": base, "adapter": found or adapter})
     dtype = settings.dtype
     if dtype == "auto":
         dtype = "bfloat16" if has_cuda() and torch.cuda.is_bf16_supported() else "float32"
@@ -79,20 +86,6 @@ def training_kwargs(t: TrainSettings) -> dict[str, Any]:
     }
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest ``checkpoint-N`` that finished saving (has trainer_state.json), or None."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    d = Path(output_dir)
-    if not d.is_dir():
-        return None
-    ckpt = get_last_checkpoint(str(d))
-    if ckpt and not (Path(ckpt) / "trainer_state.json").exists():
-        log.warning("%s is incomplete (killed while saving?): starting over", ckpt)
-        return None
-    return ckpt
-
-
 def save_final(trainer, tok, output_dir: str | Path, lora: LoraSettings) -> Path:
     """Write ``<output_dir>/final`` (adapter or full model, plus tokenizer) and, for LoRA with
     ``merge``, ``<output_dir>/merged``; return the directory to load for inference."""
@@ -108,26 +101,3 @@ def save_final(trainer, tok, output_dir: str | Path, lora: LoraSettings) -> Path
         target = out / "merged"
     (out / "DONE.json").write_text(json.dumps({"model": str(target), "adapter": lora.enabled and not lora.merge}))
     return target
-
-
-def resolve_checkpoint(path: str | Path) -> tuple[str, str | None]:
-    """(base model dir, adapter dir or None) for a trained output: LoRA finals point at their base.
-
-    Also takes a training run's output directory: its finished model (``DONE.json``), or else
-    its newest complete ``checkpoint-N`` (a run that is still going, or was killed)."""
-    p = Path(path)
-    if p.is_dir() and not (p / "config.json").exists() and not (p / "adapter_config.json").exists():
-        done = p / "DONE.json"
-        if done.exists():
-            model = Path(json.loads(done.read_text())["model"])
-            return resolve_checkpoint(model if model.exists() else p / model.name)  # run moved or other cwd
-        ckpt = last_checkpoint(p)
-        if ckpt is None:
-            raise FileNotFoundError(f"{p}: not a model directory (no config.json or adapter_config.json) "
-                                    "and no finished checkpoint in it")
-        return resolve_checkpoint(ckpt)
-    cfg = p / "adapter_config.json"
-    if cfg.exists():
-        base = json.loads(cfg.read_text()).get("base_model_name_or_path")
-        return str(base), str(p)
-    return str(p), None

@@ -25,7 +25,8 @@ def load_for_inference(path: str | Path, cpu_threads: int | None = 1):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from patchloop.rl.common import has_cuda, resolve_checkpoint, set_cpu_threads
+    from patchloop.llm.checkpoints import resolve_checkpoint
+    from patchloop.rl.common import has_cuda, set_cpu_threads
 
     set_cpu_threads(cpu_threads)
     base, adapter = resolve_checkpoint(path)

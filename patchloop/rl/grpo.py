@@ -12,10 +12,10 @@ import logging
 import time
 from pathlib import Path
 
+from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, StepTimer, WallBudgetCallback
 from patchloop.rl.common import (
     has_cuda,
-    last_checkpoint,
     load_model,
     peft_config,
     save_final,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
 from patchloop.rl.common import (
-    last_checkpoint,
     load_model,
     peft_config,
     save_final,

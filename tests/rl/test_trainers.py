@@ -186,3 +186,44 @@ def test_zero_variance_groups_leave_the_step():
     assert int(same_scale["num_items_in_batch"]) == int(mask.sum())  # the full batch's token count
     none, kept, _ = keep_informative_groups({**batch, "advantages": torch.zeros(9)}, 3)
     assert kept == 1 and none["advantages"].shape[0] == 3  # never an empty step
+
+
+def test_a_lora_run_loads_in_serve_the_agent_and_the_next_stage(tiny_model, task_dir, tmp_path):
+    """A LoRA run's output directory (final adapter + DONE.json) is all serve, the agent's local
+    model and the next training stage need: each finds the base and applies the adapter."""
+    import httpx
+
+    from patchloop.llm.local import LocalModel
+    from patchloop.rl.common import load_model
+    from patchloop.rl.config import ModelSettings
+
+    out = tmp_path / "sft-lora"
+    res = subprocess.run(_cli("sft", "--model", str(tiny_model), "--data", str(task_dir), "--output-dir", str(out),
+                              "--lora", "--lora.r", "4", "--max-steps", "2", "--learning-rate", "5e-2",
+                              "--per-device-train-batch-size", "4", "--report-to", "[]", "--max-length", "96"),
+                         check=False, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (out / "final" / "adapter_config.json").exists() and not (out / "final" / "model.safetensors").exists()
+
+    served = LocalModel(str(out))  # what `serve --model` and the agent's hf: models load
+    assert served.name == f"{tiny_model}+{out / 'final'}"
+    base = LocalModel(str(tiny_model))
+    ids = base.tokenizer("def f(x):\n    return", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert not torch.allclose(served.model(ids).logits, base.model(ids).logits), "adapter not applied"
+        merged, _ = load_model(ModelSettings(name_or_path=str(out)))  # GRPO starting from this run
+        assert torch.allclose(merged(ids).logits, served.model(ids).logits, atol=1e-4)
+
+    proc = subprocess.Popen([sys.executable, "-m", "patchloop", "serve", "--model", str(out), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # blocks until the ready line, or EOF if serve died
+        assert "serving" in line, proc.stderr.read()[-2000:] if proc.poll() is not None else line
+        url = line.split(" at ")[-1].strip()
+        reply = httpx.post(f"{url}/chat/completions", timeout=120, json={
+            "model": "x", "max_tokens": 8, "messages": [{"role": "user", "content": "Write f."}]})
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["choices"][0]["message"]["role"] == "assistant"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
