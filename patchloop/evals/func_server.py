@@ -32,6 +32,9 @@ What it defends against, and how:
   arguments into the sandbox; the host keeps the expected values and compares them itself.
 * escapes from the kill: judge and server are child subreapers, so double-forked or setsid'd
   descendants are re-parented to them and killed (with a fresh uid: ``kill(-1)`` as that uid).
+* planting code for the trusted side: every module the judge and server use is imported
+  before the first candidate runs, and this file's own directory (the sandbox user's, so
+  writable by a candidate sharing that uid) leaves ``sys.path`` once ``func_codec`` is in.
 * starving later samples: what a sample leaves in /tmp, /var/tmp and /dev/shm is removed
   before the next one starts; a sample that kills the server fails and the rest run again.
 * partial credit: each top-level statement of ``check`` holding an ``assert`` counts as one
@@ -53,18 +56,31 @@ boundary for everything outside this process tree (network, host files, disk out
 
 from __future__ import annotations
 
+# Every module the judge and the server use is imported here, before any candidate runs: a
+# module imported lazily would be looked up on sys.path *after* a candidate had a chance to
+# plant a file of that name somewhere on it (a forged PASS, shown by the hack tests).
+import ast
 import json
 import math
 import os
+import resource
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 try:  # in the package (host side, tests) ...
     from patchloop.evals.func_codec import CodecError, decode, encode, recv, send
 except ImportError:  # ... or copied into a sandbox next to func_codec.py
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    _HERE = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, _HERE)
     from func_codec import CodecError, decode, encode, recv, send
+
+    # That directory belongs to the sandbox user, whom candidates may share: nothing may be
+    # imported from it again.
+    sys.path.remove(_HERE)
+    sys.path_importer_cache.pop(_HERE, None)
 
 MAX_REPORTED = 16 * 1024  # bytes of one structured-case return value sent back to the host
 PRELOAD = ("re", "math", "string", "collections", "itertools", "functools", "heapq", "bisect",
@@ -172,8 +188,6 @@ def candidate_main(job, req_r, resp_w, workdir, uid, limits) -> None:
         os.dup2(resp_w, 4)
         os.closerange(5, 65536)  # our stdout, the judge's result pipe, the test descriptors
         os.chdir(workdir)
-        import resource
-
         cpu = math.ceil(job["timeout"]) + 1
         for res, value in ((resource.RLIMIT_CPU, cpu), (resource.RLIMIT_AS, limits["memory_bytes"]),
                            (resource.RLIMIT_FSIZE, limits["file_bytes"]),
@@ -356,8 +370,6 @@ def counted_check(source, ns, report):
     """Compile ``check`` so that each top-level statement holding an ``assert`` is one test:
     a failing one is counted and the next still runs (partial credit); the verdict is the same
     as the plain run's, since PASS still needs every one to pass. None when not applicable."""
-    import ast
-
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -394,9 +406,6 @@ def counted_check(source, ns, report):
 
 def judge_main(job, test_fd, result_w, uid, limits) -> None:
     """Never returns: forks the candidate, runs the tests, sends one report on ``result_w``."""
-    import shutil
-    import tempfile
-
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 1)  # tests may print; nothing of ours goes to the server's stdout
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -471,9 +480,9 @@ def _scratch_snapshot():
 
 def _scratch_restore(snap) -> None:
     """Remove what a sample left in the shared scratch dirs, so a sample that fills /tmp
-    cannot starve the samples after it (or the next upload) of space."""
-    import shutil
-
+    cannot starve the samples after it (or the next upload) of space. Every process of the
+    sample is dead by now, so nothing moves under us; symlinks are never followed (a link
+    to /etc must not have /etc chmod-ed)."""
     for d, before in snap.items():
         try:
             new = set(os.listdir(d)) - before
@@ -481,19 +490,30 @@ def _scratch_restore(snap) -> None:
             continue
         for name in new:
             path = os.path.join(d, name)
-            for root, dirs, _ in os.walk(path):  # a candidate may have chmod-ed its dirs shut
-                for sub in dirs:
-                    try:
-                        os.chmod(os.path.join(root, sub), 0o700)
-                    except OSError:
-                        pass
             if os.path.isdir(path) and not os.path.islink(path):
+                _open_up(path)  # a candidate may have chmod-ed its dirs shut
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 try:
                     os.unlink(path)
                 except OSError:
                     pass
+
+
+def _open_up(top) -> None:
+    """chmod 0700 ``top`` and every directory under it, never through a symlink."""
+    try:
+        os.chmod(top, 0o700)
+    except OSError:
+        return
+    for root, dirs, _ in os.walk(top):  # os.walk does not descend into symlinked dirs
+        for sub in dirs:
+            sub_path = os.path.join(root, sub)
+            try:
+                if not os.path.islink(sub_path):
+                    os.chmod(sub_path, 0o700)
+            except OSError:
+                pass
 
 
 def run_job(job, test_fd, limits):
@@ -562,8 +582,6 @@ def main(batch_dir) -> int:
         report = run_job(job, test_fds[i], limits)
         report["i"] = i
         results.append(report)
-    import shutil
-
     shutil.rmtree(batch_dir, ignore_errors=True)
     # Every candidate is dead now, so nothing but us can write after this marker.
     out = ["", "PLEND"] + [json.dumps(r, separators=(",", ":")) for r in results] + [f"PLDONE {len(results)}"]

@@ -189,3 +189,24 @@ def test_a_sample_that_fills_tmp_does_not_starve_the_rest():
     comps = [filler, "    return twice(x) + 1\n"] * 3
     results = grade_function_batch(HELPER, comps, backend="local", chunk=2, timeout_s=10.0)
     assert [r.status for r in results] == [FAIL, PASS] * 3, results
+
+
+@pytest.mark.parametrize("backend", ["local", "docker"])
+def test_cleanup_after_a_sample_never_follows_its_symlinks(backend, request):
+    """A sample leaves /tmp/d/link -> a directory outside /tmp (here the sandbox's workspace).
+    Removing what it left must not chmod that directory through the link (as root on the local
+    backend the target could be any host directory)."""
+    if backend == "docker":
+        request.getfixturevalue("docker_client")
+    from patchloop.sandbox import open_sandbox
+
+    with open_sandbox(backend, task_id="func-symlink") as sb:
+        workspace = sb.run("pwd").stdout.strip()
+        before = sb.run(f"stat -c %a {workspace}").stdout.strip()
+        planter = ("    import os\n    os.makedirs('/tmp/d/inner', exist_ok=True)\n"
+                   f"    os.symlink({workspace!r}, '/tmp/d/link')\n    os.symlink({workspace!r}, '/tmp/top-link')\n"
+                   "    return 0\n")
+        results = grade_function_batch(HELPER, [planter, "    return twice(x) + 1\n"], sandbox=sb)
+        assert [r.status for r in results] == [FAIL, PASS], results
+        assert sb.run(f"stat -c %a {workspace}").stdout.strip() == before == "755"
+        assert sb.run("ls /tmp/d /tmp/top-link 2>&1; true").stdout.count("No such file") == 2
