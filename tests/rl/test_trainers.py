@@ -159,7 +159,7 @@ def test_cli_grpo_runs_from_preset(tiny_model, task_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "[grpo] step 1/1" in res.stdout
     rec = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
-    assert {"reward", "reward_std", "pass_rate", "frac_reward_zero_std"} <= set(rec)
+    assert {"reward", "reward_std", "pass_rate", "frac_reward_zero_std", "kl"} <= set(rec)  # preset beta > 0
     assert any(out.rglob("events.out.tfevents.*")), "no TensorBoard events"
     assert (out / "final" / "model.safetensors").exists() and (out / "config.yaml").exists()
     bad = subprocess.run(_cli("grpo", "--config", str(preset), "num_generations=1"), check=False,
