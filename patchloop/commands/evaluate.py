@@ -164,7 +164,9 @@ def func(
                                       progress=progress)
         except (FileNotFoundError, OSError, ValueError) as e:
             _fail(f"--model {model}: {e}")
-        meta = {**meta, "dataset": dataset, "split": split or None, "problems": len(problems)}
+        from patchloop.evals.func_eval import resolve_split
+
+        meta = {**meta, "dataset": dataset, "split": resolve_split(dataset, split or None), "problems": len(problems)}
     summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
                                         timeout_s=timeout, progress=progress, on_error=on_error, meta=meta)
     scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))

@@ -33,18 +33,32 @@ BATCH = 32
 OnError = Callable[[Exception], None]
 
 
+def resolve_split(path: str | Path, split: str | None) -> str | None:
+    """The split a problems path is read from: ``split`` if given, else ``heldout`` when a saved
+    DatasetDict has one (held-out is what a score is for), else its first; None for files."""
+    path = Path(path)
+    if (path / "hf" / "dataset_dict.json").exists():  # a `patchloop datagen functions` output dir
+        path = path / "hf"
+    if not (path / "dataset_dict.json").exists():
+        return split
+    names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits") or []
+    if split is not None:
+        if split not in names:
+            raise FileNotFoundError(f"{path}: no split {split!r} (have {', '.join(names)})")
+        return split
+    return "heldout" if "heldout" in names else (names[0] if names else None)
+
+
 def _rows(path: Path, split: str | None) -> Iterable[tuple[str, Any]]:
     if path.is_dir():
         import datasets
 
-        if (path / "hf" / "dataset_dict.json").exists():  # a `patchloop datagen functions` output dir
+        split = resolve_split(path, split)
+        if (path / "hf" / "dataset_dict.json").exists():
             path = path / "hf"
         ds = datasets.load_from_disk(str(path))
         if isinstance(ds, datasets.DatasetDict):
-            if split is not None and split not in ds:
-                raise FileNotFoundError(f"{path}: no split {split!r} (have {', '.join(ds)})")
-            # held-out is what a score is for; otherwise the first split
-            ds = ds[split or ("heldout" if "heldout" in ds else next(iter(ds)))]
+            ds = ds[split]
         for i, row in enumerate(ds):
             yield f"{path}[{i}]", row
     elif path.suffix == ".json":

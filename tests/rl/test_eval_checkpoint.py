@@ -27,7 +27,7 @@ def test_eval_func_measures_a_checkpoint_and_records_sampling(tiny_model, task_d
     assert {"pass@1", "pass@2"} <= set(summary)
     meta = summary["meta"]
     assert meta["model"] == str(tiny_model) and meta["temperature"] == 0.8 and meta["n_samples"] == 2
-    assert meta["decoding"] == "sampling" and meta["max_new_tokens"] == 12 and meta["split"] is None
+    assert meta["decoding"] == "sampling" and meta["max_new_tokens"] == 12 and meta["split"] == "heldout"
     results = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert abs(summary["pass@1"] - sum(r["passed"] for r in results) / 16) < 1e-9
 
