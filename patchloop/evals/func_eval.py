@@ -75,26 +75,39 @@ def _rows(path: Path, split: str | None) -> Iterable[tuple[str, Any]]:
                         yield f"{path}:{lineno}", RecordError(f"{path}:{lineno}", f"invalid JSON ({e.msg})")
 
 
-def _mbpp_entry_point(asserts: Sequence[str]) -> str:
+def mbpp_entry_point(asserts: Sequence[str]) -> str:
+    """The function an MBPP task is about: the first non-builtin name called in its first assert."""
     for name in re.findall(r"([A-Za-z_]\w*)\s*\(", asserts[0] if asserts else ""):
         if not hasattr(builtins, name):
             return name
     raise ValueError("cannot tell the function name from test_list")
 
 
+def mbpp_prompt(text: str, asserts: Sequence[str]) -> str:
+    """MBPP's prompt as its paper writes it (the task, then the tests the code must pass, which
+    is also where the function's name comes from), as a docstring so the program parses."""
+    body = text.strip() + "\nYour code should pass these tests:\n" + "\n".join(a.strip() for a in asserts)
+    return '"""' + body.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') + '\n"""\n'
+
+
 def to_function_task(row: dict) -> FunctionTask:
-    """A HumanEval row as is; an MBPP row with its text as the prompt and the entry point read
-    from its first assert. JSON-string fields from saved datasets are decoded."""
+    """A HumanEval row as is; an MBPP row (original: ``text``; sanitized: ``prompt`` holding
+    the text) with the MBPP prompt, the entry point read from its first assert and ``code`` as
+    the canonical solution. JSON-string fields from saved datasets are decoded."""
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     row = dict(row)
     row["task_id"] = str(row.get("task_id", ""))
-    for key in ("cases", "params", "test_list"):
+    for key in ("cases", "params", "test_list", "test_imports"):
         if isinstance(row.get(key), str) and row[key][:1] in "[{":
             row[key] = json.loads(row[key])
-    if "prompt" not in row and "text" in row:
-        row["prompt"] = f'"""{row["text"]}"""\n'
-        row.setdefault("entry_point", _mbpp_entry_point(row.get("test_list") or []))
+    text = row.get("text") if "prompt" not in row else row.get("prompt")
+    if row.get("test_list") and not row.get("entry_point") and isinstance(text, str):  # MBPP
+        asserts = list(row["test_list"])
+        row["prompt"] = mbpp_prompt(text, asserts)
+        row["entry_point"] = mbpp_entry_point(asserts)
+        if isinstance(row.get("code"), str):
+            row.setdefault("canonical_solution", row["code"])
     task = FunctionTask.from_dict(row)
     if not task.task_id or not task.entry_point:
         raise ValueError("missing task_id or entry_point")

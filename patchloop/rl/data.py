@@ -19,28 +19,66 @@ from patchloop.types import FunctionTask
 CHAT_INSTRUCTION = ("Complete the following Python function. Answer with the whole function "
                     "in one ```python code block.\n\n")
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
-TASK_COLUMNS = ("task_id", "entry_point", "test", "cases", "level", "family", "task_prompt")
+TASK_COLUMNS = ("task_id", "entry_point", "test", "cases", "level", "family", "task_prompt",
+                "test_list", "test_imports", "test_setup_code")
 
 
 class DataError(ValueError):
     """A task directory or row that cannot be used (message names the path/row and cause)."""
 
 
+# Official benchmark fields the grader needs besides ``test``/``cases`` (MBPP's asserts).
+OFFICIAL_TEST_COLUMNS = ("test_list", "test_imports", "test_setup_code")
+
+
 def load_split(path: str | Path, split: str):
-    """The ``split`` of a task directory as a ``datasets.Dataset``."""
+    """The ``split`` of a task directory as a ``datasets.Dataset``.
+
+    Besides ``datagen functions`` output, takes problems in the official HumanEval or MBPP
+    formats (a JSONL/JSON file, or a saved dataset): they are read by the evaluation harness
+    and turned into the same row shape, so the trainers and the reward see one format."""
     import datasets
 
     p = Path(path)
+    if p.is_file():
+        return datasets.Dataset.from_list(_official_rows(p, None))
     for cand in (p / "hf", p):
         if (cand / "dataset_dict.json").exists():
             dd = datasets.load_from_disk(str(cand))
             if split not in dd:
                 raise DataError(f"{cand}: no split {split!r} (have {', '.join(dd)})")
-            return dd[split]
+            ds = dd[split]
+            if "prompt" in ds.column_names and "entry_point" in ds.column_names:
+                return ds  # datagen rows, or HumanEval's own
+            return datasets.Dataset.from_list(_official_rows(cand, split))
     jsonl = p / f"{split}.jsonl"
     if jsonl.exists():
         return datasets.load_dataset("json", data_files=str(jsonl), split="train")
-    raise DataError(f"{p}: neither a saved DatasetDict (hf/) nor {split}.jsonl")
+    raise DataError(f"{p}: neither a saved DatasetDict (hf/), {split}.jsonl, nor a HumanEval/MBPP file")
+
+
+def _official_rows(path: Path, split: str | None) -> list[dict]:
+    """HumanEval/MBPP problems as datagen-shaped rows (bad rows are logged and skipped)."""
+    import logging
+
+    from patchloop.evals.func_eval import load_func_problems
+
+    warn = logging.getLogger(__name__).warning
+    try:
+        tasks = load_func_problems(path, split=split, on_error=lambda e: warn("skipped %s", e))
+    except FileNotFoundError as e:
+        raise DataError(str(e)) from None
+    if not tasks:
+        raise DataError(f"{path}: no usable HumanEval/MBPP problems")
+    rows = []
+    for t in tasks.values():
+        row = {"task_id": t.task_id, "prompt": t.prompt, "entry_point": t.entry_point, "test": t.test,
+               "canonical_solution": t.canonical_solution, "family": str(t.extra.get("family") or ""),
+               "level": int(t.extra.get("level") or 0), "cases": json.dumps(t.extra.get("cases") or [])}
+        for key in OFFICIAL_TEST_COLUMNS:
+            row[key] = json.dumps(t.extra.get(key) or ([] if key != "test_setup_code" else ""))
+        rows.append(row)
+    return rows
 
 
 def select(ds, *, levels=None, families=None, level_caps=None, level_weights=None, max_samples=None, seed=0):
@@ -86,15 +124,24 @@ def training_rows(data, default_split: str, seed: int) -> list[dict]:
 def row_to_task(row: dict[str, Any]) -> FunctionTask:
     """Rebuild the grader's record from a (possibly flattened) dataset row."""
     extra = dict(row.get("extra") or {})
-    for key in ("family", "level", "params", "cases"):
+    for key in ("family", "level", "params", "cases", *OFFICIAL_TEST_COLUMNS):
         if key in row and row[key] is not None:
             val = row[key]
-            extra[key] = json.loads(val) if key in ("params", "cases") and isinstance(val, str) else val
+            json_text = key in ("params", "cases", *OFFICIAL_TEST_COLUMNS) and isinstance(val, str)
+            extra[key] = json.loads(val) if json_text and val[:1] in '["{' else val
     prompt = row.get("task_prompt") or row.get("prompt")
     if not isinstance(prompt, str):
         raise DataError(f"{row.get('task_id', '?')}: prompt must be the task text")
+    entry_point = row.get("entry_point") or ""
+    if not entry_point and extra.get("test_list"):  # raw MBPP columns: the name is in the asserts
+        from patchloop.evals.func_eval import mbpp_entry_point
+
+        try:
+            entry_point = mbpp_entry_point(extra["test_list"])
+        except ValueError as e:
+            raise DataError(f"{row.get('task_id', '?')}: {e}") from None
     return FunctionTask(task_id=str(row.get("task_id", "")), prompt=prompt,
-                        entry_point=row.get("entry_point") or "", test=row.get("test") or "",
+                        entry_point=entry_point, test=row.get("test") or "",
                         canonical_solution=row.get("canonical_solution") or "", extra=extra)
 
 
@@ -130,6 +177,9 @@ def grpo_rows(rows: list[dict], fmt: str) -> list[dict]:
                     "test": r.get("test") or "", "level": int(r.get("level") or 0),
                     "family": r.get("family") or "",
                     "cases": r["cases"] if isinstance(r.get("cases"), str) else json.dumps(r.get("cases") or [])})
+        for key in OFFICIAL_TEST_COLUMNS:  # MBPP's asserts travel to the reward as columns too
+            if key in r:
+                out[-1][key] = r[key] if isinstance(r[key], str) else json.dumps(r[key])
     return out
 
 

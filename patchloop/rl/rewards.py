@@ -18,7 +18,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from patchloop.rl.data import completion_text, extract_code, row_to_task
+from patchloop.rl.data import TASK_COLUMNS, DataError, completion_text, extract_code, row_to_task
+from patchloop.types import FunctionTask
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +89,18 @@ class ExecutionReward:
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float | None]:
         n = len(completions)
-        cols = {k: _column(kwargs, k, n) for k in ("task_id", "entry_point", "test", "cases", "task_prompt",
-                                                   "level", "family", "canonical_solution")}
+        cols = {k: _column(kwargs, k, n) for k in (*TASK_COLUMNS, "canonical_solution")}
         tasks = []
         for i in range(n):
             row = {k: v[i] for k, v in cols.items() if v[i] is not None}
             if "task_prompt" not in row:
                 prompt = prompts[i] if i < len(prompts) else ""
                 row["task_prompt"] = prompt if isinstance(prompt, str) else ""
-            tasks.append(row_to_task(row))
+            try:
+                tasks.append(row_to_task(row))
+            except DataError as e:  # one unusable row: that sample is unscored (None), not the batch
+                log.warning("reward: %s", e)
+                tasks.append(FunctionTask(str(row.get("task_id", "?")), ""))
         codes = [extract_code(completion_text(c), self.prompt_format) for c in completions]
         results = self.grade(tasks, codes)
         self.last_results = results

@@ -24,3 +24,52 @@ def test_level_weights_resample_after_the_cap():
     assert len(rows) == 40
     l3 = [r for r in rows if r["level"] == 3]
     assert len(l3) == 20 and len({r["task_id"] for r in l3}) == 4  # four tasks, cycled to their share
+
+
+# Rows in the official layouts: HumanEval (openai_humaneval) and MBPP (original and sanitized).
+HUMANEVAL = {"task_id": "HumanEval/0", "prompt": "from typing import List\n\n\ndef twice_all(xs: List[int]) -> List[int]:\n"
+             "    \"\"\"Double every element.\"\"\"\n", "entry_point": "twice_all",
+             "canonical_solution": "    return [2 * x for x in xs]\n",
+             "test": "METADATA = {}\n\n\ndef check(candidate):\n    assert candidate([1, 2]) == [2, 4]\n"
+                     "    assert candidate([]) == []\n"}
+MBPP = {"task_id": 11, "text": "Write a python function to remove first and last occurrence of a given character.",
+        "code": "def remove_Occ(s, ch):\n    i = s.find(ch)\n    s = s[:i] + s[i + 1:] if i >= 0 else s\n"
+                "    j = s.rfind(ch)\n    return s[:j] + s[j + 1:] if j >= 0 else s\n",
+        "test_list": ['assert remove_Occ("hello","l") == "heo"', 'assert remove_Occ("abcda","a") == "bcd"'],
+        "test_setup_code": "", "challenge_test_list": []}
+MBPP_SANITIZED = {"source_file": "x", "task_id": 12, "prompt": "Write a function to add two numbers.",
+                  "code": "def add_nums(a, b):\n    return a + b\n", "test_imports": ["import math"],
+                  "test_list": ["assert add_nums(1, 2) == 3", "assert math.isclose(add_nums(0.5, 0.25), 0.75)"]}
+
+
+def test_official_humaneval_and_mbpp_files_train_and_reward(tmp_path):
+    """A HumanEval or MBPP file is training data as it is: SFT rows from its solutions, GRPO rows
+    whose columns the execution reward grades (the right answer 1, a wrong one 0)."""
+    import json
+
+    from patchloop.rl.data import grpo_rows, load_split, sft_rows
+    from patchloop.rl.rewards import ExecutionReward
+
+    path = tmp_path / "problems.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (HUMANEVAL, MBPP, MBPP_SANITIZED)) + "{broken\n")
+    rows = list(load_split(path, "rl"))
+    assert [r["task_id"] for r in rows] == ["HumanEval/0", "11", "12"]  # the broken line is skipped
+    assert "Your code should pass these tests:" in rows[1]["prompt"] and 'remove_Occ("hello"' in rows[1]["prompt"]
+    assert [r["entry_point"] for r in rows] == ["twice_all", "remove_Occ", "add_nums"]
+    sft = sft_rows(rows, "completion")
+    assert sft[1]["completion"] == MBPP["code"] and sft[0]["completion"] == HUMANEVAL["canonical_solution"]
+
+    grpo = grpo_rows(rows, "completion")
+    cols = {k: [r[k] for r in grpo] * 2 for k in grpo[0] if k != "prompt"}
+    right = [HUMANEVAL["canonical_solution"], MBPP["code"], MBPP_SANITIZED["code"]]
+    wrong = ["    return xs\n", "def remove_Occ(s, ch):\n    return s\n", "def add_nums(a, b):\n    return a - b\n"]
+    reward = ExecutionReward(partial=False, backend="local")
+    try:
+        out = reward([r["prompt"] for r in grpo] * 2, right + wrong, **cols)
+        # raw MBPP columns as TRL passes them from a user's own dataset (no entry_point column)
+        raw = reward(["Write remove_Occ."] * 2, [MBPP["code"], wrong[1]], task_id=["11", "11"],
+                     test_list=[MBPP["test_list"]] * 2, code=[MBPP["code"]] * 2)
+    finally:
+        reward.close()
+    assert out == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert raw == [1.0, 0.0]
