@@ -225,19 +225,9 @@ class SandboxTools:
         return self._sb.run(cmd, timeout=60.0).stdout
 
     def _diff(self) -> str:
-        """The workspace diff without build litter (bytecode, tool caches) that running
-        the tests leaves behind: it is not part of a fix and must not reach a user's tree."""
-        return strip_litter(self._sb.diff())
-
-
-LITTER = re.compile(r"(^|/)(__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.hypothesis)/|\.py[co]$")
-
-
-def strip_litter(diff: str) -> str:
-    """Drop the file sections of a git diff whose path is build litter."""
-    parts = re.split(r"(?m)^(?=diff --git )", diff)
-    keep = [p for p in parts if not (p.startswith("diff --git ") and LITTER.search(p.split("\n", 1)[0].split(" b/")[-1]))]
-    return "".join(keep)
+        """The workspace diff; the sandbox already leaves out the build litter (bytecode, tool
+        caches) that running the tests leaves behind."""
+        return self._sb.diff()
 
 
 def _did_you_mean(text: str, old: str) -> str:

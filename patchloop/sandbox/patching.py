@@ -173,18 +173,28 @@ exit 1
                       oom_killed=res.oom_killed, truncated=res.truncated)
 
 
+# Untracked files that running code leaves behind and no fix consists of. As ignore rules
+# they apply to untracked files only: a repository that tracks a .pyc still sees it change.
+LITTER_PATTERNS = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".hypothesis/")
+
+
 def workspace_diff(box: RunnerSandbox) -> str:
     """Everything changed since the base commit, as a patch ``git apply`` takes back.
 
     ``git add -A`` goes into a throw-away index, so the workspace's own index (which the
-    code under test may use) is left as it was. New, deleted and binary files included.
+    code under test may use) is left as it was. New, deleted and binary files included;
+    untracked build litter (bytecode, tool caches: ``LITTER_PATTERNS``) left out.
     """
+    litter = shlex.quote("\n".join(LITTER_PATTERNS) + "\n")
     script = f"""
 export GIT_INDEX_FILE=.git/patchloop.index
 rm -f "$GIT_INDEX_FILE"; cp .git/index "$GIT_INDEX_FILE" 2>/dev/null
-git add -A && git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames \\
+printf %s {litter} > .git/patchloop.exclude
+own=$(git config core.excludesFile) && [ -f "$own" ] && cat "$own" >> .git/patchloop.exclude
+git -c core.excludesFile=.git/patchloop.exclude add -A && \\
+  git diff --cached --binary --no-color --no-ext-diff --no-textconv --no-renames \\
   {shlex.quote(box.base_commit)} > .git/patchloop.diff
-rc=$?; rm -f "$GIT_INDEX_FILE"; exit $rc
+rc=$?; rm -f "$GIT_INDEX_FILE" .git/patchloop.exclude; exit $rc
 """
     res = box.run(script, timeout=300, env=GIT_ENV)
     if not res.ok:

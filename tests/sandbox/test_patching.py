@@ -173,3 +173,18 @@ def test_diff_has_new_deleted_and_binary_files_and_round_trips(clean):
     assert res.ok, res.output
     assert clean.read_bytes("new/data.bin") == bytes(range(256)) * 4
     assert clean.diff() == diff
+
+
+def test_diff_leaves_out_untracked_build_litter_but_not_tracked_files(clean):
+    clean.write_file("pkg/__pycache__/mod.cpython-311.pyc", b"\x00litter")
+    clean.write_file(".pytest_cache/v/cache/lastfailed", "{}")
+    clean.write_file("stray.pyc", b"\x00")
+    clean.write_file("new/real.py", "x = 1\n")
+    diff = clean.diff()
+    assert "new/real.py" in diff
+    assert "__pycache__" not in diff and ".pytest_cache" not in diff and "stray.pyc" not in diff
+    # a repository that tracks a .pyc (committed after the base) still sees it in the diff
+    assert clean.run("git add -f stray.pyc && git -c user.name=t -c user.email=t@t commit -qm pyc", timeout=30).ok
+    assert "stray.pyc" in clean.diff()
+    clean.reset()
+    assert clean.diff() == ""
