@@ -1,7 +1,7 @@
 """An OpenAI-compatible HTTP server over a local checkpoint (``patchloop serve``).
 
 Enough of the Chat Completions API for the agent, the ``openai`` client and editors:
-``/v1/models`` and ``/v1/chat/completions`` with tools, ``tool_choice``, sampling
+``/v1/models`` and ``/v1/chat/completions`` with tools, ``tool_choice`` (forced by prefilling), sampling
 settings, ``stream`` (SSE, tool-call deltas, a usage chunk on request) and ``usage``.
 
 Concurrency: one worker thread owns the model and takes requests in arrival order from a
@@ -48,6 +48,28 @@ class ChatRequest(BaseModel):
     logprobs: bool = False
     n: int = 1
     return_token_ids: bool = False  # vLLM's extension: token ids of the completion
+
+
+def forced_call_prefix(tool_choice: Any, tools: list[dict] | None) -> tuple[str, str | None]:
+    """``(text the reply is made to start with, error)`` for OpenAI's ``tool_choice``.
+
+    ``auto``/``none``/absent force nothing. ``required`` starts the reply inside a call, so the
+    model picks only the tool and arguments; a named function also fixes the name. This is
+    prefilling, not constrained decoding: the model can still write broken arguments, which
+    then come back as content, as any malformed call does."""
+    if tool_choice in (None, "auto", "none"):
+        return "", None
+    names = [(t.get("function") or {}).get("name") for t in tools or [] if isinstance(t, dict)]
+    if not names:
+        return "", "tool_choice requires tools"
+    if tool_choice == "required":
+        return OPEN + '\n{"name": "', None
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        name = (tool_choice.get("function") or {}).get("name")
+        if name not in names:
+            return "", f"tool_choice names function {name!r}, which is not among the tools ({', '.join(map(str, names))})"
+        return OPEN + f'\n{{"name": {json.dumps(name)}, "arguments": ', None
+    return "", f"unsupported tool_choice {json.dumps(tool_choice)[:200]} (auto, none, required, or a named function)"
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -111,22 +133,28 @@ class ChatServer:
             return _error(400, f"bad request: {' '.join(str(e).split())[:500]}")
         if req.n != 1:
             return _error(400, "only n=1 is supported")
-        tools = None if req.tool_choice == "none" else req.tools  # tool_choice is otherwise advisory
+        tools = None if req.tool_choice == "none" else req.tools
+        forced, why = forced_call_prefix(req.tool_choice, tools)
+        if why:
+            return _error(400, why)
         try:
             prompt = self.engine.render(_plain_messages(req.messages), tools)
         except LLMError as e:
             return _error(400, str(e))
+        if forced:  # the reply starts inside a call: the model can only fill it in
+            prompt = prompt + self.engine.tokenizer.encode(forced, add_special_tokens=False)
         if len(prompt) >= self.engine.context:
             return _error(400, f"prompt is {len(prompt)} tokens but this model's context is {self.engine.context}")
         names = {t.get("function", {}).get("name") for t in tools} if tools else None
         rid, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
         if req.stream:
-            return StreamingResponse(self._stream(req, prompt, names, rid, created), media_type="text/event-stream")
+            return StreamingResponse(self._stream(req, prompt, names, rid, created, forced),
+                                     media_type="text/event-stream")
         loop = asyncio.get_running_loop()
         gen = await loop.run_in_executor(
             self.worker, lambda: self.engine.generate(prompt, cancel=self.shutdown, **self._settings(req))
         )
-        parsed = self._parse(gen.text, names)
+        parsed = self._parse(forced + gen.text, names)
         message: dict[str, Any] = {"role": "assistant", "content": self._content(parsed) or None}
         if parsed.tool_calls:
             message["tool_calls"] = [self._call(c) for c in parsed.tool_calls]
@@ -172,8 +200,9 @@ class ChatServer:
             content.append({"token": s, "logprob": lp, "bytes": list(s.encode()), "top_logprobs": []})
         return {"content": content}
 
-    async def _stream(self, req: ChatRequest, prompt: list[int], names, rid: str, created: int):
-        """SSE: content deltas as tokens arrive, held back once a ``<tool_call>`` may begin."""
+    async def _stream(self, req: ChatRequest, prompt: list[int], names, rid: str, created: int, forced: str = ""):
+        """SSE: content deltas as tokens arrive, held back once a ``<tool_call>`` may begin
+        (from the first token when ``tool_choice`` forced a call)."""
         loop = asyncio.get_running_loop()
         tokens: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
@@ -202,7 +231,7 @@ class ChatServer:
                 ids.append(t)
                 if in_call:
                     continue
-                text = self.engine.tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
+                text = forced + self.engine.tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
                 cut = text.find(OPEN) if names is not None else -1
                 in_call = cut >= 0
                 held = _held_back(text) if names is not None else 0
@@ -211,7 +240,7 @@ class ChatServer:
                     yield chunk({"content": safe[len(sent):]})
                     sent = safe
             gen = await future
-            parsed = self._parse(gen.text, names)
+            parsed = self._parse(forced + gen.text, names)
             rest = self._content(parsed)
             rest = rest[len(sent.strip()):] if rest.startswith(sent.strip()) else ("\n" + rest if rest else "")
             if rest.strip():

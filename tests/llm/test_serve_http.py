@@ -215,6 +215,39 @@ def test_tool_choice_none_means_no_tool_calls(client):
     assert not r.choices[0].message.tool_calls and r.choices[0].finish_reason != "tool_calls"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "run"}}])
+def test_tool_choice_required_or_named_forces_a_call(client, choice, stream):
+    # "hello" is not what the tool model learnt to answer with a call; forced, it still calls run
+    ask = {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "tools": TOOLS,
+           "tool_choice": choice, "temperature": 0, "max_tokens": 40}
+    if stream:
+        chunks = list(client.chat.completions.create(**ask, stream=True))
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        names = [tc.function.name for d in deltas for tc in (d.tool_calls or [])]
+        text = "".join(d.content or "" for d in deltas)
+    else:
+        msg = client.chat.completions.create(**ask).choices[0].message
+        names = [tc.function.name for tc in msg.tool_calls or []]
+        text = msg.content or ""
+    # a call to run, or (broken arguments) the forced call's text handed back as content
+    assert names == ["run"] or (not names and text.startswith('<tool_call>\n{"name": "run'))
+    free = client.chat.completions.create(**{**ask, "tool_choice": "auto"}).choices[0].message
+    assert not free.tool_calls  # unforced, the model does not call a tool for "hello"
+
+
+@pytest.mark.parametrize("choice, part", [
+    ({"type": "function", "function": {"name": "rm"}}, "not among the tools"),
+    ("sometimes", "unsupported tool_choice"),
+])
+def test_bad_tool_choice_is_a_400(server, choice, part):
+    body = {"messages": PROMPT, "tools": TOOLS, "tool_choice": choice}
+    r = httpx.post(f"{server}/chat/completions", json=body, timeout=30)
+    assert r.status_code == 400 and part in r.json()["error"]["message"]
+    r = httpx.post(f"{server}/chat/completions", json={"messages": PROMPT, "tool_choice": "required"}, timeout=30)
+    assert r.status_code == 400 and "requires tools" in r.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(
     "body, part",
     [
