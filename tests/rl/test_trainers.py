@@ -144,6 +144,33 @@ def test_cli_sft_resumes_after_kill(tiny_model, task_dir, tmp_path):
     assert (out / "final" / "model.safetensors").exists()
 
 
+def test_cli_grpo_resumes_after_kill(tiny_model, task_dir, tmp_path):
+    """GRPO killed -9 after its first checkpoint continues from it: optimizer, scheduler, RNG
+    and step count come back, the reward's sandbox is opened afresh, no step is logged twice."""
+    out = tmp_path / "grpo"
+    args = _cli("grpo", "--model", str(tiny_model), "--data", str(task_dir), "--output-dir", str(out),
+                "--max-steps", "5", "--save-steps", "2", "--save-total-limit", "5", "--num-generations", "4",
+                "--per-device-train-batch-size", "8", "--max-completion-length", "6", "--reward.backend", "local",
+                "--report-to", "[]", "--temperature", "1.5")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        for line in proc.stdout:  # blocks on the child's own progress lines, no polling
+            if "checkpoint saved" in line:
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert (out / "checkpoint-2" / "trainer_state.json").exists() and not (out / "final").exists()
+    done = subprocess.run(args, check=False, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "reward" in r]
+    assert steps[:2] == [1, 2] and steps[-3:] == [3, 4, 5] and steps.count(1) == 1
+    assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
+    assert (out / "final" / "model.safetensors").exists() and (out / "DONE.json").exists()
+
+
 def test_cli_grpo_runs_from_preset(tiny_model, task_dir, tmp_path):
     from pathlib import Path
 
