@@ -62,7 +62,7 @@ def defines(code: str, name: str) -> bool:
     """Whether ``code`` defines ``name`` at top level (a whole solution, not a body)."""
     try:
         tree = ast.parse(code)
-    except SyntaxError:
+    except (SyntaxError, ValueError):  # ValueError: NUL bytes, lone surrogates (not source at all)
         return f"def {name}(" in code
     return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name for n in tree.body)
 
@@ -86,7 +86,7 @@ def build_program(task: FunctionTask, completion: str) -> str:
         try:
             ast.parse(task.prompt)
             return task.prompt + "\n\n" + completion
-        except SyntaxError:
+        except (SyntaxError, ValueError):
             return completion
     return task.prompt + completion
 

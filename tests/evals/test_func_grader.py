@@ -210,3 +210,14 @@ def test_cleanup_after_a_sample_never_follows_its_symlinks(backend, request):
         assert [r.status for r in results] == [FAIL, PASS], results
         assert sb.run(f"stat -c %a {workspace}").stdout.strip() == before == "755"
         assert sb.run("ls /tmp/d /tmp/top-link 2>&1; true").stdout.count("No such file") == 2
+
+
+def test_text_that_cannot_be_source_fails_alone_and_the_batch_goes_on():
+    """A lone surrogate cannot even be written as UTF-8 and a NUL byte cannot be compiled:
+    such a completion is a FAIL of its own, not an exception that loses the whole batch."""
+    comps = ["    return twice(x) + 1  # \ud800\n", "def f(x):\n    return twice(x) + 1  # \udcff\n", "\x00",
+             "    return twice(x) + 1\n"]
+    results = grade_function_batch(HELPER, comps, backend="local")
+    assert [r.status for r in results] == [FAIL, FAIL, FAIL, PASS], results
+    assert not any(r.infra_error for r in results)
+    assert "UnicodeEncodeError" in results[0].detail and "null bytes" in results[2].detail
