@@ -2,7 +2,8 @@
 
 A training run writes ``checkpoint-N`` directories while it goes and ``final`` (a full model,
 or a LoRA adapter whose ``adapter_config.json`` names its base) plus ``DONE.json`` when it
-ends. Anything that loads a model may be handed any of these, or the run directory itself.
+ends. A LoRA run that started from another adapter also keeps that merged start in ``start/``,
+which is the base its own adapter names. Anything that loads a model may be handed any of these, or the run directory itself.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def resolve_checkpoint(path: str | Path) -> tuple[str, str | None]:
         return resolve_checkpoint(ckpt)
     cfg = p / "adapter_config.json"
     if cfg.exists():
-        base = json.loads(cfg.read_text()).get("base_model_name_or_path")
-        return str(base), str(p)
+        base = str(json.loads(cfg.read_text()).get("base_model_name_or_path"))
+        moved = p.parent / "start"  # an adapter trained on a merged start, in a run dir that moved
+        if not Path(base).exists() and (moved / "config.json").exists():
+            base = str(moved)
+        return base, str(p)
     return str(p), None

@@ -28,8 +28,13 @@ def set_cpu_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def load_model(settings: ModelSettings):
-    """Base model (+ an adapter merged in, e.g. GRPO starting from an SFT LoRA) and tokenizer."""
+def load_model(settings: ModelSettings, keep_merged_in: str | Path | None = None):
+    """Base model (+ an adapter merged in, e.g. GRPO starting from an SFT LoRA) and tokenizer.
+
+    With ``keep_merged_in`` (a run that trains a new LoRA adapter on this start), a merged start
+    is also written there, once, and named as the model's path: the new adapter's
+    ``adapter_config.json`` then names the model it was really trained on. Naming the bare base
+    instead would make every later load (serve, eval, the agent) silently drop the first adapter."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -56,6 +61,14 @@ def load_model(settings: ModelSettings):
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, settings.adapter).merge_and_unload()
+        if keep_merged_in is not None:
+            start = Path(keep_merged_in).resolve()
+            if not (start / "config.json").exists():  # a resumed run wrote it already
+                model.save_pretrained(str(start))
+                tok.save_pretrained(str(start))
+                (start / "MERGED_FROM.json").write_text(json.dumps(
+                    {"base": settings.name_or_path, "adapter": str(Path(settings.adapter).resolve())}))
+            model.config._name_or_path = model.name_or_path = str(start)  # PEFT reads the attribute
     return model, tok
 
 

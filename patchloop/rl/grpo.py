@@ -133,7 +133,7 @@ def build_trainer(cfg: GRPORunConfig):
     dump_config(cfg, out / "config.yaml")
     set_cpu_threads(cfg.train.cpu_threads)
     dataset = build_dataset(cfg)
-    model, tok = load_model(cfg.model)
+    model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
     reward = build_reward(cfg.reward, cfg.data.prompt_format)
     timer = StepTimer()
     callbacks = [timer, JsonlMetricsCallback(out / "metrics.jsonl", timer=timer), ProgressCallback("grpo")]

@@ -42,7 +42,7 @@ def build_trainer(cfg: SFTRunConfig):
     dump_config(cfg, out / "config.yaml")
     set_cpu_threads(cfg.train.cpu_threads)
     dataset = build_dataset(cfg)
-    model, tok = load_model(cfg.model)
+    model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
     args = SFTConfig(**training_kwargs(cfg.train), max_length=cfg.max_length,
                      completion_only_loss=cfg.completion_only_loss, packing=False)
     callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback("sft")]

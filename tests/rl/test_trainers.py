@@ -254,3 +254,44 @@ def test_a_lora_run_loads_in_serve_the_agent_and_the_next_stage(tiny_model, task
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_gpu_presets_chain_lora_sft_into_lora_grpo_and_load_as_trained(tiny_model, task_dir, tmp_path):
+    """The GPU presets (chat prompts, LoRA, KL) on the tiny model with only the GPU-only knobs
+    off: SFT trains an adapter, GRPO starts from that run and trains its own adapter on the
+    merged start. Loading the GRPO run must give base + SFT + GRPO, not base + GRPO."""
+    from pathlib import Path
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from patchloop.llm.local import LocalModel
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    common = ("--data", str(task_dir), "--no-bf16", "--dtype", "float32", "--report-to", "[]",
+              "--gradient-accumulation-steps", "1", "--learning-rate", "5e-2")
+    sft, grpo = tmp_path / "sft", tmp_path / "grpo"
+    res = subprocess.run(_cli("sft", "-c", str(configs / "gpu-7b-sft.yaml"), "--model", str(tiny_model), *common,
+                              "--output-dir", str(sft), "--max-steps", "2", "--per-device-train-batch-size", "2",
+                              "--max-length", "256"), check=False, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = subprocess.run(_cli("grpo", "-c", str(configs / "gpu-7b-grpo.yaml"), "--model", str(sft), *common,
+                              "--output-dir", str(grpo), "--no-use-vllm", "--max-steps", "1",
+                              "--per-device-train-batch-size", "8", "--num-generations", "4",
+                              "--max-completion-length", "16", "--reward.backend", "local"),
+                         check=False, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "reward" in json.loads((grpo / "metrics.jsonl").read_text().splitlines()[0])
+    adapter_cfg = json.loads((grpo / "final" / "adapter_config.json").read_text())
+    assert adapter_cfg["base_model_name_or_path"] == str((grpo / "start").resolve())
+
+    ids = torch.tensor([[5, 17, 42, 7, 99, 3]])
+    with torch.no_grad():
+        start = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model)),
+                                          str(sft / "final")).merge_and_unload()
+        expected = PeftModel.from_pretrained(start, str(grpo / "final"))(ids).logits
+        without_sft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(tiny_model)),
+                                                str(grpo / "final"))(ids).logits
+        served = LocalModel(str(grpo)).model(ids).logits  # what serve, eval and the agent load
+    assert torch.allclose(served, expected, atol=1e-4)
+    assert not torch.allclose(served, without_sft, atol=1e-3), "the SFT adapter was dropped"
