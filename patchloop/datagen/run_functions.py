@@ -2,11 +2,14 @@
 
 Outputs in ``OUT``: ``sft.jsonl``, ``rl.jsonl``, ``heldout.jsonl`` (byte-identical for a seed),
 ``hf/`` (a ``datasets.DatasetDict`` from ``save_to_disk``), ``overlap.json`` and
-``fingerprint.json`` (generator version, seed, n, resolved config and its hash, counts).
+``fingerprint.json`` (generator version, seed, n, resolved config and its hash, counts), and
+``verified.jsonl``: every verdict as it came, so a killed run resumes without verifying again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,30 +24,76 @@ from patchloop.datagen.functions import (
     hf_rows,
 )
 from patchloop.evals.func import grade_function_batch
-from patchloop.types import FunctionTask, write_json, write_jsonl
+from patchloop.types import FunctionTask, append_jsonl, iter_jsonl, write_json, write_jsonl
 
 VERIFY_CHUNK = 64
+VERDICTS = "verified.jsonl"  # one line per verified task: what a rerun after a kill reuses
+
+
+def verdict_key(task: FunctionTask, timeout_s: float) -> str:
+    """What a verdict depends on: the whole task (ids name only family, level and parameters;
+    the test inputs come from the seed) and the time limit."""
+    body = json.dumps([task.prompt, task.test, task.canonical_solution, task.extra.get("cases"), timeout_s],
+                      sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()[:24]
+
+
+def load_verdicts(path: Path) -> dict[str, tuple[bool, str]]:
+    """(verdict, failure line) by key, as a killed or finished run wrote them (a torn last
+    line is skipped)."""
+    out: dict[str, tuple[bool, str]] = {}
+    if path.exists():
+        for rec in iter_jsonl(path, skip_bad=True):
+            if isinstance(rec.get("key"), str) and isinstance(rec.get("ok"), bool):
+                out[rec["key"]] = (rec["ok"], str(rec.get("failure") or ""))
+    return out
 
 
 def make_verifier(sandbox: Any, timeout_s: float, advance: Callable[[int], None] | None = None,
-                  failures: list[str] | None = None):
-    """Canonical solutions graded by the evaluation grader, in chunks, on one sandbox."""
+                  failures: list[str] | None = None, log: Path | None = None):
+    """Canonical solutions graded by the evaluation grader, in chunks, on one sandbox.
+
+    With ``log``, every verdict is appended there as it comes and verdicts already there are
+    reused, so a killed run picks up where it stopped (generation is deterministic for a seed,
+    so a rerun draws the same tasks). Infrastructure failures are never recorded."""
+    known = load_verdicts(log) if log is not None else {}
+    if log is not None and known:
+        _end_torn_line(log)
+
     def verify(tasks: list[FunctionTask]) -> list[bool]:
-        verdicts: list[bool] = []
-        for start in range(0, len(tasks), VERIFY_CHUNK):
-            part = tasks[start:start + VERIFY_CHUNK]
+        keys = [verdict_key(t, timeout_s) for t in tasks]
+        todo = [i for i, k in enumerate(keys) if k not in known]
+        for k in keys:  # failures verified by an earlier run are still reported
+            if k in known and not known[k][0] and failures is not None:
+                failures.append(known[k][1])
+        if advance and len(todo) < len(tasks):
+            advance(len(tasks) - len(todo))
+        for start in range(0, len(todo), VERIFY_CHUNK):
+            part = [tasks[i] for i in todo[start:start + VERIFY_CHUNK]]
             results = grade_function_batch(part, [t.canonical_solution for t in part],
                                            sandbox=sandbox, timeout_s=timeout_s)
             if all(r.infra_error for r in results):
                 raise RuntimeError(f"verification sandbox failed: {results[0].detail}")
-            for t, r in zip(part, results):
-                verdicts.append(r.passed)
-                if not r.passed and failures is not None:
-                    failures.append(f"{t.task_id}: {r.status} {r.detail}")
+            for i, t, r in zip(todo[start:start + VERIFY_CHUNK], part, results):
+                if r.infra_error:
+                    continue  # unknown, not false: verified again by the next run
+                failure = "" if r.passed else f"{t.task_id}: {r.status} {r.detail}"
+                known[keys[i]] = (r.passed, failure)
+                if log is not None:
+                    append_jsonl(log, {"key": keys[i], "task_id": t.task_id, "ok": r.passed, "failure": failure})
+                if failure and failures is not None:
+                    failures.append(failure)
             if advance:
                 advance(len(part))
-        return verdicts
+        return [known.get(k, (False, ""))[0] for k in keys]
     return verify
+
+
+def _end_torn_line(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        fh.seek(0, 2)
+        if fh.tell() and (fh.seek(-1, 2), fh.read(1))[1] != b"\n":
+            fh.write(b"\n")
 
 
 def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", sandbox: Any = None,
@@ -62,7 +111,9 @@ def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", san
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       disable=not progress, transient=False) as bar:
             job = bar.add_task("verify", total=cfg.n)
-            verify = make_verifier(sandbox, cfg.timeout_s, lambda k: bar.advance(job, k), failures)
+            out.mkdir(parents=True, exist_ok=True)
+            verify = make_verifier(sandbox, cfg.timeout_s, lambda k: bar.advance(job, k), failures,
+                                   log=out / VERDICTS)
             splits, stats = generate(cfg, verify)
             bar.update(job, total=max(cfg.n, int(bar.tasks[0].completed)))
     finally:
@@ -111,8 +162,6 @@ _COLUMNS = ("task_id", "prompt", "entry_point", "test", "canonical_solution", "f
 
 def load_function_split(path: str | Path, split: str | None = None) -> list[FunctionTask]:
     """Tasks back from a JSONL split file or a saved ``DatasetDict`` directory (+ split)."""
-    import json
-
     p = Path(path)
     if p.is_file():
         from patchloop.types import read_jsonl
