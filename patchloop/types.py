@@ -288,6 +288,15 @@ def write_jsonl(path: str | Path, records: Iterable[Record | dict]) -> None:
         raise
 
 
+def end_torn_line(path: str | Path) -> None:
+    """A run killed mid-write leaves a torn last line: end it, so the next record appended
+    does not glue onto it (the torn line is then reported and skipped like any bad line)."""
+    with open(path, "rb+") as fh:
+        fh.seek(0, 2)
+        if fh.tell() and (fh.seek(-1, 2), fh.read(1))[1] != b"\n":
+            fh.write(b"\n")
+
+
 def append_jsonl(path: str | Path, record: Record | dict) -> None:
     """Append one record as one write of one line, flushed to disk, so a killed run
     leaves only whole lines behind (a torn last line is reported, then skipped)."""

@@ -24,7 +24,7 @@ from patchloop.datagen.functions import (
     hf_rows,
 )
 from patchloop.evals.func import grade_function_batch
-from patchloop.types import FunctionTask, append_jsonl, iter_jsonl, write_json, write_jsonl
+from patchloop.types import FunctionTask, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
 
 VERIFY_CHUNK = 64
 VERDICTS = "verified.jsonl"  # one line per verified task: what a rerun after a kill reuses
@@ -58,7 +58,7 @@ def make_verifier(sandbox: Any, timeout_s: float, advance: Callable[[int], None]
     so a rerun draws the same tasks). Infrastructure failures are never recorded."""
     known = load_verdicts(log) if log is not None else {}
     if log is not None and known:
-        _end_torn_line(log)
+        end_torn_line(log)
 
     def verify(tasks: list[FunctionTask]) -> list[bool]:
         keys = [verdict_key(t, timeout_s) for t in tasks]
@@ -87,13 +87,6 @@ def make_verifier(sandbox: Any, timeout_s: float, advance: Callable[[int], None]
                 advance(len(part))
         return [known.get(k, (False, ""))[0] for k in keys]
     return verify
-
-
-def _end_torn_line(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        fh.seek(0, 2)
-        if fh.tell() and (fh.seek(-1, 2), fh.read(1))[1] != b"\n":
-            fh.write(b"\n")
 
 
 def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", sandbox: Any = None,

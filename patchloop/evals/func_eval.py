@@ -27,7 +27,15 @@ from typing import Any
 
 from patchloop.evals.func import grade_function_batch
 from patchloop.evals.passk import mean_pass_at_k, pass_at_k
-from patchloop.types import FunctionTask, RecordError, append_jsonl, iter_jsonl, write_json, write_jsonl
+from patchloop.types import (
+    FunctionTask,
+    RecordError,
+    append_jsonl,
+    end_torn_line,
+    iter_jsonl,
+    write_json,
+    write_jsonl,
+)
 
 BATCH = 32
 OnError = Callable[[Exception], None]
@@ -170,7 +178,7 @@ def evaluate_function_samples(
     results_path = Path(out_dir) / "results.jsonl" if out_dir else None
     done: dict[str, dict] = {}
     if results_path and results_path.exists():
-        _end_torn_line(results_path)
+        end_torn_line(results_path)
         for rec in iter_jsonl(results_path, skip_bad=True, on_error=on_error):
             if not rec.get("infra_error"):
                 done[rec.get("key", "")] = rec
@@ -192,15 +200,6 @@ def evaluate_function_samples(
         if bar is not None:
             bar.stop()
     return _summarise(todo, done, ks, Path(out_dir) if out_dir else None, meta)
-
-
-def _end_torn_line(path: Path) -> None:
-    """A run killed mid-write leaves a torn last line: end it, so the next record appended
-    does not glue onto it (the torn line is then reported and skipped like any bad line)."""
-    with open(path, "rb+") as fh:
-        fh.seek(0, 2)
-        if fh.tell() and (fh.seek(-1, 2), fh.read(1))[1] != b"\n":
-            fh.write(b"\n")
 
 
 def _grade_in_workers(pending, record, *, workers: int, backend: str, timeout_s: float) -> None:
