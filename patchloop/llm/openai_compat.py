@@ -6,6 +6,9 @@ here, and this class adds what patchloop relies on: every failure is a one-line
 text (llama.cpp, Ollama without a tool parser) are still parsed, and the token ids and
 logprobs that ``patchloop serve``/vLLM can return reach ``response_metadata``.
 
+``stream()`` yields content token by token and tool calls as they complete, including
+calls a server streams as text.
+
 Retries (429, 408/409, 5xx, connection errors) with exponential backoff and jitter, and
 ``Retry-After`` handling, are the ``openai`` client's own; we set its budget and timeout.
 """
@@ -14,21 +17,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
-from langchain_core.messages.tool import invalid_tool_call, tool_call
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_openai_messages
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
 from patchloop.llm.errors import LLMError
-from patchloop.llm.toolcalls import new_call_id, parse_tool_calls
+from patchloop.llm.toolcalls import OPEN, held_back, new_call_id, parse_tool_calls
 
 
 class OpenAIChatModel(BaseChatModel):
@@ -136,6 +139,69 @@ class OpenAIChatModel(BaseChatModel):
             raise LLMError(f"{self.base_url} (model {self.model_name}) returned no choices")
         choice = resp.choices[0]
         return ChatResult(generations=[ChatGeneration(message=self._to_message(resp, choice, kwargs))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """Content as it arrives; tool calls as the server streams them, or, from servers that
+        leave calls as ``<tool_call>`` text, parsed at the end (text that may open such a tag
+        is held back, so no part of a call leaks out as content)."""
+        import httpx
+        import openai
+
+        body = {**self._request(messages, stop, kwargs), "stream": True, "stream_options": {"include_usage": True}}
+        tools = kwargs.get("tools") or None
+        names = {t["function"]["name"] for t in tools} if tools else None
+        text, sent, finish, model, usage = "", 0, None, None, None
+        where = f"{self.base_url or 'https://api.openai.com/v1'} (model {self.model_name})"
+
+        def piece(**fields) -> ChatGenerationChunk:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(**{"content": "", **fields}))
+            if run_manager and fields.get("content"):
+                run_manager.on_llm_new_token(fields["content"], chunk=chunk)
+            return chunk
+
+        try:
+            for part in self._call(body):
+                model = getattr(part, "model", None) or model
+                if getattr(part, "usage", None) is not None:
+                    usage = {"input_tokens": part.usage.prompt_tokens, "output_tokens": part.usage.completion_tokens,
+                             "total_tokens": part.usage.total_tokens}
+                if not part.choices:
+                    continue
+                choice = part.choices[0]
+                finish = choice.finish_reason or finish
+                delta = choice.delta
+                for tc in getattr(delta, "tool_calls", None) or []:
+                    fn = getattr(tc, "function", None)
+                    yield piece(tool_call_chunks=[tool_call_chunk(
+                        name=getattr(fn, "name", None), args=getattr(fn, "arguments", None), id=tc.id, index=tc.index)])
+                if getattr(delta, "content", None):
+                    text += delta.content
+                    cut = text.find(OPEN, sent) if names is not None else -1
+                    safe = cut if cut >= 0 else len(text) - (held_back(text) if names is not None else 0)
+                    if safe > sent:
+                        yield piece(content=text[sent:safe])
+                        sent = safe
+        except (openai.APIError, httpx.HTTPError) as e:
+            raise LLMError(f"{where}: stream broke off: {' '.join(str(e).split())[:300]}") from None
+        rest = text[sent:]
+        if rest:
+            parsed = parse_tool_calls(rest, names) if names is not None else None
+            if parsed is None or not parsed.tool_calls:
+                yield piece(content=rest)
+            else:
+                leftover = "\n".join(x for x in [parsed.content, *parsed.invalid_text] if x)
+                if leftover:
+                    yield piece(content=leftover)
+                for i, c in enumerate(parsed.tool_calls):
+                    yield piece(tool_call_chunks=[tool_call_chunk(name=c["name"], args=json.dumps(c["args"]),
+                                                                  id=c["id"], index=10_000 + i)])
+        yield piece(usage_metadata=usage, response_metadata={"finish_reason": finish, "model_name": model})
 
     def _to_message(self, resp: Any, choice: Any, kwargs: dict) -> AIMessage:
         msg = choice.message

@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from patchloop.llm.errors import LLMError
-from patchloop.llm.toolcalls import OPEN, ParsedOutput, parse_tool_calls
+from patchloop.llm.toolcalls import OPEN, ParsedOutput, held_back, parse_tool_calls
 
 
 class ChatRequest(BaseModel):
@@ -88,14 +88,6 @@ def _plain_messages(messages: list[dict]) -> list[dict]:
             m["content"] = ""
         out.append(m)
     return out
-
-
-def _held_back(text: str) -> int:
-    """Length of a tail of ``text`` that could be the start of a ``<tool_call>`` tag."""
-    for k in range(min(len(OPEN) - 1, len(text)), 0, -1):
-        if OPEN.startswith(text[-k:]):
-            return k
-    return 0
 
 
 class ChatServer:
@@ -234,7 +226,7 @@ class ChatServer:
                 text = forced + self.engine.tokenizer.decode(ids, skip_special_tokens=True).rstrip("\ufffd")
                 cut = text.find(OPEN) if names is not None else -1
                 in_call = cut >= 0
-                held = _held_back(text) if names is not None else 0
+                held = held_back(text) if names is not None else 0
                 safe = text[:cut] if in_call else text[: len(text) - held]
                 if len(safe) > len(sent) and safe.startswith(sent):
                     yield chunk({"content": safe[len(sent):]})

@@ -37,6 +37,15 @@ class ParsedOutput:
     """The raw text of each invalid call, tags included, for servers that hand it back as content."""
 
 
+def held_back(text: str) -> int:
+    """Length of a tail of ``text`` that could be the start of a ``<tool_call>`` tag: what a
+    streamer must not emit as content yet."""
+    for k in range(min(len(OPEN) - 1, len(text)), 0, -1):
+        if OPEN.startswith(text[-k:]):
+            return k
+    return 0
+
+
 def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 

@@ -261,3 +261,56 @@ def test_hostile_request_bodies_get_400_and_the_server_lives_on(server, body, pa
     r = httpx.post(f"{server}/chat/completions", content=body, headers={"content-type": "application/json"}, timeout=30)
     assert r.status_code == 400 and part in r.json()["error"]["message"]
     assert httpx.get(f"{server}/models", timeout=30).status_code == 200
+
+
+def test_openai_chat_model_streams_text_and_tool_calls_from_serve(server):
+    from functools import reduce
+
+    chat = load_chat_model("openai:tiny", base_url=server, temperature=0, max_tokens=40)
+    text_chunks = list(chat.stream("hello"))
+    assert len([c for c in text_chunks if c.content]) > 1  # token by token, not one block
+    whole = chat.invoke("hello")
+    assert "".join(c.content for c in text_chunks).strip() == whole.content.strip()
+    merged = reduce(lambda a, b: a + b, chat.bind_tools(TOOLS).stream(PROMPT[0]["content"]))
+    assert [(c["name"], c["args"]) for c in merged.tool_calls] == [("run", {"cmd": "ls"})]
+    assert not merged.content and merged.response_metadata["finish_reason"] == "tool_calls"
+    assert merged.usage_metadata["output_tokens"] > 10
+
+
+def test_openai_chat_model_stream_parses_tool_call_text_of_servers_without_a_parser():
+    """llama.cpp/Ollama without a tool parser stream the call as text, here split mid-tag:
+    the words before it stream as content, the call arrives as a call, no tag leaks."""
+    pieces = ["I will ", "list them. <tool", '_call>{"name": "run", "arguments": ', '{"cmd": "ls"}}</tool_call>']
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            for text in pieces + [None]:
+                delta = {"content": text} if text is not None else {}
+                body = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "fake",
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": None if text else "stop"}]}
+                self.wfile.write(f"data: {json.dumps(body)}\n\n".encode())
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        chat = load_chat_model("openai:fake", base_url=f"http://127.0.0.1:{httpd.server_address[1]}/v1")
+        chunks = list(chat.bind_tools(TOOLS).stream("list the files"))
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    contents = [c.content for c in chunks if c.content]
+    assert "".join(contents).strip() == "I will list them." and not any("<" in c for c in contents)
+    merged = chunks[0]
+    for c in chunks[1:]:
+        merged = merged + c
+    assert [(c["name"], c["args"]) for c in merged.tool_calls] == [("run", {"cmd": "ls"})]
+    assert merged.response_metadata["finish_reason"] == "stop"
