@@ -8,6 +8,7 @@ sampling setting is stored next to the results, which are written per task as JS
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 
 from patchloop.rl.data import extract_code, load_split, model_prompt, row_to_task, select
 from patchloop.types import write_json
+
+log = logging.getLogger(__name__)
 
 # HumanEval's stop rule for body completions: the function ends at the first unindented line.
 _TOP_LEVEL = re.compile(r"\n(?=\S)")
@@ -44,14 +47,18 @@ def load_for_inference(path: str | Path, cpu_threads: int | None = 1):
     return model, tok
 
 
+def prompt_text(tok, prompt: Any) -> str:
+    """What the model is given: a text prompt as is, a message list through the chat template."""
+    return tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) if isinstance(prompt, list) else prompt
+
+
 def generate(model, tok, prompts: list[Any], *, max_new_tokens: int = 64, temperature: float = 0.0,
              top_p: float = 1.0, batch_size: int = 64, seed: int = 0) -> list[str]:
     """One completion per prompt (text prompts, or chat message lists through the template)."""
     import torch
 
     torch.manual_seed(seed)
-    texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) if isinstance(p, list) else p
-             for p in prompts]
+    texts = [prompt_text(tok, p) for p in prompts]
     out: list[str] = []
     for i in range(0, len(texts), batch_size):
         enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
@@ -168,6 +175,8 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
     todo = [(t, j) for t in tasks for j in range(have[t.task_id], n_samples)]
     if todo:
         model, tok = load_for_inference(model_path)
+        todo = _drop_overlong(todo, tok, getattr(model.config, "max_position_embeddings", None),
+                              max_new_tokens, prompt_format, out_path)
         advance, bar = _bar(progress, len(todo), "sampling")
         try:
             for b in range(0, len(todo), batch_size):
@@ -185,6 +194,25 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
             if bar is not None:
                 bar.stop()
     return settings
+
+
+def _drop_overlong(todo: list, tok, context: int | None, max_new_tokens: int, prompt_format: str, out_path: Path):
+    """Samples whose prompt leaves no room for ``max_new_tokens`` in the model's context are
+    recorded as empty (they fail) with the reason, one warning line each; the rest go on."""
+    from patchloop.types import append_jsonl
+
+    if not context:
+        return todo
+    keep = []
+    for t, j in todo:
+        n = len(tok(prompt_text(tok, model_prompt(t.prompt, prompt_format)), add_special_tokens=False)["input_ids"])
+        if n + max_new_tokens <= context:
+            keep.append((t, j))
+            continue
+        why = f"prompt of {n} tokens + {max_new_tokens} new tokens exceeds the model's context of {context}"
+        log.warning("%s sample %d: %s", t.task_id, j, why)
+        append_jsonl(out_path, {"task_id": t.task_id, "completion": "", "sample": j, "error": why})
+    return keep
 
 
 def _bar(enabled: bool, total: int, label: str):

@@ -63,3 +63,17 @@ def test_eval_func_takes_a_training_output_dir_and_refuses_bad_requests(tiny_mod
     assert none.returncode == 2 and "no finished checkpoint" in none.stderr
     nosplit = _eval("--dataset", str(task_dir), "--split", "nope", "--model", str(run))
     assert nosplit.returncode == 2 and "no split 'nope'" in nosplit.stderr
+
+
+def test_a_prompt_longer_than_the_context_fails_alone(tiny_model, tmp_path):
+    ok = {"task_id": "p/ok", "prompt": "def f(x):\n    \"\"\"Return x.\"\"\"\n", "entry_point": "f",
+          "test": "def check(candidate):\n    assert candidate(1) == 1\n"}
+    huge = dict(ok, task_id="p/huge", prompt="def f(x):\n    \"\"\"" + "return x, " * 8000 + "\"\"\"\n")
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(json.dumps(ok) + "\n" + json.dumps(huge) + "\n")
+    out = tmp_path / "ev"
+    res = _eval("--dataset", str(problems), "--model", str(tiny_model), "--max-new-tokens", "8", "--out", str(out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "p/huge sample 0: prompt of" in res.stderr and "exceeds the model's context" in res.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"] == 2 and summary["graded"] == 2
