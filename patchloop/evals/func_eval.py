@@ -193,7 +193,7 @@ def evaluate_function_samples(
                 append_jsonl(results_path, rec)
             advance()
 
-    advance, bar = _progress(progress, len(todo), len(todo) - len(pending))
+    advance, bar = progress_bar(progress, len(todo), completed=len(todo) - len(pending))
     try:
         _grade_in_workers(pending, record, workers=workers, backend=backend, timeout_s=timeout_s)
     finally:
@@ -236,15 +236,17 @@ def _grade_in_workers(pending, record, *, workers: int, backend: str, timeout_s:
         t.join()
 
 
-def _progress(enabled: bool, total: int, completed: int):
+def progress_bar(enabled: bool, total: int, label: str = "grading", completed: int = 0):
+    """``(advance(n=1), bar or None)``: a rich bar for a long loop, or no-ops when disabled.
+    The caller stops the bar when the loop ends."""
     if not enabled:
-        return (lambda: None), None
+        return (lambda n=1: None), None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    job = bar.add_task("grade", total=total, completed=completed)
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    job = bar.add_task(label, total=total, completed=completed)
     bar.start()
-    return (lambda: bar.advance(job)), bar
+    return (lambda n=1: bar.advance(job, n)), bar
 
 
 def _summarise(todo, done: dict[str, dict], ks: Sequence[int], out: Path | None, meta=None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.rl.data import extract_code, load_split, model_prompt, row_to_task, select
-from patchloop.types import write_json
+from patchloop.types import append_jsonl, iter_jsonl, write_json
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
     the missing ones; different settings for the same file are refused rather than mixed.
     The settings go to ``<out_path>.settings.json`` so a score always says how it was sampled.
     """
-    from patchloop.types import append_jsonl, iter_jsonl
+    from patchloop.evals.func_eval import progress_bar
 
     if n_samples < 1:
         raise ValueError("n_samples must be at least 1")
@@ -177,7 +177,7 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
         model, tok = load_for_inference(model_path)
         todo = _drop_overlong(todo, tok, getattr(model.config, "max_position_embeddings", None),
                               max_new_tokens, prompt_format, out_path)
-        advance, bar = _bar(progress, len(todo), "sampling")
+        advance, bar = progress_bar(progress, len(todo), "sampling")
         try:
             for b in range(0, len(todo), batch_size):
                 part = todo[b:b + batch_size]
@@ -199,8 +199,6 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
 def _drop_overlong(todo: list, tok, context: int | None, max_new_tokens: int, prompt_format: str, out_path: Path):
     """Samples whose prompt leaves no room for ``max_new_tokens`` in the model's context are
     recorded as empty (they fail) with the reason, one warning line each; the rest go on."""
-    from patchloop.types import append_jsonl
-
     if not context:
         return todo
     keep = []
@@ -213,14 +211,3 @@ def _drop_overlong(todo: list, tok, context: int | None, max_new_tokens: int, pr
         log.warning("%s sample %d: %s", t.task_id, j, why)
         append_jsonl(out_path, {"task_id": t.task_id, "completion": "", "sample": j, "error": why})
     return keep
-
-
-def _bar(enabled: bool, total: int, label: str):
-    if not enabled:
-        return (lambda n: None), None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    job = bar.add_task(label, total=total)
-    bar.start()
-    return (lambda n: bar.advance(job, n)), bar
