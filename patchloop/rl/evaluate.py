@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.rl.data import extract_code, load_split, model_prompt, row_to_task, select
-from patchloop.types import append_jsonl, iter_jsonl, write_json
+from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, write_json
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
                              "use another --out or delete it")
     have: dict[str, int] = defaultdict(int)
     if out_path.exists():
+        end_torn_line(out_path)  # a kill mid-write: the next sample must not glue onto the torn line
         for rec in iter_jsonl(out_path, skip_bad=True):
             have[str(rec.get("task_id"))] += 1
     write_json(settings_path, settings)

@@ -36,6 +36,15 @@ def test_eval_func_measures_a_checkpoint_and_records_sampling(tiny_model, task_d
     assert len((out / "samples.jsonl").read_text().splitlines()) == 16
     assert len((out / "results.jsonl").read_text().splitlines()) == 16
 
+    # killed mid-write: the last sample torn in half is made again, on a line of its own
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    (out / "samples.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    torn = _eval(*args)
+    assert torn.returncode == 0, torn.stderr[-2000:]
+    rows = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines() if x != lines[-1][:20]]
+    assert len(rows) == 16 and sorted((r["task_id"], r["sample"]) for r in rows) == sorted(
+        (s["task_id"], s["sample"]) for s in samples)
+
     mixed = _eval("--dataset", str(task_dir), "--model", str(tiny_model), "--n-samples", "2",
                   "--temperature", "0.5", "--max-new-tokens", "12", "--out", str(out))
     assert mixed.returncode == 2 and "other settings (temperature)" in mixed.stderr
