@@ -114,12 +114,8 @@ def _cli(*args):
     return [sys.executable, "-m", "patchloop", "train", *args]
 
 
-def test_cli_sft_resumes_after_kill(tiny_model, task_dir, tmp_path):
-    """Kill -9 right after the first checkpoint; the same command then continues from it."""
-    out = tmp_path / "sft"
-    args = _cli("sft", f"model.name_or_path={tiny_model}", f"data.path={task_dir}", f"train.output_dir={out}",
-                "train.max_steps=6", "train.save_steps=2", "train.save_total_limit=5",
-                "train.per_device_train_batch_size=4", "train.report_to=[]", "max_length=96")
+def _kill_after_first_checkpoint(args) -> None:
+    """Run a training command and kill -9 it as soon as it reports its first checkpoint."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     try:
@@ -130,9 +126,18 @@ def test_cli_sft_resumes_after_kill(tiny_model, task_dir, tmp_path):
     finally:
         proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL
+
+
+def test_cli_sft_resumes_after_kill(tiny_model, task_dir, tmp_path):
+    """Kill -9 right after the first checkpoint; the same command then continues from it."""
+    out = tmp_path / "sft"
+    args = _cli("sft", f"model.name_or_path={tiny_model}", f"data.path={task_dir}", f"train.output_dir={out}",
+                "train.max_steps=6", "train.save_steps=2", "train.save_total_limit=5",
+                "train.per_device_train_batch_size=4", "train.report_to=[]", "max_length=96")
+    _kill_after_first_checkpoint(args)
     assert (out / "checkpoint-2" / "trainer_state.json").exists()
     assert not (out / "final").exists()
-    done = subprocess.run(args, check=False, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "model written to" in done.stdout
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()
@@ -152,18 +157,9 @@ def test_cli_grpo_resumes_after_kill(tiny_model, task_dir, tmp_path):
                 "--max-steps", "5", "--save-steps", "2", "--save-total-limit", "5", "--num-generations", "4",
                 "--per-device-train-batch-size", "8", "--max-completion-length", "6", "--reward.backend", "local",
                 "--report-to", "[]", "--temperature", "1.5")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    try:
-        for line in proc.stdout:  # blocks on the child's own progress lines, no polling
-            if "checkpoint saved" in line:
-                proc.send_signal(signal.SIGKILL)
-                break
-    finally:
-        proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    _kill_after_first_checkpoint(args)
     assert (out / "checkpoint-2" / "trainer_state.json").exists() and not (out / "final").exists()
-    done = subprocess.run(args, check=False, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     steps = [r["step"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "reward" in r]
     assert steps[:2] == [1, 2] and steps[-3:] == [3, 4, 5] and steps.count(1) == 1
