@@ -81,6 +81,11 @@ class OpenAIChatModel(BaseChatModel):
             )
         return self._client
 
+    @property
+    def _where(self) -> str:
+        """The endpoint and model, as every error message names them."""
+        return f"{self.base_url or 'https://api.openai.com/v1'} (model {self.model_name})"
+
     def bind_tools(
         self,
         tools: Sequence[dict[str, Any] | type | Callable | BaseTool],
@@ -116,16 +121,15 @@ class OpenAIChatModel(BaseChatModel):
     def _call(self, body: dict) -> Any:
         import openai
 
-        where = f"{self.base_url or 'https://api.openai.com/v1'} (model {self.model_name})"
         try:
             return self.client.chat.completions.create(**body)
         except openai.APITimeoutError:
-            raise LLMError(f"{where}: no answer within {self.timeout:g}s after {self.max_retries} retries") from None
+            raise LLMError(f"{self._where}: no answer within {self.timeout:g}s after {self.max_retries} retries") from None
         except openai.APIConnectionError as e:
             cause = e.__cause__ or e
-            raise LLMError(f"cannot reach {where}: {cause} (after {self.max_retries} retries)") from None
+            raise LLMError(f"cannot reach {self._where}: {cause} (after {self.max_retries} retries)") from None
         except openai.APIStatusError as e:
-            raise LLMError(f"{where} answered HTTP {e.status_code}: {_error_text(e)}") from None
+            raise LLMError(f"{self._where} answered HTTP {e.status_code}: {_error_text(e)}") from None
 
     def _generate(
         self,
@@ -157,7 +161,6 @@ class OpenAIChatModel(BaseChatModel):
         tools = kwargs.get("tools") or None
         names = {t["function"]["name"] for t in tools} if tools else None
         text, sent, finish, model, usage = "", 0, None, None, None
-        where = f"{self.base_url or 'https://api.openai.com/v1'} (model {self.model_name})"
 
         def piece(**fields) -> ChatGenerationChunk:
             chunk = ChatGenerationChunk(message=AIMessageChunk(**{"content": "", **fields}))
@@ -188,7 +191,7 @@ class OpenAIChatModel(BaseChatModel):
                         yield piece(content=text[sent:safe])
                         sent = safe
         except (openai.APIError, httpx.HTTPError) as e:
-            raise LLMError(f"{where}: stream broke off: {' '.join(str(e).split())[:300]}") from None
+            raise LLMError(f"{self._where}: stream broke off: {' '.join(str(e).split())[:300]}") from None
         rest = text[sent:]
         if rest:
             parsed = parse_tool_calls(rest, names) if names is not None else None
