@@ -41,12 +41,15 @@ BATCH = 32
 OnError = Callable[[Exception], None]
 
 
+def _saved_dir(path: Path) -> Path:
+    """A `patchloop datagen functions` output dir keeps its DatasetDict under ``hf/``."""
+    return path / "hf" if (path / "hf" / "dataset_dict.json").exists() else path
+
+
 def resolve_split(path: str | Path, split: str | None) -> str | None:
     """The split a problems path is read from: ``split`` if given, else ``heldout`` when a saved
     DatasetDict has one (held-out is what a score is for), else its first; None for files."""
-    path = Path(path)
-    if (path / "hf" / "dataset_dict.json").exists():  # a `patchloop datagen functions` output dir
-        path = path / "hf"
+    path = _saved_dir(Path(path))
     if not (path / "dataset_dict.json").exists():
         return split
     names = json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits") or []
@@ -62,8 +65,7 @@ def _rows(path: Path, split: str | None) -> Iterable[tuple[str, Any]]:
         import datasets
 
         split = resolve_split(path, split)
-        if (path / "hf" / "dataset_dict.json").exists():
-            path = path / "hf"
+        path = _saved_dir(path)
         ds = datasets.load_from_disk(str(path))
         if isinstance(ds, datasets.DatasetDict):
             ds = ds[split]

@@ -19,16 +19,15 @@ from patchloop.types import FunctionTask
 CHAT_INSTRUCTION = ("Complete the following Python function. Answer with the whole function "
                     "in one ```python code block.\n\n")
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
-TASK_COLUMNS = ("task_id", "entry_point", "test", "cases", "level", "family", "task_prompt",
-                "test_list", "test_imports", "test_setup_code")
+# Official benchmark fields the grader needs besides ``test``/``cases`` (MBPP's asserts).
+OFFICIAL_TEST_COLUMNS = ("test_list", "test_imports", "test_setup_code")
+TASK_COLUMNS = ("task_id", "entry_point", "test", "cases", "level", "family", "task_prompt", *OFFICIAL_TEST_COLUMNS)
 
 
 class DataError(ValueError):
     """A task directory or row that cannot be used (message names the path/row and cause)."""
 
 
-# Official benchmark fields the grader needs besides ``test``/``cases`` (MBPP's asserts).
-OFFICIAL_TEST_COLUMNS = ("test_list", "test_imports", "test_setup_code")
 
 
 def load_split(path: str | Path, split: str):
