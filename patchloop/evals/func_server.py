@@ -83,9 +83,11 @@ except ImportError:  # ... or copied into a sandbox next to func_codec.py
     sys.path_importer_cache.pop(_HERE, None)
 
 MAX_REPORTED = 16 * 1024  # bytes of one structured-case return value sent back to the host
-PRELOAD = ("re", "math", "string", "collections", "itertools", "functools", "heapq", "bisect",
+# What candidates commonly import, loaded once here so each fork starts with it (our own
+# modules are imported at the top of this file).
+PRELOAD = ("re", "string", "collections", "itertools", "functools", "heapq", "bisect",
            "typing", "copy", "hashlib", "random", "statistics", "fractions", "decimal", "datetime",
-           "operator", "ctypes", "shutil", "tempfile", "traceback", "builtins", "resource")
+           "operator", "ctypes", "traceback")
 
 # ------------------------------------------------------------------ process hygiene
 
