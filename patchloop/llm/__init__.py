@@ -20,7 +20,7 @@ def parse_model_spec(spec: str) -> tuple[str, str, str | None]:
     """``"hf:ckpt+lora"`` -> ``("hf", "ckpt", "lora")``; ``"openai:gpt-4o"`` -> ``("openai", "gpt-4o", None)``."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in ("openai", "hf") or not rest.strip():
-        raise LLMError(f"bad model spec {spec!r}: use openai:NAME (with a base URL) or hf:PATH[+ADAPTER_PATH]")
+        raise LLMError(f"bad model spec {spec!r}: use openai:NAME (with a base URL), hf:PATH[+ADAPTER_PATH] or hf:CATALOG-NAME")
     if kind == "openai":
         return kind, rest, None
     # A '+' splits off the adapter, unless the whole string is an existing path.
@@ -71,6 +71,9 @@ def load_chat_model(
             max_retries=max_retries,
             **gen_kw,
         )
+    from patchloop.llm.catalog import resolve_model_path
+
+    name = resolve_model_path(name)  # a catalog name means its fetched checkpoint
     _check_local(name, "model")
     if adapter is not None:
         _check_local(adapter, "LoRA adapter")
