@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patchloop.llm.device import pick_device
 from patchloop.llm.errors import LLMError
+from patchloop.llm.prefix_cache import PrefixCache
 
 
 @dataclass
@@ -28,20 +30,6 @@ class Generation:
     prompt_tokens: int
     finish_reason: str  # "stop" (eos or stop string) or "length"
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def pick_device() -> tuple[str, Any]:
-    """CUDA with bf16 where present, else CPU with float32 (bf16 matmuls are slow on CPU).
-
-    ``PATCHLOOP_DEVICE=cpu`` forces the CPU (e.g. to reproduce CPU results on a GPU host).
-    """
-    import torch
-
-    if os.environ.get("PATCHLOOP_DEVICE", "").lower() == "cpu":
-        return "cpu", torch.float32
-    if torch.cuda.is_available():
-        return "cuda", torch.bfloat16
-    return "cpu", torch.float32
 
 
 def _load(path: str, what: str, loader: Callable[[str], Any]) -> Any:
@@ -92,6 +80,9 @@ class LocalModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from patchloop.llm.catalog import resolve_model_path
+
+        path = resolve_model_path(path)
         if adapter is None and Path(path).expanduser().is_dir():  # a run dir, final/ or a bare LoRA adapter
             from patchloop.llm.checkpoints import resolve_checkpoint
 
@@ -99,7 +90,7 @@ class LocalModel:
                 path, adapter = resolve_checkpoint(Path(path).expanduser())
             except (OSError, ValueError, KeyError) as e:
                 raise LLMError(f"cannot load model {path!r}: {e}") from None
-        dev, dtype = pick_device()
+        dev, dtype = pick_device(path)
         self.device = device or dev
         self.name = path if adapter is None else f"{path}+{adapter}"
         self.tokenizer = _load(path, "model", AutoTokenizer.from_pretrained)
@@ -117,6 +108,7 @@ class LocalModel:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
         self._lock = threading.Lock()
         self._torch = torch
+        self.prefix_cache = PrefixCache(slots=int(os.environ.get("PATCHLOOP_PREFIX_SLOTS", "4")))
 
     def render(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         """Prompt token ids for OpenAI-format ``messages`` (+ tools) with the generation prompt."""
@@ -138,10 +130,14 @@ class LocalModel:
         stop: list[str] | None = None,
         seed: int | None = None,
         use_cache: bool = True,
+        reuse_prefix: bool = True,
         on_token: Callable[[int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> Generation:
-        """Sample a completion; ``temperature == 0`` means greedy."""
+        """Sample a completion; ``temperature == 0`` means greedy.
+
+        With ``reuse_prefix`` the KV cache of an earlier generation whose tokens start this
+        prompt is extended instead of prefilling the prompt again (:mod:`prefix_cache`)."""
         torch = self._torch
         n_prompt = len(prompt_ids)
         if n_prompt >= self.context:
@@ -171,10 +167,16 @@ class LocalModel:
 
             kw["stopping_criteria"] = StoppingCriteriaList([_Cancelled(cancel, torch)])
         ids = torch.tensor([prompt_ids], device=self.device)
+        reuse = use_cache and reuse_prefix
         with self._lock, torch.inference_mode():
+            past, cached = self.prefix_cache.take(prompt_ids) if reuse else (None, 0)
+            if past is not None:
+                kw["past_key_values"] = past
             if seed is not None:
                 torch.manual_seed(seed)
             out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kw)
+            if reuse:
+                self.prefix_cache.put(out.sequences[0].tolist(), getattr(out, "past_key_values", None))
         new = out.sequences[0, n_prompt:].tolist()
         logits = torch.stack([step[0] for step in out.logits]).float()
         logprobs = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new, device=logits.device)[:, None])
@@ -183,7 +185,16 @@ class LocalModel:
         for s in stop or ():
             if s in text:
                 text, finish = text[: text.index(s)], "stop"
-        return Generation(text, new, [round(float(x), 6) for x in logprobs[:, 0]], n_prompt, finish)
+        return Generation(text, new, [round(float(x), 6) for x in logprobs[:, 0]], n_prompt, finish,
+                          {"cached_prompt_tokens": cached})
+
+
+    def generate_batch(self, requests: list, *, temperature: float = 0.7, top_p: float = 1.0,
+                       seed: int | None = None) -> list[Generation]:
+        """Several prompts decoded together (:mod:`patchloop.llm.batched`)."""
+        from patchloop.llm.batched import generate_batch
+
+        return generate_batch(self, requests, temperature=temperature, top_p=top_p, seed=seed)
 
 
 _CACHE: dict[tuple, LocalModel] = {}

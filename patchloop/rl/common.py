@@ -38,6 +38,10 @@ def load_model(settings: ModelSettings, keep_merged_in: str | Path | None = None
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from patchloop.llm.catalog import resolve_model_path
+    from patchloop.llm.device import best_dtype_name, checkpoint_dtype
+
+    settings = settings.model_copy(update={"name_or_path": resolve_model_path(settings.name_or_path)})
     path = Path(settings.name_or_path)
     if not path.exists() and settings.name_or_path.startswith(("/", ".", "runs/")):
         raise FileNotFoundError(f"model {settings.name_or_path}: no such directory")
@@ -49,7 +53,7 @@ def load_model(settings: ModelSettings, keep_merged_in: str | Path | None = None
         settings = settings.model_copy(update={"name_or_path": base, "adapter": found or adapter})
     dtype = settings.dtype
     if dtype == "auto":
-        dtype = "bfloat16" if has_cuda() and torch.cuda.is_bf16_supported() else "float32"
+        dtype = best_dtype_name("cuda" if has_cuda() else "cpu", checkpoint_dtype(settings.name_or_path))
     kw: dict[str, Any] = {"dtype": getattr(torch, dtype)}
     if settings.attn_implementation:
         kw["attn_implementation"] = settings.attn_implementation

@@ -26,7 +26,7 @@ class ModelSettings(_Strict):
     adapter: str | None = None
     """Optional PEFT adapter directory applied (and merged) on top of the base before training."""
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """Weights dtype: ``auto`` is bfloat16 on CUDA and float32 on CPU."""
+    """Weights dtype: ``auto`` is bfloat16 on CUDA, and on a CPU with bf16 hardware for a bf16 checkpoint; else float32."""
     attn_implementation: str | None = None
     """Attention kernel for transformers (e.g. ``flash_attention_2`` on a GPU); None = library default."""
 

@@ -25,19 +25,20 @@ _TOP_LEVEL = re.compile(r"\n(?=\S)")
 
 def load_for_inference(path: str | Path, cpu_threads: int | None = 1):
     """Model (LoRA adapters merged) and a left-padding tokenizer for batched generation."""
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from patchloop.llm.catalog import resolve_model_path
     from patchloop.llm.checkpoints import resolve_checkpoint
+    from patchloop.llm.device import pick_device
     from patchloop.rl.common import has_cuda, set_cpu_threads
 
     set_cpu_threads(cpu_threads)
-    base, adapter = resolve_checkpoint(path)
+    base, adapter = resolve_checkpoint(resolve_model_path(str(path)))
     tok = AutoTokenizer.from_pretrained(adapter or base)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    dtype = torch.bfloat16 if has_cuda() else torch.float32
+    _, dtype = pick_device(base)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
     if adapter:
         from peft import PeftModel
