@@ -9,12 +9,13 @@ import typer
 
 
 def serve(
-    model: Annotated[str, typer.Option("--model", help="Checkpoint directory (or hub id where a hub is reachable).")],
+    model: Annotated[str, typer.Option("--model", help="A catalog name (`patchloop model list`), a checkpoint or run directory, or a hub id.")],
     adapter: Annotated[Path | None, typer.Option("--adapter", help="PEFT LoRA adapter directory to load on top.")] = None,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one (the URL is printed).")] = 8000,
     name: Annotated[str | None, typer.Option("--name", help="Model id reported by /v1/models (default: the path).")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Default max_tokens when a request sets none.")] = 512,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Most concurrent requests decoded in one batch.")] = 8,
 ) -> None:
     """Serve a local model over /v1/chat/completions (tools, streaming). Ctrl-C stops it."""
     from patchloop.llm.errors import LLMError
@@ -22,7 +23,7 @@ def serve(
 
     try:
         run_server(model, adapter=str(adapter) if adapter else None, host=host, port=port,
-                   name=name, default_max_tokens=max_tokens)
+                   name=name, default_max_tokens=max_tokens, max_batch=max_batch)
     except LLMError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

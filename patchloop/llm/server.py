@@ -4,11 +4,12 @@ Enough of the Chat Completions API for the agent, the ``openai`` client and edit
 ``/v1/models`` and ``/v1/chat/completions`` with tools, ``tool_choice`` (forced by prefilling), sampling
 settings, ``stream`` (SSE, tool-call deltas, a usage chunk on request) and ``usage``.
 
-Concurrency: one worker thread owns the model and takes requests in arrival order from a
-FIFO queue (a single-thread executor). Requests never run two generations on one model at
-once, none are dropped, and HTTP handling stays responsive meanwhile. There is no
-batching: for serving large models to many users, use vLLM (``vllm serve``), which speaks
-the same API, and point patchloop at it with ``openai:NAME --base-url``.
+Concurrency: one worker thread owns the model (:class:`patchloop.llm.batcher.Batcher`).
+Requests that wait together and share sampling settings are decoded in one batch; a request
+alone takes the single-sequence path with KV-prefix reuse. None are dropped and HTTP handling
+stays responsive meanwhile. For serving large models to many users on GPUs, use vLLM
+(``vllm serve``), which speaks the same API, and point patchloop at it with
+``openai:NAME --base-url``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import json
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
+from patchloop.llm.batcher import Batcher
 from patchloop.llm.errors import LLMError
 from patchloop.llm.toolcalls import OPEN, ParsedOutput, held_back, parse_tool_calls
 
@@ -93,9 +94,9 @@ def _plain_messages(messages: list[dict]) -> list[dict]:
 class ChatServer:
     """Routes + the single model worker. ``engine`` is a :class:`patchloop.llm.local.LocalModel`."""
 
-    def __init__(self, engine, model_id: str, default_max_tokens: int = 512):
+    def __init__(self, engine, model_id: str, default_max_tokens: int = 512, max_batch: int = 8):
         self.engine, self.model_id, self.default_max_tokens = engine, model_id, default_max_tokens
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="patchloop-model")
+        self.batcher = Batcher(engine, max_batch=max_batch)
         self.shutdown = threading.Event()
         self.app = FastAPI(title="patchloop serve")
         self.app.get("/v1/models")(self.models)
@@ -103,10 +104,12 @@ class ChatServer:
 
     def close(self) -> None:
         self.shutdown.set()  # ends a running generation at its next token
-        self.worker.shutdown(wait=True, cancel_futures=True)
+        self.batcher.close()
 
     async def models(self) -> dict:
-        return {"object": "list", "data": [{"id": self.model_id, "object": "model", "created": 0, "owned_by": "patchloop"}]}
+        # max_model_len is vLLM's name for the context; clients fit their prompts to it.
+        return {"object": "list", "data": [{"id": self.model_id, "object": "model", "created": 0,
+                                            "owned_by": "patchloop", "max_model_len": int(self.engine.context)}]}
 
     def _settings(self, req: ChatRequest) -> dict:
         stop = [req.stop] if isinstance(req.stop, str) else req.stop
@@ -142,10 +145,7 @@ class ChatServer:
         if req.stream:
             return StreamingResponse(self._stream(req, prompt, names, rid, created, forced),
                                      media_type="text/event-stream")
-        loop = asyncio.get_running_loop()
-        gen = await loop.run_in_executor(
-            self.worker, lambda: self.engine.generate(prompt, cancel=self.shutdown, **self._settings(req))
-        )
+        gen = await asyncio.wrap_future(self.batcher.submit(prompt, self._settings(req), cancel=self.shutdown))
         parsed = self._parse(forced + gen.text, names)
         message: dict[str, Any] = {"role": "assistant", "content": self._content(parsed) or None}
         if parsed.tool_calls:
@@ -182,7 +182,11 @@ class ChatServer:
     @staticmethod
     def _usage(gen) -> dict:
         n = len(gen.token_ids)
-        return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": n, "total_tokens": gen.prompt_tokens + n}
+        usage = {"prompt_tokens": gen.prompt_tokens, "completion_tokens": n, "total_tokens": gen.prompt_tokens + n}
+        cached = (gen.extra or {}).get("cached_prompt_tokens")
+        if cached:  # OpenAI's field for prompt tokens served from a cache
+            usage["prompt_tokens_details"] = {"cached_tokens": int(cached)}
+        return usage
 
     def _logprobs(self, gen) -> dict:
         tok = self.engine.tokenizer
@@ -202,11 +206,8 @@ class ChatServer:
         def on_token(t: int) -> None:
             loop.call_soon_threadsafe(tokens.put_nowait, t)
 
-        def work():
-            try:
-                return self.engine.generate(prompt, on_token=on_token, cancel=cancel, **self._settings(req))
-            finally:
-                loop.call_soon_threadsafe(tokens.put_nowait, None)
+        def finished(_) -> None:
+            loop.call_soon_threadsafe(tokens.put_nowait, None)
 
         def chunk(delta: dict | None, finish: str | None = None, **extra) -> str:
             choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
@@ -214,7 +215,9 @@ class ChatServer:
                     "model": self.model_id, "choices": choices, **extra}
             return f"data: {json.dumps(body)}\n\n"
 
-        future = loop.run_in_executor(self.worker, work)
+        job = self.batcher.submit(prompt, self._settings(req), on_token=on_token, cancel=cancel)
+        job.add_done_callback(finished)
+        future = asyncio.wrap_future(job)
         ids: list[int] = []
         sent, in_call = "", False
         try:
@@ -255,6 +258,7 @@ def run_server(
     port: int = 8000,
     name: str | None = None,
     default_max_tokens: int = 512,
+    max_batch: int = 8,
 ) -> None:
     """Load the model, listen, print ``serving NAME at URL`` once ready, stop on SIGINT/SIGTERM."""
     import contextlib
@@ -266,7 +270,7 @@ def run_server(
     from patchloop.llm.local import LocalModel
 
     engine = LocalModel(model, adapter)  # loads before we listen: a ready server can answer
-    server = ChatServer(engine, name or engine.name, default_max_tokens)
+    server = ChatServer(engine, name or engine.name, default_max_tokens, max_batch)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -57,8 +57,13 @@ def client(server):
     return openai.OpenAI(base_url=server, api_key="unused", timeout=120, max_retries=0)
 
 
-def test_models_endpoint_lists_the_model(client):
-    assert [m.id for m in client.models.list().data] == ["tiny"]
+def test_models_endpoint_lists_the_model_and_its_context(client, tool_model_dir):
+    import json as _json
+
+    [m] = client.models.list().data
+    assert m.id == "tiny"
+    ctx = _json.loads((tool_model_dir / "config.json").read_text())["max_position_embeddings"]
+    assert m.model_extra["max_model_len"] == ctx  # vLLM's field: clients fit prompts to it
 
 
 def test_tool_call_without_streaming(client):

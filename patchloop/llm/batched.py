@@ -1,0 +1,128 @@
+"""Several prompts in one ``generate`` call: the throughput path of ``serve`` and RL sampling.
+
+On a CPU, decoding one sequence leaves most of each matmul's bandwidth unused; decoding eight
+at once costs little more per step than one (``bench/inference.py`` measures it). Prompts are
+left-padded to the longest; each row keeps its own limits: its own ``max_new_tokens``, stop
+strings, cancel event and token callback, enforced by one stopping criterion that answers
+per row, so a finished row stops counting while the others go on. Rows share the sampling
+settings (``generate`` takes one temperature), which is why :class:`patchloop.llm.server`
+groups requests by them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from patchloop.llm.errors import LLMError
+
+
+@dataclass
+class BatchRequest:
+    prompt: list[int]
+    max_new_tokens: int = 256
+    stop: list[str] | None = None
+    on_token: Callable[[int], None] | None = None
+    cancel: threading.Event | None = None
+    done_at: int | None = field(default=None, repr=False)  # generated length when this row finished
+
+
+class _Rows:
+    """Stopping criterion and streamer in one: both need to know which rows are finished."""
+
+    def __init__(self, reqs: list[BatchRequest], width: int, tokenizer, eos_ids: set[int], torch):
+        self.reqs, self.width, self.tok, self.eos, self.torch = reqs, width, tokenizer, eos_ids, torch
+        self.seen_prompt = False
+        self.steps = 0
+
+    def __call__(self, input_ids, scores, **kwargs):
+        n = input_ids.shape[1] - self.width
+        flags = []
+        for i, r in enumerate(self.reqs):
+            if r.done_at is None and self._finished(r, input_ids[i, self.width:], n):
+                r.done_at = n
+            flags.append(r.done_at is not None)
+        return self.torch.tensor(flags, dtype=self.torch.bool, device=input_ids.device)
+
+    def _finished(self, r: BatchRequest, new, n: int) -> bool:
+        if n >= r.max_new_tokens or (r.cancel is not None and r.cancel.is_set()):
+            return True
+        if n and int(new[-1]) in self.eos:
+            return True
+        if r.stop:
+            tail = self.tok.decode(new[-32:].tolist(), skip_special_tokens=True)
+            return any(s in tail for s in r.stop)
+        return False
+
+    # streamer protocol
+    def put(self, value) -> None:
+        if not self.seen_prompt:
+            self.seen_prompt = True
+            return
+        self.steps += 1  # this put carries generated token number ``steps`` of every row
+        for r, t in zip(self.reqs, value.reshape(-1).tolist()):
+            # the token that finished a row is still its own (criteria may run before the streamer)
+            if r.on_token is not None and (r.done_at is None or r.done_at == self.steps):
+                r.on_token(int(t))
+
+    def end(self) -> None:
+        pass
+
+
+def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, top_p: float = 1.0,
+                   seed: int | None = None) -> list:
+    """One :class:`patchloop.llm.local.Generation` per request, in order."""
+    from transformers import StoppingCriteriaList
+
+    from patchloop.llm.local import Generation
+
+    torch = lm._torch
+    for r in reqs:
+        if len(r.prompt) >= lm.context:
+            raise LLMError(f"prompt is {len(r.prompt)} tokens but {lm.name} holds at most {lm.context}")
+        r.max_new_tokens = max(1, min(int(r.max_new_tokens), lm.context - len(r.prompt)))
+        r.done_at = None
+    width = max(len(r.prompt) for r in reqs)
+    ids = torch.full((len(reqs), width), lm.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(reqs), width), dtype=torch.long)
+    for i, r in enumerate(reqs):
+        ids[i, width - len(r.prompt):] = torch.tensor(r.prompt)
+        mask[i, width - len(r.prompt):] = 1
+    rows = _Rows(reqs, width, lm.tokenizer, lm.eos_ids, torch)
+    kw: dict[str, Any] = {"max_new_tokens": max(r.max_new_tokens for r in reqs), "eos_token_id": sorted(lm.eos_ids),
+                          "pad_token_id": lm.pad_id, "return_dict_in_generate": True, "output_logits": True,
+                          "stopping_criteria": StoppingCriteriaList([rows]), "streamer": rows}
+    if temperature and temperature > 0:
+        kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+    else:
+        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    with lm._lock, torch.inference_mode():
+        if seed is not None:
+            torch.manual_seed(seed)
+        out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), **kw)
+    return [_row_result(lm, out, i, r, width, Generation) for i, r in enumerate(reqs)]
+
+
+def _row_result(lm, out, i: int, r: BatchRequest, width: int, Generation):
+    torch = lm._torch
+    new = out.sequences[i, width:].tolist()
+    n = len(new) if r.done_at is None else min(r.done_at, len(new))
+    for j, t in enumerate(new[:n]):
+        if t in lm.eos_ids:
+            n = j + 1
+            break
+    new = new[:n]
+    if new:
+        logits = torch.stack([step[i] for step in out.logits[:n]]).float()
+        lps = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new, device=logits.device)[:, None])[:, 0]
+        logprobs = [round(float(x), 6) for x in lps]
+    else:
+        logprobs = []
+    text = lm.tokenizer.decode(new, skip_special_tokens=True)
+    finish = "stop" if (new and new[-1] in lm.eos_ids) else "length"
+    for s in r.stop or ():
+        if s in text:
+            text, finish = text[: text.index(s)], "stop"
+    return Generation(text, new, logprobs, len(r.prompt), finish)
