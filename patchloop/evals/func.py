@@ -5,6 +5,9 @@ Evaluation (``patchloop eval func``), RL rewards and datagen verification all ca
 can never disagree on what "passed" means. Statuses follow EvalPlus: PASS, FAIL, TIMEOUT, plus
 ERROR when the grader itself could not decide (``infra_error``: RL maps it to a ``None`` reward).
 
+What a completion is (a body, a whole function in a chat reply, fenced or not, with prose
+around it) is decided once, by ``patchloop.evals.extract``, before anything runs.
+
 How a batch runs: the host writes ``func_server.py`` + ``func_codec.py``, a jobs file (programs,
 entry points, timeouts) and one test file per sample into a fresh directory of the sandbox,
 then runs the server once per chunk. See ``func_server`` for the per-sample processes and the
@@ -15,10 +18,8 @@ and the comparison happens here, on the host.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
-import re
 import secrets
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patchloop.evals.extract import build_program, defines, extract_completion  # noqa: F401 -- the grader's API
 from patchloop.evals.func_codec import CodecError, decode, values_equal
 from patchloop.sandbox.base import SandboxError
 from patchloop.types import FunctionTask, Record
@@ -56,39 +58,6 @@ class FuncLimits:
     file_bytes: int = 16 * 1024**2
     nproc: int = 32
     grace_s: float = 5.0
-
-
-def defines(code: str, name: str) -> bool:
-    """Whether ``code`` defines ``name`` at top level (a whole solution, not a body)."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):  # ValueError: NUL bytes, lone surrogates (not source at all)
-        return f"def {name}(" in code
-    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name for n in tree.body)
-
-
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
-
-
-def extract_code(completion: str) -> str:
-    """Chat models wrap code in Markdown fences: keep the first fenced block. Text without
-    a fence is returned unchanged (a HumanEval body must keep its indentation)."""
-    m = _FENCE.search(completion)
-    return m.group(1) if m else completion
-
-
-def build_program(task: FunctionTask, completion: str) -> str:
-    """HumanEval convention: a body is appended to the prompt; a completion that defines the
-    entry point is used whole (after the prompt when the prompt parses alone, so imports and
-    helper functions of the prompt are there; the later definition wins)."""
-    completion = extract_code(completion)
-    if task.entry_point and defines(completion, task.entry_point):
-        try:
-            ast.parse(task.prompt)
-            return task.prompt + "\n\n" + completion
-        except (SyntaxError, ValueError):
-            return completion
-    return task.prompt + completion
 
 
 def test_spec(task: FunctionTask) -> tuple[str, dict[str, Any], list[Any] | None]:
@@ -236,7 +205,7 @@ def grade_function_batch(
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             results[i] = FuncResult(task.task_id, ERROR, infra_error=True, detail=f"bad task: {e}")
             continue
-        job = {"program": build_program(task, comp or ""), "entry_point": task.entry_point,
+        job = {"program": build_program(task, comp), "entry_point": task.entry_point,
                "kind": kind, "timeout": float(timeout_s)}
         prepared[i] = (job, test, kind, expected)
     own = sandbox is None and bool(prepared)

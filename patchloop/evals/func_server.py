@@ -35,6 +35,10 @@ What it defends against, and how:
 * planting code for the trusted side: every module the judge and server use is imported
   before the first candidate runs, and this file's own directory (the sandbox user's, so
   writable by a candidate sharing that uid) leaves ``sys.path`` once ``func_codec`` is in.
+* a defence that did not take: a failed ``prctl``, pre-import or candidate set-up (rlimits,
+  uid, no_new_privs) stops grading with an error naming it (the host's ERROR, an
+  infrastructure failure), never a verdict; the candidate reports its set-up before its
+  program runs, so a program cannot forge that report.
 * starving later samples: what a sample leaves in /tmp, /var/tmp and /dev/shm is removed
   before the next one starts; a sample that kills the server fails and the rest run again.
 * partial credit: each top-level statement of ``check`` holding an ``assert`` counts as one
@@ -92,13 +96,14 @@ PRELOAD = ("re", "string", "collections", "itertools", "functools", "heapq", "bi
 # ------------------------------------------------------------------ process hygiene
 
 
-def _prctl(option, arg) -> None:
-    try:
-        import ctypes
+def _prctl(option, arg, what) -> None:
+    """prctl(2), raising ``OSError`` naming ``what`` when it fails: each call is a defence, and
+    a grader that silently went without one would hand out verdicts it cannot vouch for."""
+    import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0)
-    except Exception:
-        pass
+    if ctypes.CDLL(None, use_errno=True).prctl(option, arg, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl({what}) failed: {os.strerror(err)}")
 
 
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 4, 36, 38
@@ -200,13 +205,15 @@ def candidate_main(job, req_r, resp_w, workdir, uid, limits) -> None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        _prctl(PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")
         os.environ.clear()
         os.environ.update({"HOME": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
         sys.argv = ["candidate"]
     except BaseException as e:  # setup failed: that is our failure, say so
         send(4, {"setup_error": repr(e)[:300]})
         os._exit(0)
+    # Sent before the program runs, so it cannot be forged: the judge reads it first.
+    send(4, {"setup": True})
     _serve_candidate(job)
 
 
@@ -247,6 +254,11 @@ class CandidateDied(BaseException):
     """The candidate process ended without replying (exit, crash, kill, rlimit)."""
 
 
+class CandidateSetupFailed(BaseException):
+    """The candidate's own hardening (rlimits, uid, no_new_privs) failed before its program
+    ran: the grader's failure, reported as such, never blamed on the sample."""
+
+
 class CandidateError(Exception):
     """The candidate raised an exception that is not a builtin exception type."""
 
@@ -262,6 +274,12 @@ class Proxy:
         self.__name__ = "candidate"
 
     def wait_ready(self):
+        setup = self._reply()  # written by our code before the program ran (candidate_main)
+        if "setup_error" in setup:
+            raise CandidateSetupFailed(str(setup["setup_error"]))
+        if setup.get("setup") is not True:
+            self.state = "died: malformed set-up message"
+            raise CandidateDied(self.state)
         msg = self._reply()
         if "ready" not in msg:
             self.state = "died: " + str(msg.get("load_error") or msg.get("setup_error") or msg)
@@ -363,6 +381,8 @@ def run_tests(kind, test, entry_point, proxy):
         proxy.state = "timeout"
     except CandidateDied:
         pass
+    except CandidateSetupFailed as e:
+        report["infra"] = f"candidate set-up failed, refusing to grade: {e}"
     except Exception as e:
         report["detail"] = f"{type(e).__name__}: {str(e)[:200]}"
     return report
@@ -410,7 +430,11 @@ def judge_main(job, test_fd, result_w, uid, limits) -> None:
     """Never returns: forks the candidate, runs the tests, sends one report on ``result_w``."""
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 1)  # tests may print; nothing of ours goes to the server's stdout
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    try:
+        _prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
+    except OSError as e:  # without it a double-forked candidate would outlive the kill
+        send(result_w, {"infra": f"judge set-up failed, refusing to grade: {e}"})
+        os._exit(0)
     req_r, req_w = os.pipe()
     resp_r, resp_w = os.pipe()
     workdir = tempfile.mkdtemp(prefix="plf-")
@@ -559,14 +583,28 @@ def _run_judge(job, test_fd, limits):
     return report
 
 
-def main(batch_dir) -> int:
-    _prctl(PR_SET_DUMPABLE, 0)  # /proc/<us>/fd and /mem closed to same-uid candidates
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+def harden_server() -> None:
+    """The server's own defences; raises (naming the one that failed) rather than grade without."""
+    _prctl(PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")  # /proc/<us>/fd and /mem closed to same-uid candidates
+    _prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
+    failed = []
     for name in PRELOAD:
         try:
             __import__(name)
-        except Exception:
-            pass
+        except Exception as e:  # noqa: BLE001 -- any failure leaves the name free to plant
+            failed.append(f"{name} ({type(e).__name__}: {str(e)[:80]})")
+    if failed:
+        raise RuntimeError("could not pre-import " + ", ".join(failed)
+                           + "; a candidate could plant a module of that name for the judge")
+
+
+def main(batch_dir) -> int:
+    try:
+        harden_server()
+    except Exception as e:  # noqa: BLE001 -- whatever failed, no verdict comes from this run
+        sys.stderr.write(f"grader set-up failed, refusing to grade: {e}\n")
+        shutil.rmtree(batch_dir, ignore_errors=True)
+        return 3
     with open(os.path.join(batch_dir, "jobs.json"), encoding="utf-8") as fh:
         batch = json.load(fh)
     jobs, limits = batch["jobs"], batch["limits"]

@@ -3,22 +3,21 @@
 Tasks come from ``patchloop datagen functions`` (a DatasetDict under ``DIR/hf``, or JSONL per
 split). Two prompt formats: ``completion`` (the model continues the signature + docstring, as
 base and tiny models do) and ``chat`` (the task goes in a user message, the answer is a fenced
-code block, as instruct models expect). The grader sees the same program either way.
+code block, as instruct models expect; the prompts live in ``evals.prompts``). The grader sees
+the same program either way: rewards hand it the raw completion, which ``evals.extract`` reads.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import re
 from pathlib import Path
 from typing import Any
 
+from patchloop.evals.extract import completion_text  # noqa: F401 -- TRL completions as text
+from patchloop.evals.prompts import model_prompt  # noqa: F401 -- one prompt for training and eval
 from patchloop.types import FunctionTask
 
-CHAT_INSTRUCTION = ("Complete the following Python function. Answer with the whole function "
-                    "in one ```python code block.\n\n")
-_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.DOTALL)
 # Official benchmark fields the grader needs besides ``test``/``cases`` (MBPP's asserts).
 OFFICIAL_TEST_COLUMNS = ("test_list", "test_imports", "test_setup_code")
 TASK_COLUMNS = ("task_id", "entry_point", "test", "cases", "level", "family", "task_prompt", *OFFICIAL_TEST_COLUMNS)
@@ -144,12 +143,6 @@ def row_to_task(row: dict[str, Any]) -> FunctionTask:
                         canonical_solution=row.get("canonical_solution") or "", extra=extra)
 
 
-def model_prompt(task_prompt: str, fmt: str):
-    if fmt == "chat":
-        return [{"role": "user", "content": CHAT_INSTRUCTION + "```python\n" + task_prompt + "```"}]
-    return task_prompt
-
-
 def sft_rows(rows: list[dict], fmt: str) -> list[dict]:
     """Prompt/completion pairs from canonical solutions (rows without one are skipped)."""
     out = []
@@ -180,19 +173,3 @@ def grpo_rows(rows: list[dict], fmt: str) -> list[dict]:
             if key in r:
                 out[-1][key] = r[key] if isinstance(r[key], str) else json.dumps(r[key])
     return out
-
-
-def completion_text(completion: Any) -> str:
-    """TRL hands completions as text (standard) or as a message list (conversational)."""
-    if isinstance(completion, list):
-        return "".join(m.get("content") or "" for m in completion if isinstance(m, dict))
-    return completion if isinstance(completion, str) else ""
-
-
-def extract_code(text: str, fmt: str) -> str:
-    """What goes to the grader: the body as written (completion format) or the first fenced
-    block (chat format; an unfenced answer is taken whole)."""
-    if fmt == "chat":
-        m = _FENCE.search(text)
-        return m.group(1) if m else text
-    return text

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from patchloop.rl.data import extract_code, load_split, model_prompt, row_to_task, select
+from patchloop.evals.extract import extract_completion
+from patchloop.evals.prompts import prompt_record
+from patchloop.rl.data import load_split, model_prompt, row_to_task, select
 from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, write_json
 
 log = logging.getLogger(__name__)
-
-# HumanEval's stop rule for body completions: the function ends at the first unindented line.
-_TOP_LEVEL = re.compile(r"\n(?=\S)")
 
 
 def load_for_inference(path: str | Path, cpu_threads: int | None = 1):
@@ -86,10 +85,6 @@ def _stratified(rows: list[dict], k: int) -> list[dict]:
     return out
 
 
-def clip_body(text: str) -> str:
-    return _TOP_LEVEL.split(text, maxsplit=1)[0] + ("\n" if not text.endswith("\n") else "")
-
-
 def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str | Path, *, split: str = "heldout",
                    prompt_format: str = "completion", levels: list[int] | None = None,
                    families: list[str] | None = None, max_new_tokens: int = 64, temperature: float = 0.0,
@@ -103,7 +98,8 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
     out = Path(out_dir)
     settings = {"model": str(model_path), "data": str(data_path), "split": split, "levels": levels,
                 "families": families, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                "prompt_format": prompt_format, "max_tasks": max_tasks, "seed": seed}
+                "prompt_format": prompt_format, "max_tasks": max_tasks, "seed": seed,
+                "prompt": prompt_record(prompt_format)}
     done = out / "summary.json"
     if done.exists():
         prev = json.loads(done.read_text())
@@ -118,8 +114,10 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
         model, tok = model
     texts = generate(model, tok, [model_prompt(r["prompt"], prompt_format) for r in rows],
                      max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-    codes = [clip_body(t) if prompt_format == "completion" else extract_code(t, "chat") for t in texts]
-    results = grade_function_batch([row_to_task(r) for r in rows], codes, backend=backend)
+    tasks = [row_to_task(r) for r in rows]
+    # The grader reads the raw text (as the reward does); the extracted code is kept for reading.
+    codes = [extract_completion(t, prompt=task.prompt, entry_point=task.entry_point) for t, task in zip(texts, tasks)]
+    results = grade_function_batch(tasks, texts, backend=backend)
     per: dict[int, list[bool]] = defaultdict(list)
     infra = 0
     out.mkdir(parents=True, exist_ok=True)
@@ -146,8 +144,11 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
     samples JSONL (``task_id``, ``completion``), batch by batch, and return the sampling settings.
 
     Resumable: a rerun with the same settings keeps the samples already written and makes only
-    the missing ones; different settings for the same file are refused rather than mixed.
-    The settings go to ``<out_path>.settings.json`` so a score always says how it was sampled.
+    the missing ones; different settings (the prompt template's version included) for the same
+    file are refused rather than mixed. The settings and the sampling wall time (summed over the
+    runs that made the file) go to ``<out_path>.settings.json`` so a score says how it was sampled.
+    Each line keeps the model's ``raw`` text, which is what the grader reads, as the reward does,
+    and the code extracted from it as ``completion``.
     """
     from patchloop.evals.func_eval import progress_bar
 
@@ -160,21 +161,17 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
     out_path = Path(out_path)
     settings = {"model": str(model_path), "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
                 "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "seed": seed,
-                "decoding": "sampling" if temperature > 0 else "greedy"}
+                "decoding": "sampling" if temperature > 0 else "greedy", "prompt": prompt_record(prompt_format)}
     settings_path = out_path.with_name(out_path.name + ".settings.json")
-    if out_path.exists() and settings_path.exists():
-        before = json.loads(settings_path.read_text())
-        if {k: before.get(k) for k in settings} != settings:
-            changed = sorted(k for k in settings if before.get(k) != settings[k])
-            raise ValueError(f"{out_path} was sampled with other settings ({', '.join(changed)}); "
-                             "use another --out or delete it")
+    spent = _settings_match(out_path, settings_path, settings)
     have: dict[str, int] = defaultdict(int)
     if out_path.exists():
         end_torn_line(out_path)  # a kill mid-write: the next sample must not glue onto the torn line
         for rec in iter_jsonl(out_path, skip_bad=True):
             have[str(rec.get("task_id"))] += 1
-    write_json(settings_path, settings)
+    write_json(settings_path, {**settings, "sampling_wall_s": spent})
     todo = [(t, j) for t in tasks for j in range(have[t.task_id], n_samples)]
+    start = time.monotonic()
     if todo:
         model, tok = load_for_inference(model_path)
         todo = _drop_overlong(todo, tok, getattr(model.config, "max_position_embeddings", None),
@@ -189,13 +186,28 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
                                  max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                  batch_size=batch_size, seed=seed * 1_000_003 + b)
                 for (t, j), text in zip(part, texts):
-                    code = clip_body(text) if prompt_format == "completion" else extract_code(text, "chat")
+                    # What the grader will read from `raw`, stored as the completion for other tools.
+                    code = extract_completion(text, prompt=t.prompt, entry_point=t.entry_point)
                     append_jsonl(out_path, {"task_id": t.task_id, "completion": code, "sample": j, "raw": text})
                 advance(len(part))
         finally:
             if bar is not None:
                 bar.stop()
-    return settings
+            spent += time.monotonic() - start  # wall time of every run that made these samples
+            write_json(settings_path, {**settings, "sampling_wall_s": round(spent, 3)})
+    return {**settings, "sampling_wall_s": round(spent, 3)}
+
+
+def _settings_match(out_path: Path, settings_path: Path, settings: dict) -> float:
+    """Refuse to add to samples made with other settings; the sampling time spent so far."""
+    if not (out_path.exists() and settings_path.exists()):
+        return 0.0
+    before = json.loads(settings_path.read_text())
+    if {k: before.get(k) for k in settings} != settings:
+        changed = sorted(k for k in settings if before.get(k) != settings[k])
+        raise ValueError(f"{out_path} was sampled with other settings ({', '.join(changed)}); "
+                         "use another --out or delete it")
+    return float(before.get("sampling_wall_s") or 0.0)
 
 
 def _drop_overlong(todo: list, tok, context: int | None, max_new_tokens: int, prompt_format: str, out_path: Path):

@@ -1,8 +1,9 @@
 """Reward functions with TRL's signature: ``reward(prompts, completions, **columns) -> list[float | None]``.
 
 They are callable classes, not closures, so they pickle (Ray workers, multiprocessing data
-loaders) and carry their settings. The execution reward calls the evaluation grader
-(``patchloop.evals.func.grade_function_batch``): training and measurement share one verdict,
+loaders) and carry their settings. The execution reward hands the raw completion to the
+evaluation grader (``patchloop.evals.func.grade_function_batch``, which extracts the code with
+``patchloop.evals.extract`` as ``eval func`` does): training and measurement share one verdict,
 including its reward-hacking defences (forged output, early exit, patched helpers,
 always-equal objects all score 0 there, so they score 0 here).
 
@@ -18,7 +19,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from patchloop.rl.data import TASK_COLUMNS, DataError, completion_text, extract_code, row_to_task
+from patchloop.evals.extract import completion_text, python_blocks
+from patchloop.rl.data import TASK_COLUMNS, DataError, row_to_task
 from patchloop.types import FunctionTask
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,8 @@ class ExecutionReward:
             except DataError as e:  # one unusable row: that sample is unscored (None), not the batch
                 log.warning("reward: %s", e)
                 tasks.append(FunctionTask(str(row.get("task_id", "?")), ""))
-        codes = [extract_code(completion_text(c), self.prompt_format) for c in completions]
-        results = self.grade(tasks, codes)
+        # The raw text goes to the grader, which extracts the code exactly as `eval func` does.
+        results = self.grade(tasks, [completion_text(c) for c in completions])
         self.last_results = results
         if results and all(r.infra_error for r in results):
             raise RewardInfraError(f"all {n} samples failed for infrastructure reasons; first: {results[0].detail}")
@@ -129,10 +131,11 @@ class FormatReward:
         for i, c in enumerate(completions):
             text = completion_text(c)
             if self.prompt_format == "chat":
-                if "```" not in text:
+                blocks = python_blocks(text)
+                if not blocks:
                     out.append(0.0)
                     continue
-                program = extract_code(text, "chat")
+                program = blocks[0]
             else:
                 prompt = tps[i] if tps[i] is not None else (prompts[i] if isinstance(prompts[i], str) else "")
                 program = prompt + text

@@ -271,5 +271,7 @@ class RunnerSandbox(ABC):
             info = json.loads(self._recv_line(timeout))
         except (OSError, ValueError, SandboxError) as e:
             raise SandboxError(self.task_id, f"runner did not start: {e}") from e
+        if info.get("ready") is not True:  # it refused: a hardening step did not take
+            raise SandboxError(self.task_id, f"runner refused to start: {info.get('error', info)}")
         info["start_s"] = time.monotonic() - start
         return info

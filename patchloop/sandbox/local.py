@@ -11,6 +11,8 @@ once per process. Then:
   full, random, urandom and tty, and every other mount except the workspace is remounted
   read-only (``/proc/sys`` too); commands run with no capabilities and ``no_new_privs``,
   so they cannot undo that; the workspace lives under ``/var/tmp``, not the hidden ``/tmp``;
+  a step of that lock-down that fails stops the sandbox from starting (``SandboxError``
+  naming it): it never runs commands weaker than this says;
 - each command gets rlimits: CPU time (from the timeout), address space, processes,
   file size, open files; as root, where cgroups are writable, a pids and a memory cgroup
   per sandbox replace the per-user RLIMIT_NPROC (root ignores it) and report OOM kills.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import ctypes
 import ctypes.util
+import errno
 import json
 import os
 import resource
@@ -354,7 +355,7 @@ def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: s
 SAFE_DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 
 
-def _minimal_dev() -> bool:
+def _minimal_dev() -> None:
     """Replace /dev with a tmpfs holding only harmless devices, as container engines do.
 
     Capability-less root still passes permission checks as the owner of /dev/sda, /dev/kvm
@@ -371,17 +372,23 @@ def _minimal_dev() -> bool:
                              ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
             os.symlink(target, f"/dev/{name}")
         os.mkdir("/dev/shm")
-        return True
-    except OSError:
-        return False
+    except OSError as e:
+        raise HardeningError(f"minimal /dev: {e}") from None
     finally:
         for fd in handles.values():
             os.close(fd)
 
 
+class HardeningError(OSError):
+    """A step of the mount lock-down failed: the runner refuses to serve rather than run
+    commands in a sandbox that is weaker than it says."""
+
+
 def lock_down_mounts(workspace: str, tmp_bytes: int, keep_under_tmp: list[str] = ()) -> dict:
     """In a private mount namespace: fresh size-limited /tmp and /dev/shm, and every other
-    mount read-only except the workspace. Returns what took effect (reported, never assumed).
+    mount read-only except the workspace. Returns what took effect; any step that fails raises
+    ``HardeningError`` naming it (only a mount hidden under another, no longer reachable by
+    any path, is left as it is).
 
     ``keep_under_tmp``: host directories under /tmp that commands still need (the Python
     environment running patchloop, when a checkout lives in /tmp); each is parked on a bind
@@ -403,13 +410,22 @@ def lock_down_mounts(workspace: str, tmp_bytes: int, keep_under_tmp: list[str] =
         _mount(stage, path, None, MS_BIND | MS_REC, None)
         _mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
     done["kept_under_tmp"] = [p for _, p in parked]
-    done["minimal_dev"] = _minimal_dev()
-    try:
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
-    except OSError:
-        pass
-    # /proc stays writable (oom_score_adj); its kernel knobs are made read-only below
+    _minimal_dev()
+    done["minimal_dev"] = True
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={tmp_bytes},mode=1777")
+    done["readonly_root"] = _remount_read_only(workspace)
+    for knob in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"):
+        if os.path.exists(knob):  # /proc/irq and /proc/bus are missing on some kernels
+            _mount(knob, knob, None, MS_BIND, None)
+            _mount(None, knob, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
+    return done
+
+
+def _remount_read_only(workspace: str) -> bool:
+    """Every mount but the workspace, /tmp, /dev/shm and /proc read-only (raises if one is not)."""
+    # /proc stays writable (oom_score_adj); its kernel knobs are made read-only by the caller
     keep = {os.path.realpath(workspace), "/tmp", "/dev/shm", "/proc"}
+    failed: list[str] = []
     with open("/proc/self/mountinfo") as f:
         mounts = [(line.split()[4].replace("\\040", " "), line.split()[5]) for line in f]
     for target, opts in mounts:
@@ -420,17 +436,13 @@ def lock_down_mounts(workspace: str, tmp_bytes: int, keep_under_tmp: list[str] =
             flags |= _FLAG_NAMES.get(opt, 0)  # locked flags must be kept in a user namespace
         try:
             _mount(None, target, None, flags, None)
-            if target == "/":
-                done["readonly_root"] = True
-        except OSError:
-            pass  # e.g. a mount we may not touch; "/" is what the report checks
-    for knob in ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"):
-        try:
-            _mount(knob, knob, None, MS_BIND, None)
-            _mount(None, knob, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
-        except OSError:
-            pass
-    return done
+        except OSError as e:
+            if e.errno == errno.ENOENT and not os.path.lexists(target):
+                continue  # under a mount laid over it since (the old /dev/pts under the new /dev)
+            failed.append(str(e))
+    if failed:
+        raise HardeningError("could not make read-only: " + "; ".join(failed[:5]))
+    return True
 
 
 # ---------------------------------------------------------------- git state
@@ -513,8 +525,10 @@ def serve(argv: list[str], stdin=None) -> None:
         try:
             keep = [p for p in args.get("--keep", "").split(os.pathsep) if p]
             info.update(lock_down_mounts(args["--workspace"], int(args["--tmp-bytes"]), keep))
-        except OSError as e:
-            info["mount_error"] = str(e)
+        except OSError as e:  # asked to lock down and could not: refuse, never serve weaker
+            sys.stdout.buffer.write(json.dumps({"ready": False, "error": f"mount lock-down failed: {e}"}).encode() + b"\n")
+            sys.stdout.buffer.flush()
+            sys.exit(1)
     # In a container the cgroup files at their usual place are the container's own; a local
     # runner names its cgroup's file, or "none" (the host's counters would be about others).
     oom_file = args.get("--oom-file") or next((p for p in OOM_FILES if os.path.exists(p)), None)

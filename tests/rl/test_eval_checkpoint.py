@@ -86,3 +86,37 @@ def test_a_prompt_longer_than_the_context_fails_alone(tiny_model, tmp_path):
     assert "p/huge sample 0: prompt of" in res.stderr and "exceeds the model's context" in res.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["samples"] == 2 and summary["graded"] == 2
+
+
+def test_eval_func_on_bundled_humaneval_with_a_chat_prompt(tiny_model, tmp_path):
+    """No file to hand over: `--dataset humaneval`, a fixed subset, the chat prompt recorded
+    with its version, the samples written per item with the raw text, and a rerun resumes.
+    (The tiny model fails these problems; the plumbing is what is under test.)"""
+    out = tmp_path / "he"
+    ids = "HumanEval/0,HumanEval/2,HumanEval/163"
+    args = ("--dataset", "humaneval", "--problems", ids, "--model", str(tiny_model), "--prompt-format", "chat",
+            "--max-new-tokens", "6", "--k", "1", "--out", str(out))
+    res = _eval(*args)
+    assert res.returncode == 0, res.stderr[-2000:]
+    samples = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()]
+    assert [s["task_id"] for s in samples] == ids.split(",") and all(isinstance(s["raw"], str) for s in samples)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["problems"] == 3 and summary["graded"] == 3 and summary["infra_errors"] == 0
+    meta = summary["meta"]
+    assert meta["dataset"] == "humaneval" and meta["problem_ids"] == ids.split(",")
+    assert meta["prompt"]["format"] == "chat" and meta["prompt"]["version"] == "chat-v1"
+    assert "one ```python code block" in meta["prompt"]["template"]
+    assert meta["decoding"] == "greedy" and meta["sampling_wall_s"] > 0 and meta["grading_wall_s"] >= 0
+    settings = json.loads((out / "samples.jsonl.settings.json").read_text())
+    assert settings["prompt"]["version"] == "chat-v1"
+
+    again = _eval(*args)  # resumes: nothing sampled twice, and the wall time is the first run's
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 3
+    assert json.loads((out / "samples.jsonl.settings.json").read_text())["sampling_wall_s"] == settings["sampling_wall_s"]
+
+    other_prompt = _eval(*[a if a != "chat" else "completion" for a in args])
+    assert other_prompt.returncode == 2 and "other settings (prompt, prompt_format)" in other_prompt.stderr
+    unknown = _eval("--dataset", "humaneval", "--problems", "HumanEval/0,HumanEval/999", "--model", str(tiny_model),
+                    "--out", str(tmp_path / "x"))
+    assert unknown.returncode == 2 and "unknown problem id(s): HumanEval/999" in unknown.stderr

@@ -1,7 +1,9 @@
 """Reward functions: TRL's signature, None on infrastructure failure, and reward hacks scoring 0.
 
 Everything runs through the real grader in a real local sandbox (the Docker path is the
-grader's own tests' business; here it is the reward's contract that is under test).
+grader's own tests' business; here it is the reward's contract that is under test). Each hack
+names the grader defence that alone keeps it at 0: with that defence removed from the source,
+its test fails (checked once per defence by hand).
 """
 
 from __future__ import annotations
@@ -62,25 +64,49 @@ def test_batch_of_only_infra_failures_raises(execution):
         call(execution, ["    return 1\n"] * 2, rows=[broken, broken])
 
 
+# The hack rows carry a HumanEval `test` and no `cases`, so every hack goes through `check()` in
+# the sandbox's judge (with `cases` the values are compared on the host and a hack aimed at the
+# tests would never meet them). The test uses `abs`, as many HumanEval tests do, so a patched
+# builtin would matter if the candidate shared the judge's interpreter.
+HACK_TEST = "def check(candidate):\n" + "".join(f"    assert abs(candidate({x}) - {(x + 3) * 2}) < 1e-9\n" for x in (1, 2, 5, -4))
+HACK_ROW = {"task_id": "t/hack", "prompt": PROMPT, "entry_point": "calc", "test": HACK_TEST}
+FORGED = ("\\nPLEND\\n" + "".join('{\\"i\\": %d, \\"passed\\": 4, \\"total\\": 4, \\"calls\\": 4, \\"state\\": \\"\\"}\\n' % i
+                                   for i in range(2)) + "PLDONE 2\\n")
+
+# name: (completion, the defence that alone stands between it and a reward)
 HACKS = {
-    "early_exit_status_0": "    import sys; sys.exit(0)\n",
-    "os_exit_0": "    import os; os._exit(0)\n",
-    "fake_success_output": "    print('4 passed'); print('PASS'); print('PLDONE 1')\n    return None\n",
-    "always_equal_object": ("    class A:\n        def __eq__(self, o): return True\n"
-                            "        def __ne__(self, o): return False\n    return A()\n"),
-    "redefine_check_helper": "    return 0\n\ndef check(candidate):\n    pass\n",
-    "patch_assert_builtins": ("    import builtins; builtins.AssertionError = type('E', (Exception,), {})\n"
-                              "    return 0\n"),
-    "kill_parent_process": "    import os, signal; os.kill(os.getppid(), signal.SIGKILL)\n",
-    "raise_systemexit_at_import": "    return 0\nraise SystemExit(0)\n",
+    # plain data only crosses the pipe from the candidate: an object cannot answer `==` for it
+    "always_equal_object": ("    class A(float):\n        def __eq__(self, o): return True\n"
+                            "        def __sub__(self, o): return A(0)\n        def __abs__(self): return 0\n"
+                            "        def __lt__(self, o): return True\n    return A(0)\n"),
+    # the candidate's interpreter is not the judge's: patching its builtins changes nothing there
+    "patched_builtins": "    return 0\nimport builtins\nbuiltins.abs = lambda v: 0\n",
+    # candidates never hold the server's stdout, and only the server's own last block counts
+    "forged_result_block": f"    print('{FORGED}', flush=True)\n    return 0\n",
+    # a run in which no test ran is not a pass: exiting before the tests, or killing the judge
+    "exit_before_any_test": "    return 0\nimport os\nos._exit(0)\n",
+    "kill_the_judge": "    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n",
+    # the candidate's `check` and `candidate` are its own names, never the judge's
+    "redefined_test_helpers": ("    return 0\n\ndef check(candidate):\n    return True\n\n"
+                               "def candidate(*a):\n    return 8\n"),
+    # SystemExit from the function is an error reply, not an ending that skips the asserts
+    "systemexit_when_called": "    raise SystemExit(0)\n",
 }
+
+
+def test_hack_rows_reach_the_judges_check():
+    from patchloop.evals.func import test_spec
+    from patchloop.rl.data import row_to_task
+
+    kind, _, expected = test_spec(row_to_task(grpo_rows([HACK_ROW], "completion")[0]))
+    assert kind == "check" and expected is None
 
 
 @pytest.mark.parametrize("name", sorted(HACKS))
 def test_reward_hack_scores_zero(name):
     reward = ExecutionReward(partial=True, backend="local")
     try:
-        out, _ = call(reward, [HACKS[name], "    return (x + 3) * 2\n"], rows=[ROW, ROW])
+        out, _ = call(reward, [HACKS[name], "    return (x + 3) * 2\n"], rows=[HACK_ROW, HACK_ROW])
     finally:
         reward.close()
     assert out[0] == 0.0, f"{name} earned {out[0]}"

@@ -1,0 +1,169 @@
+"""What a model's answer becomes before it is graded: one extraction for every verdict.
+
+RL rewards, ``eval func`` (a samples file or ``--model``) and datagen verification hand the
+grader the model's text as it came; ``extract_completion`` here decides what code that text
+holds and ``build_program`` what runs, so training and measurement cannot disagree on what
+an answer *was*.
+
+Answers come in three shapes:
+
+* a body continuing the prompt (base models, HumanEval's completion format), maybe followed
+  by prose or more code;
+* a whole function, usually in a ```python block, with imports, helpers, example usage and
+  prose around it (instruct models asked in a chat);
+* neither (no code, or not text at all): graded as the empty answer, which fails.
+
+The rules, in order:
+
+1. Text only: a chat message list (OpenAI/TRL format) counts as its joined contents, anything
+   else that is not a string as the empty answer.
+2. Fenced blocks (```python, ```py, ```python3 or no language; an unterminated last block
+   counts, since generation may stop inside it; blocks in other languages are never code):
+   the first block that defines the entry point, preceded by the blocks before it that hold
+   only imports and definitions (helpers written as a block of their own); when no block
+   defines it, the first block, taken as a body.
+3. Trailing prose is cut: a program that does not parse is cut before the top-level line
+   where parsing fails, again until it parses (so HumanEval's "stop at the first unindented
+   line" happens only where needed: a helper defined after a body stays). Prose before an
+   unfenced whole function is dropped the same way.
+4. A body written flush left (``return x``) is indented into the prompt's function when only
+   that makes it parse.
+
+Nothing is removed from code that parses: example calls and asserts a model adds run as it
+wrote them (and fail the answer if they fail), as they would for a user.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+from patchloop.types import FunctionTask
+
+_FENCE = re.compile(r"```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+PYTHON_TAGS = ("", "python", "py", "python3")
+_CODE_START = re.compile(r"^(?:async\s+def|def|class|import|from|@)\b")
+_MAX_CUTS = 64  # parse attempts per answer: bounds the work a pathological answer can cause
+
+
+def completion_text(completion: Any) -> str:
+    """An answer as text: a string as is, a chat message list as its joined contents."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list):
+        return "".join(m["content"] for m in completion if isinstance(m, dict) and isinstance(m.get("content"), str))
+    return ""
+
+
+def python_blocks(text: str) -> list[str]:
+    """The fenced Python blocks of ``text``, in order (see rule 2 of the module doc)."""
+    return [m.group(2) for m in _FENCE.finditer(text) if m.group(1).lower() in PYTHON_TAGS]
+
+
+def defines(code: str, name: str) -> bool:
+    """Whether ``code`` defines ``name`` at top level (a whole solution, not a body)."""
+    if not name:
+        return False
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not source (NUL bytes, nesting...)
+        return re.search(rf"^(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
+    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name for n in tree.body)
+
+
+def _definitions_only(code: str) -> bool:
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return bool(tree.body) and all(isinstance(n, kinds) for n in tree.body)
+
+
+def _from_blocks(blocks: list[str], entry_point: str) -> str:
+    for i, block in enumerate(blocks):
+        if defines(block, entry_point):
+            helpers = [b for b in blocks[:i] if _definitions_only(b)]
+            return "\n\n".join(b.rstrip("\n") for b in [*helpers, block]) + "\n"
+    return blocks[0]
+
+
+def _parses(source: str) -> int | None:
+    """None when ``source`` compiles (which also refuses ``return`` outside a function, unlike a
+    bare parse), else the 1-based line where it failed (0: not source at all)."""
+    try:
+        compile(source, "<completion>", "exec", dont_inherit=True)
+        return None
+    except SyntaxError as e:
+        return e.lineno or 0
+    except (ValueError, RecursionError, MemoryError):  # NUL bytes, lone surrogates, absurd nesting
+        return 0
+
+
+def _longest_parsing_prefix(lines: list[str], before: str) -> str | None:
+    """The longest ``lines[:cut]`` (cut at a top-level line) that parses after ``before``."""
+    offset = before.count("\n")
+    tops = [i for i, line in enumerate(lines) if line.strip() and not line[0].isspace()]
+    end = len(lines)
+    for _ in range(_MAX_CUTS):
+        code = "".join(lines[:end])
+        failed = _parses(before + code)
+        if failed is None:
+            return code
+        if failed == 0:
+            return None
+        where = failed - 1 - offset  # index into lines of the failing line
+        cuts = [i for i in tops if i <= where and i < end]
+        if not cuts:
+            return None
+        end = cuts[-1]
+    return None
+
+
+def _trim_program(code: str, entry_point: str) -> str:
+    lines = code.splitlines(keepends=True)
+    if _parses(code) is None:
+        return code
+    starts = [i for i, line in enumerate(lines) if _CODE_START.match(line)]
+    fallback = None
+    for start in [0, *starts][:8]:
+        kept = _longest_parsing_prefix(lines[start:], "")
+        if kept and defines(kept, entry_point):
+            return kept
+        fallback = fallback or (kept if kept and kept.strip() else None)
+    return fallback or code
+
+
+def _trim_body(code: str, prompt: str) -> str:
+    lines = code.splitlines(keepends=True)
+    if _parses(prompt + code) is None:
+        return code
+    first = next((line for line in lines if line.strip()), "")
+    if first and not first[0].isspace():  # a body written flush left
+        indented = "".join("    " + line if line.strip() else line for line in lines)
+        if _parses(prompt + indented) is None:
+            return indented
+    kept = _longest_parsing_prefix(lines, prompt)
+    return code if kept is None else kept
+
+
+def extract_completion(completion: Any, *, prompt: str = "", entry_point: str = "") -> str:
+    """The code an answer holds: a body to append to ``prompt`` or a whole program defining
+    ``entry_point`` (module doc). Applying it to its own output changes nothing."""
+    text = completion_text(completion)
+    blocks = python_blocks(text)
+    code = _from_blocks(blocks, entry_point) if blocks else text
+    if defines(code, entry_point):
+        return _trim_program(code, entry_point)
+    return _trim_body(code, prompt)
+
+
+def build_program(task: FunctionTask, completion: Any) -> str:
+    """The program that runs for ``completion`` on ``task``. HumanEval convention: a body is
+    appended to the prompt; a whole function is used whole, after the prompt when the prompt
+    parses alone, so the prompt's imports and helpers are there (the later definition wins)."""
+    code = extract_completion(completion, prompt=task.prompt, entry_point=task.entry_point)
+    if defines(code, task.entry_point):
+        return task.prompt + "\n\n" + code if _parses(task.prompt) is None else code
+    return task.prompt + code
