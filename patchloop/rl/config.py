@@ -62,6 +62,10 @@ class DataSettings(_Strict):
     """Resample the split so each level gets this share of rows (e.g. {2: 0.3, 3: 0.7}); None = as is."""
     max_samples: int | None = None
     """Cap on the number of training rows after filtering (None = all)."""
+    validation_size: int = 0
+    """Tasks of the training split held back from training and measured instead (a validation
+    split drawn from the training distribution; HumanEval stays the test). The same tasks for
+    every seed: the first by a hash of their ids."""
     prompt_format: Literal["completion", "chat"] = "completion"
     """``completion``: the model continues the function prompt (base/tiny models); ``chat``: the prompt
     goes in a user message and the answer is a fenced code block (instruct models)."""
