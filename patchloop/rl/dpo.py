@@ -48,10 +48,11 @@ def make_pairs(cfg: DPORunConfig, loaded, *, progress: bool = True) -> Path:
     return out / "pairs.jsonl"
 
 
-def dpo_args(cfg: DPORunConfig):
+def dpo_args(cfg: DPORunConfig, cuda: bool | None = None):
+    """TRL's ``DPOConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
     from trl import DPOConfig
 
-    return DPOConfig(**training_kwargs(cfg.train), beta=cfg.beta, loss_type=[cfg.loss_type],
+    return DPOConfig(**training_kwargs(cfg.train, cuda), beta=cfg.beta, loss_type=[cfg.loss_type],
                      max_length=cfg.max_length, precompute_ref_log_probs=cfg.precompute_ref_log_probs)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from patchloop.rl.config import DataSettings, LoraSettings, ModelSettings, TrainSettings, _Strict
+from patchloop.rl.config import DataSettings, LoraSettings, ModelSettings, TrainSettings, ValidationSettings, _Strict
 
 
 class SamplingSettings(_Strict):
@@ -41,14 +41,6 @@ class GraderSettings(_Strict):
     """Wall-clock limit per completion in the sandbox."""
     backend: str = "auto"
     """Sandbox backend: ``auto`` (Docker if an engine runs, else local), ``docker``, ``local``."""
-
-
-class ValidationSettings(_Strict):
-    max_tokens: int = 256
-    """Generation limit for the greedy validation pass@1 (the held-back tasks come from
-    ``data.validation_size``; with 0 there is no validation)."""
-    before: bool = True
-    """Also measure the start model, so the run's figures show the change it made."""
 
 
 class RFTRunConfig(_Strict):

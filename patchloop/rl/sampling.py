@@ -82,6 +82,14 @@ def generate_groups(model, tok, prompts: list[Any], s, prompt_format: str, seed:
     return [texts[i * k:(i + 1) * k] for i in range(len(prompts))]
 
 
+def to_device(model) -> None:
+    """Sample on the GPU where there is one (the trainer places the model itself later)."""
+    from patchloop.rl.common import has_cuda
+
+    if has_cuda() and model.device.type != "cuda":
+        model.to("cuda")
+
+
 def as_completion(text: str, prompt_format: str):
     """A completion the way TRL hands it to a reward: text, or one assistant message."""
     return [{"role": "assistant", "content": text}] if prompt_format == "chat" else text
@@ -143,6 +151,7 @@ def sample_and_grade(cfg, model, tok, rows: list[dict], path: str | Path, *, pro
     done = _done(path, sampling_settings(cfg))
     todo = [(i, r) for i, r in enumerate(unique) if str(r.get("task_id", "")) not in done]
     if todo:
+        to_device(model)
         reward = ExecutionReward(prompt_format=fmt, partial=False, timeout_s=cfg.grader.timeout_s,
                                  backend=cfg.grader.backend)
         try:

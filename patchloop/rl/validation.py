@@ -38,7 +38,9 @@ def measure(model, tok, rows: list[dict], prompt_format: str, *, max_new_tokens:
     """Greedy pass@1 of ``model`` on ``rows``, graded by the execution reward (all tests pass)."""
     from patchloop.rl.rewards import ExecutionReward
     from patchloop.rl.sample_config import SamplingSettings
-    from patchloop.rl.sampling import generate_groups, grade_groups
+    from patchloop.rl.sampling import generate_groups, grade_groups, to_device
+
+    to_device(model)
 
     s = SamplingSettings(max_new_tokens=max_new_tokens)
     reward = ExecutionReward(prompt_format=prompt_format, partial=False, timeout_s=timeout_s, backend=backend)
