@@ -1,4 +1,4 @@
-"""``patchloop train``: SFT and GRPO with TRL (argument parsing only).
+"""``patchloop train``: SFT, GRPO, RFT and DPO with TRL (argument parsing only).
 
 Every config key is also a flag, applied on top of the YAML preset: ``--max-steps 20``,
 ``--train.max_steps=20``, ``train.max_steps=20`` and ``--lora``/``--no-lora`` all work
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Fine-tune a code model: SFT on solutions, GRPO on execution rewards.", no_args_is_help=True)
+app = typer.Typer(help="Fine-tune a code model: SFT on solutions; GRPO, RFT and DPO on execution verdicts.",
+                  no_args_is_help=True)
 
 _CTX = {"allow_extra_args": True, "ignore_unknown_options": True}
 _CONFIG = typer.Option(None, "--config", "-c", help="YAML preset (see configs/); defaults apply without one.")
@@ -20,10 +21,21 @@ _OVERRIDES = typer.Argument(None, help="Any config key as a flag or KEY=VALUE: -
 _DRY_RUN = typer.Option(False, "--dry-run", help="Print the resolved config and every key's flag, then exit.")
 
 
-def _run(kind: str, config: Path | None, overrides: list[str] | None, dry_run: bool) -> None:
-    from patchloop.rl.config import ConfigError, GRPORunConfig, SFTRunConfig, load_config
+def _kinds():
+    """Trainer name -> (config class, ``module:function`` that runs it)."""
+    from patchloop.rl.config import GRPORunConfig, SFTRunConfig
+    from patchloop.rl.sample_config import DPORunConfig, RFTRunConfig
 
-    cls = SFTRunConfig if kind == "sft" else GRPORunConfig
+    return {"sft": (SFTRunConfig, "sft:run_sft"), "grpo": (GRPORunConfig, "grpo:run_grpo"),
+            "rft": (RFTRunConfig, "rft:run_rft"), "dpo": (DPORunConfig, "dpo:run_dpo")}
+
+
+def _run(kind: str, config: Path | None, overrides: list[str] | None, dry_run: bool) -> None:
+    import importlib
+
+    from patchloop.rl.config import ConfigError, load_config
+
+    cls, target = _kinds()[kind]
     try:
         cfg = load_config(cls, config, overrides or [])
     except ConfigError as e:
@@ -32,10 +44,8 @@ def _run(kind: str, config: Path | None, overrides: list[str] | None, dry_run: b
     if dry_run:
         _print_config(cls, cfg)
         return
-    if kind == "sft":
-        from patchloop.rl.sft import run_sft as run
-    else:
-        from patchloop.rl.grpo import run_grpo as run
+    module, func = target.split(":")
+    run = getattr(importlib.import_module(f"patchloop.rl.{module}"), func)
     try:
         final = run(cfg)
     except (FileNotFoundError, ValueError) as e:
@@ -68,3 +78,15 @@ def sft(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool
 def grpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
     """GRPO (TRL GRPOTrainer) with the sandboxed execution reward on test-only tasks."""
     _run("grpo", config, overrides, dry_run)
+
+
+@app.command("rft", context_settings=_CTX)
+def rft(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
+    """Rejection-sampling fine-tuning: sample k per prompt, keep what passes the tests, SFT on it."""
+    _run("rft", config, overrides, dry_run)
+
+
+@app.command("dpo", context_settings=_CTX)
+def dpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
+    """DPO (TRL DPOTrainer) on pairs built by execution: a passing sample chosen, a failing one rejected."""
+    _run("dpo", config, overrides, dry_run)

@@ -85,11 +85,13 @@ def peft_config(lora: LoraSettings):
                       target_modules=lora.target_modules, task_type="CAUSAL_LM")
 
 
-def training_kwargs(t: TrainSettings) -> dict[str, Any]:
-    """TrainingArguments fields common to SFTConfig and GRPOConfig."""
+def training_kwargs(t: TrainSettings, cuda: bool | None = None) -> dict[str, Any]:
+    """TrainingArguments fields common to SFTConfig, GRPOConfig and DPOConfig. ``cuda`` says
+    which machine they are for (None: this one), so a GPU preset's arguments can be built and
+    checked on a CPU box."""
     import torch
 
-    cuda = has_cuda()
+    cuda = has_cuda() if cuda is None else cuda
     bf16 = t.bf16 if t.bf16 is not None else bool(cuda and torch.cuda.is_bf16_supported())
     return {
         "output_dir": t.output_dir, "seed": t.seed, "data_seed": t.seed, "learning_rate": t.learning_rate,

@@ -62,6 +62,10 @@ class DataSettings(_Strict):
     """Resample the split so each level gets this share of rows (e.g. {2: 0.3, 3: 0.7}); None = as is."""
     max_samples: int | None = None
     """Cap on the number of training rows after filtering (None = all)."""
+    validation_size: int = 0
+    """Tasks of the training split held back from training and measured instead (a validation
+    split drawn from the training distribution; HumanEval stays the test). The same tasks for
+    every seed: the first by a hash of their ids."""
     prompt_format: Literal["completion", "chat"] = "completion"
     """``completion``: the model continues the function prompt (base/tiny models); ``chat``: the prompt
     goes in a user message and the answer is a fenced code block (instruct models)."""
@@ -125,6 +129,14 @@ class TrainSettings(_Strict):
     """Stop training cleanly after this many seconds (a time budget, used by the learning benchmark)."""
 
 
+class ValidationSettings(_Strict):
+    max_tokens: int = 256
+    """Generation limit for the greedy validation pass@1 (the held-back tasks come from
+    ``data.validation_size``; with 0 there is no validation)."""
+    before: bool = True
+    """Also measure the start model, so the run's figures show the change it made."""
+
+
 class SFTRunConfig(_Strict):
     """Supervised fine-tuning on prompt/canonical-solution pairs."""
 
@@ -155,6 +167,8 @@ class GRPORunConfig(_Strict):
     """Optimisation and output."""
     reward: RewardSettings = Field(default_factory=RewardSettings)
     """Reward shaping."""
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    """Validation pass@1 on tasks held back from the training split (``data.validation_size``)."""
     num_generations: int = 8
     """Completions sampled per prompt (the group the advantage is relative to)."""
     max_completion_length: int = 64

@@ -113,10 +113,46 @@ def select(ds, *, levels=None, families=None, level_caps=None, level_weights=Non
 
 def training_rows(data, default_split: str, seed: int) -> list[dict]:
     """The rows a trainer's ``DataSettings`` asks for: its split (or ``default_split``) with
-    every level/family/cap/share/size filter of ``select`` applied, shuffled by ``seed``."""
-    return select(load_split(data.path, data.split or default_split), levels=data.levels, families=data.families,
-                  level_caps=data.level_caps, level_weights=data.level_weights, max_samples=data.max_samples,
-                  seed=seed)
+    every level/family/cap/share/size filter of ``select`` applied, shuffled by ``seed``, and
+    without the ``data.validation_size`` tasks held back for validation."""
+    split = data.split or default_split
+    ds = load_split(data.path, split)
+    refuse_test_set(ds, f"{data.path}:{split}")
+    held = {r["task_id"] for r in validation_rows(ds, getattr(data, "validation_size", 0))}
+    if held:
+        ds = ds.filter(lambda r: str(r.get("task_id")) not in held)
+    return select(ds, levels=data.levels, families=data.families, level_caps=data.level_caps,
+                  level_weights=data.level_weights, max_samples=data.max_samples, seed=seed)
+
+
+# Benchmarks that are only ever a test: training or tuning on them would make their score a
+# measure of memory. Task ids are how their rows say where they come from.
+TEST_ONLY_PREFIXES = ("HumanEval/",)
+
+
+def refuse_test_set(rows, where: str) -> None:
+    """Raise ``DataError`` when ``rows`` hold tasks of a test-only benchmark (HumanEval)."""
+    for r in rows:
+        tid = str(r.get("task_id", ""))
+        if tid.startswith(TEST_ONLY_PREFIXES):
+            raise DataError(f"{where}: task {tid} is HumanEval, which is only ever a test; "
+                            "train and validate on datagen tasks")
+
+
+def validation_rows(rows, n: int) -> list[dict]:
+    """The ``n`` tasks of a split held back for validation: distinct task ids ranked by a hash,
+    so the choice is fixed by the split alone (not by the seed, not by row order)."""
+    if n <= 0:
+        return []
+    import hashlib
+
+    by_id: dict[str, dict] = {}
+    for r in rows:
+        by_id.setdefault(str(r.get("task_id", "")), dict(r))
+    if n >= len(by_id):
+        raise DataError(f"validation_size={n} would hold back every one of the split's {len(by_id)} tasks")
+    ranked = sorted(by_id, key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+    return [by_id[t] for t in ranked[:n]]
 
 
 def row_to_task(row: dict[str, Any]) -> FunctionTask:

@@ -103,16 +103,18 @@ def build_dataset(cfg: GRPORunConfig):
     return Dataset.from_list(grpo_rows(rows, d.prompt_format))
 
 
-def grpo_args(cfg: GRPORunConfig):
+def grpo_args(cfg: GRPORunConfig, cuda: bool | None = None):
+    """TRL's ``GRPOConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
     from trl import GRPOConfig
 
-    kw = training_kwargs(cfg.train)
+    cuda = has_cuda() if cuda is None else cuda
+    kw = training_kwargs(cfg.train, cuda)
     if kw["per_device_train_batch_size"] % cfg.num_generations:
         raise ValueError(f"train.per_device_train_batch_size ({kw['per_device_train_batch_size']}) must be a "
                          f"multiple of num_generations ({cfg.num_generations})")
     extra = {}
     if cfg.use_vllm:
-        if not has_cuda():
+        if not cuda:
             raise ValueError("use_vllm needs a CUDA GPU; set use_vllm=false on CPU")
         extra = {"use_vllm": True, "vllm_mode": cfg.vllm_mode,
                      "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization}
@@ -151,12 +153,19 @@ def build_trainer(cfg: GRPORunConfig):
 
 def run_grpo(cfg: GRPORunConfig) -> Path:
     """Train (resuming from the newest checkpoint); return the final model (or adapter) directory."""
+    from patchloop.rl.validation import validate_run
+
     trainer, tok, reward = build_trainer(cfg)
-    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
+    out = cfg.train.output_dir
+    resume = last_checkpoint(out) if cfg.train.resume else None
     if resume:
         log.info("resuming GRPO from %s", resume)
+    elif cfg.validation.before:
+        validate_run(cfg, trainer.model, tok, out, "before", "rl")
     try:
         trainer.train(resume_from_checkpoint=resume)
     finally:
         reward.close()
-    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
+    final = save_final(trainer, tok, out, cfg.lora)
+    validate_run(cfg, trainer.model, tok, out, "after", "rl")
+    return final

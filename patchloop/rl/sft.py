@@ -33,19 +33,32 @@ def build_dataset(cfg: SFTRunConfig):
     return Dataset.from_list(sft_rows(rows, d.prompt_format))
 
 
-def build_trainer(cfg: SFTRunConfig):
-    """The configured ``SFTTrainer`` and tokenizer (the resolved config is written first)."""
+def sft_args(cfg: SFTRunConfig, cuda: bool | None = None):
+    """TRL's ``SFTConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
+    from trl import SFTConfig
+
+    return SFTConfig(**training_kwargs(cfg.train, cuda), max_length=cfg.max_length,
+                     completion_only_loss=cfg.completion_only_loss, packing=False)
+
+
+def build_trainer(cfg: SFTRunConfig, *, dataset=None, loaded=None, name: str = "sft"):
+    """The configured ``SFTTrainer`` and tokenizer (the resolved config is written first).
+
+    RFT reuses it with its own ``dataset`` (the kept samples) and the model it sampled with
+    (``loaded``: model and tokenizer), having written its own config."""
     from transformers import PrinterCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     out = Path(cfg.train.output_dir)
-    dump_config(cfg, out / "config.yaml")
-    set_cpu_threads(cfg.train.cpu_threads)
-    dataset = build_dataset(cfg)
-    model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
-    args = SFTConfig(**training_kwargs(cfg.train), max_length=cfg.max_length,
-                     completion_only_loss=cfg.completion_only_loss, packing=False)
-    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback("sft")]
+    if loaded is None:
+        dump_config(cfg, out / "config.yaml")
+        set_cpu_threads(cfg.train.cpu_threads)
+    dataset = build_dataset(cfg) if dataset is None else dataset
+    if loaded is None:
+        loaded = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
+    model, tok = loaded
+    args = sft_args(cfg)
+    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback(name)]
     if cfg.train.max_wall_s:
         callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,

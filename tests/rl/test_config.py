@@ -106,3 +106,82 @@ def test_cli_dry_run_prints_a_preset_that_loads_back(tmp_path):
     assert cfg.train.max_steps == 3 and cfg.lora.enabled and yaml.safe_load(text)["num_generations"] == 8
     bad = CliRunner().invoke(app, ["train", "sft", "--max-step", "3"])
     assert bad.exit_code == 2 and "did you mean train.max_steps" in bad.stderr
+
+
+OFFLINE = [("qwen0.5b-cpu-rft.yaml", "rft"), ("qwen0.5b-cpu-dpo.yaml", "dpo"), ("gpu-7b-rft.yaml", "rft"),
+           ("gpu-7b-dpo.yaml", "dpo")]
+
+
+def _args(kind: str, cfg, cuda: bool):
+    """The TRL arguments a trainer would be built with, for this machine or a GPU one."""
+    from patchloop.rl.dpo import dpo_args
+    from patchloop.rl.grpo import grpo_args
+    from patchloop.rl.rft import as_sft_config
+    from patchloop.rl.sft import sft_args
+
+    return {"grpo": lambda: grpo_args(cfg, cuda), "dpo": lambda: dpo_args(cfg, cuda),
+            "rft": lambda: sft_args(as_sft_config(cfg), cuda)}[kind]()
+
+
+def _cls(kind: str):
+    from patchloop.rl.sample_config import DPORunConfig, RFTRunConfig
+
+    return {"grpo": GRPORunConfig, "rft": RFTRunConfig, "dpo": DPORunConfig}[kind]
+
+
+@pytest.mark.parametrize("name,kind", [("gpu-7b-grpo.yaml", "grpo"), ("gpu-7b-rft.yaml", "rft"),
+                                       ("gpu-7b-dpo.yaml", "dpo")])
+def test_gpu_presets_build_gpu_trainer_arguments(name, kind, monkeypatch):
+    """The arguments a GPU gets from each GPU preset, built on any machine: transformers only
+    checks that the GPU can do bf16, which is what it is told here."""
+    import transformers.training_args as ta
+
+    monkeypatch.setattr(ta, "is_torch_bf16_gpu_available", lambda: True)
+    cfg = load_config(_cls(kind), CONFIGS / name)
+    args = _args(kind, cfg, cuda=True)
+    assert args.bf16 and not args.use_cpu and args.gradient_checkpointing
+    assert cfg.lora.enabled and cfg.model.dtype == "bfloat16" and cfg.data.prompt_format == "chat"
+    assert cfg.data.validation_size > 0 and "humaneval" not in cfg.data.path.lower()
+    if kind == "grpo":
+        assert args.use_vllm and args.vllm_mode == "colocate" and 0 < args.vllm_gpu_memory_utilization < 1
+        assert args.num_generations == cfg.num_generations and args.beta == cfg.beta
+    elif kind == "dpo":
+        assert args.beta == cfg.beta and args.loss_type == ["sigmoid"] and args.precompute_ref_log_probs
+        assert args.max_length == cfg.max_length
+    else:
+        assert args.max_length == cfg.max_length and args.completion_only_loss and not args.packing
+    if kind == "grpo":
+        with pytest.raises(ValueError, match="use_vllm needs a CUDA GPU"):
+            _args(kind, cfg, cuda=False)  # the same preset on a CPU says what to change
+
+
+@pytest.mark.parametrize("kind", ["grpo", "rft", "dpo"])
+def test_cpu_presets_fit_the_real_model_on_this_cpu(kind):
+    cfg = load_config(_cls(kind), CONFIGS / f"qwen0.5b-cpu-{kind}.yaml")
+    assert cfg.model.name_or_path == "qwen2.5-coder-0.5b-instruct" and cfg.model.dtype == "bfloat16"
+    assert cfg.lora.enabled and cfg.data.prompt_format == "chat" and cfg.data.validation_size > 0
+    assert cfg.train.max_wall_s == 4500  # every arm gets the same wall-clock budget
+    if kind == "grpo":
+        assert cfg.max_completion_length <= 256 and cfg.num_generations <= 4 and not cfg.use_vllm
+    else:
+        s = cfg.sampling
+        assert s.max_new_tokens <= 256 and s.num_samples <= 4 and s.stop_at_code_end and s.prompts_per_batch > 1
+    args = _args(kind, cfg, cuda=False)
+    assert args.use_cpu and args.bf16
+
+
+def test_offline_configs_document_every_field():
+    from pydantic import BaseModel
+
+    from patchloop.rl.sample_config import DPORunConfig, RFTRunConfig
+
+    def walk(cls):
+        for name, f in cls.model_fields.items():
+            assert f.description, f"{cls.__name__}.{name} has no docstring"
+            if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel):
+                walk(f.annotation)
+
+    walk(RFTRunConfig)
+    walk(DPORunConfig)
+    for name, kind in OFFLINE:
+        assert isinstance(load_config(_cls(kind), CONFIGS / name), _cls(kind))
