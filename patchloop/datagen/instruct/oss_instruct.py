@@ -22,7 +22,8 @@ STAGE = "oss-instruct"
 
 
 class OssInstructConfig(BaseModel):
-    n: int = Field(100, description="Slots: one snippet and one teacher prompt each.")
+    n: int = Field(100, description="Slots: one snippet and one teacher prompt each. Not in the fingerprint: "
+                   "slot i is the same in any run, so a rerun with a larger n extends the output.")
     min_lines: int = Field(1, description="Shortest snippet, in lines.")
     max_lines: int = Field(15, description="Longest snippet, in lines.")
     seed: int = Field(0, description="Run seed: snippets and teacher sampling seeds derive from it.")
@@ -49,7 +50,7 @@ def run_oss_instruct(seeds: Path, out: Path, cfg: OssInstructConfig, teacher: Te
     rows = [r for r in read_jsonl(seeds) if str(r.get("text", "")).strip()]
     if not rows:
         raise ValueError(f"{seeds}: no seed code")
-    stage = Stage(out, STAGE, {"config": cfg.model_dump(), "teacher": teacher.describe(),
+    stage = Stage(out, STAGE, {"config": cfg.model_dump(exclude={"n"}), "teacher": teacher.describe(),
                                "templates": template_ids("oss_instruct")}, inputs=[seeds])
 
     def process(key: str, slot: int) -> Outcome:

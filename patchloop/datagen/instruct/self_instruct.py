@@ -26,7 +26,8 @@ STAGE = "self-instruct"
 
 
 class SelfInstructConfig(BaseModel):
-    n: int = Field(100, description="Slots: teacher prompts, one new task asked for in each.")
+    n: int = Field(100, description="Slots: teacher prompts, one new task asked for in each. Not in the "
+                   "fingerprint: slot i is the same in any run, so a larger n extends the output.")
     examples: int = Field(3, description="Seed tasks shown in each prompt.")
     similarity: float = Field(0.7, description="MinHash Jaccard at or above which a new instruction is too similar.")
     seed: int = Field(0, description="Run seed: examples and teacher sampling seeds derive from it.")
@@ -43,7 +44,7 @@ def run_self_instruct(seeds: Path, out: Path, cfg: SelfInstructConfig, teacher: 
     pool = read_jsonl(seeds)
     if not pool:
         raise ValueError(f"{seeds}: no seed tasks")
-    stage = Stage(out, STAGE, {"config": cfg.model_dump(), "teacher": teacher.describe(),
+    stage = Stage(out, STAGE, {"config": cfg.model_dump(exclude={"n"}), "teacher": teacher.describe(),
                                "templates": template_ids("self_instruct")}, inputs=[seeds])
     novelty = NearIndex(DedupConfig(threshold=cfg.similarity))
     for i, row in enumerate(pool):
