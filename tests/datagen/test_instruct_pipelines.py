@@ -8,7 +8,12 @@ import pytest
 
 from patchloop.datagen.instruct.evol import EvolConfig, run_evol
 from patchloop.datagen.instruct.oss_instruct import OssInstructConfig, run_oss_instruct
-from patchloop.datagen.instruct.self_align import SelfAlignConfig, run_concepts, run_instructions, run_responses
+from patchloop.datagen.instruct.self_align import (
+    SelfAlignConfig,
+    run_concepts,
+    run_instructions,
+    run_responses,
+)
 from patchloop.datagen.instruct.self_instruct import SelfInstructConfig, run_self_instruct
 from patchloop.datagen.instruct.stage import StageError
 from patchloop.datagen.instruct.teacher import LLMError, ScriptedTeacher

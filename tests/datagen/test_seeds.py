@@ -8,7 +8,11 @@ import tarfile
 import zipfile
 
 from patchloop.datagen.instruct.pypi import PypiSeedsConfig, read_archive, run_pypi_seeds
-from patchloop.datagen.instruct.seed_functions import SeedFunctionsConfig, documented_functions, run_seed_functions
+from patchloop.datagen.instruct.seed_functions import (
+    SeedFunctionsConfig,
+    documented_functions,
+    run_seed_functions,
+)
 from patchloop.types import read_jsonl
 
 MODULE = '''"""Helpers. Written by dev@corp-mail.io"""

@@ -18,7 +18,7 @@ from patchloop.datagen.instruct.parse import Drop, to_task
 from patchloop.datagen.instruct.stage import Outcome, Stage, StageError
 from patchloop.datagen.instruct.teacher import LLMError, Teacher
 from patchloop.evals.func import PASS, TIMEOUT
-from patchloop.types import FunctionTask
+from patchloop.types import FunctionTask, read_jsonl
 
 TEMPLATE_VERSION = "v1"
 _PROMPTS = Path(__file__).parent / "prompts"
@@ -42,6 +42,11 @@ def template_ids(*names: str, version: str = TEMPLATE_VERSION) -> dict[str, str]
     """Template version and content hashes, for the fingerprint."""
     text = "".join(template(n, version) for n in (*names, "format"))
     return {"version": version, "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def read_rows(path: str | Path, warn: Callable[[str], None] | None = None) -> list[dict]:
+    """The rows of an input JSONL file; a bad line is reported (file:line: cause) and skipped."""
+    return read_jsonl(path, skip_bad=True, on_error=(lambda e: warn(f"skipped {e}")) if warn else None)
 
 
 def ask(teacher: Teacher, prompt: str, seed: int, outcome: Outcome) -> str:

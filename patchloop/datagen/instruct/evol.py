@@ -14,11 +14,20 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from patchloop.datagen.instruct.common import ask, parse_reply, render, run_items, task_row, template_ids, verify
+from patchloop.datagen.instruct.common import (
+    ask,
+    parse_reply,
+    read_rows,
+    render,
+    run_items,
+    task_row,
+    template_ids,
+    verify,
+)
 from patchloop.datagen.instruct.self_instruct import instruction_of
 from patchloop.datagen.instruct.stage import Outcome, Stage
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
-from patchloop.types import FunctionTask, read_jsonl
+from patchloop.types import FunctionTask
 
 STAGE = "evol-instruct"
 
@@ -44,7 +53,7 @@ def run_evol(inputs: Path, out: Path, cfg: EvolConfig, teacher: Teacher, grader:
     unknown = [op for op in cfg.operations if op not in OPERATIONS]
     if unknown or not cfg.operations:
         raise ValueError(f"unknown operations {unknown} (known: {', '.join(OPERATIONS)})")
-    rows = read_jsonl(inputs)
+    rows = read_rows(inputs, warn)
     stage = Stage(out, STAGE, {"config": cfg.model_dump(), "teacher": teacher.describe(),
                                "templates": template_ids("evol")}, inputs=[inputs])
 

@@ -13,10 +13,18 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from patchloop.datagen.instruct.common import ask, parse_reply, render, run_items, task_row, template_ids, verify
+from patchloop.datagen.instruct.common import (
+    ask,
+    parse_reply,
+    read_rows,
+    render,
+    run_items,
+    task_row,
+    template_ids,
+    verify,
+)
 from patchloop.datagen.instruct.stage import Outcome, Stage
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
-from patchloop.types import read_jsonl
 
 STAGE = "oss-instruct"
 
@@ -47,7 +55,7 @@ def snippet(rows: list[dict], rng: random.Random, cfg: OssInstructConfig) -> tup
 
 def run_oss_instruct(seeds: Path, out: Path, cfg: OssInstructConfig, teacher: Teacher, grader: Callable, *,
                      progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
-    rows = [r for r in read_jsonl(seeds) if str(r.get("text", "")).strip()]
+    rows = [r for r in read_rows(seeds, warn) if str(r.get("text", "")).strip()]
     if not rows:
         raise ValueError(f"{seeds}: no seed code")
     stage = Stage(out, STAGE, {"config": cfg.model_dump(exclude={"n"}), "teacher": teacher.describe(),

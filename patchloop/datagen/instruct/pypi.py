@@ -23,8 +23,8 @@ from pydantic import BaseModel, Field
 
 from patchloop.datagen.filters.licence import from_metadata
 from patchloop.datagen.filters.pii import redact
-from patchloop.datagen.instruct.stage import Outcome, Stage
 from patchloop.datagen.instruct.common import run_items
+from patchloop.datagen.instruct.stage import Outcome, Stage
 
 STAGE = "seeds-pypi"
 MAX_FILE_BYTES = 200_000

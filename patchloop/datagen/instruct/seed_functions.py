@@ -14,8 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from patchloop.datagen.filters.dedup import exact_key
-from patchloop.datagen.instruct.stage import Outcome, Stage
 from patchloop.datagen.instruct.common import run_items
+from patchloop.datagen.instruct.stage import Outcome, Stage
 from patchloop.types import read_jsonl
 
 STAGE = "seed-functions"

@@ -17,11 +17,19 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from patchloop.datagen.instruct.common import ask, parse_reply, render, run_items, task_row, template_ids, verify
+from patchloop.datagen.instruct.common import (
+    ask,
+    parse_reply,
+    read_rows,
+    render,
+    run_items,
+    task_row,
+    template_ids,
+    verify,
+)
 from patchloop.datagen.instruct.parse import problem_text
 from patchloop.datagen.instruct.stage import Outcome, Stage
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
-from patchloop.types import read_jsonl
 
 PROVENANCE = ("package", "version", "licence", "path", "name")
 
@@ -43,8 +51,8 @@ def _stage(out: Path, name: str, inputs: Path, cfg: SelfAlignConfig, teacher: Te
                                              "templates": template_ids(template)}, inputs=[inputs])
 
 
-def _items(path: Path) -> list[tuple[str, dict]]:
-    return [(str(r.get("id") or f"#{i}"), r) for i, r in enumerate(read_jsonl(path))]
+def _items(path: Path, warn: Callable[[str], None] | None) -> list[tuple[str, dict]]:
+    return [(str(r.get("id") or f"#{i}"), r) for i, r in enumerate(read_rows(path, warn))]
 
 
 def parse_concepts(text: str) -> list[str]:
@@ -71,7 +79,7 @@ def run_concepts(seeds: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher,
         outcome.rows.append({"id": key, "concepts": concepts, "seed_function": _seed_of(row)})
         return outcome
 
-    return run_items(stage, _items(seeds), process, progress=progress, warn=warn)
+    return run_items(stage, _items(seeds, warn), process, progress=progress, warn=warn)
 
 
 def run_instructions(concepts: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher, *,
@@ -92,7 +100,7 @@ def run_instructions(concepts: Path, out: Path, cfg: SelfAlignConfig, teacher: T
                              "seed_function": _seed_of(row)})
         return outcome
 
-    return run_items(stage, _items(concepts), process, progress=progress, warn=warn)
+    return run_items(stage, _items(concepts, warn), process, progress=progress, warn=warn)
 
 
 def run_responses(instructions: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher, grader: Callable, *,
@@ -121,4 +129,4 @@ def run_responses(instructions: Path, out: Path, cfg: SelfAlignConfig, teacher: 
         outcome.counts["kept"] += 1
         return outcome
 
-    return run_items(stage, _items(instructions), process, progress=progress, warn=warn)
+    return run_items(stage, _items(instructions, warn), process, progress=progress, warn=warn)

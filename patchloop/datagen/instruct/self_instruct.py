@@ -16,11 +16,19 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from patchloop.datagen.filters.dedup import DedupConfig, NearIndex
-from patchloop.datagen.instruct.common import ask, parse_reply, render, run_items, task_row, template_ids, verify
+from patchloop.datagen.instruct.common import (
+    ask,
+    parse_reply,
+    read_rows,
+    render,
+    run_items,
+    task_row,
+    template_ids,
+    verify,
+)
 from patchloop.datagen.instruct.stage import Outcome, Stage
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
 from patchloop.datagen.overlap import description
-from patchloop.types import read_jsonl
 
 STAGE = "self-instruct"
 
@@ -41,7 +49,7 @@ def instruction_of(row: dict) -> str:
 
 def run_self_instruct(seeds: Path, out: Path, cfg: SelfInstructConfig, teacher: Teacher, grader: Callable, *,
                       progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
-    pool = read_jsonl(seeds)
+    pool = read_rows(seeds, warn)
     if not pool:
         raise ValueError(f"{seeds}: no seed tasks")
     stage = Stage(out, STAGE, {"config": cfg.model_dump(exclude={"n"}), "teacher": teacher.describe(),
