@@ -28,7 +28,8 @@ def slugify(text):
 
 
 def undocumented(x):
-    return x * 2
+    y = x * 2
+    return y
 
 
 @staticmethod
