@@ -63,3 +63,12 @@ def functions(
     if not fp["overlap"]["clean"]:
         typer.echo("splits overlap: see overlap.json", err=True)
         raise typer.Exit(1)
+
+
+def _register_teacher_stages() -> None:
+    from patchloop.commands.datagen_teacher import register
+
+    register(app)
+
+
+_register_teacher_stages()

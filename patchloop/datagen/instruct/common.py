@@ -1,0 +1,127 @@
+"""What every teacher pipeline shares: prompt templates, asking, parsing, verifying, looping.
+
+Templates live in ``prompts/<version>/`` and use ``$name`` placeholders (code is full of
+braces). The version and a hash of every template text go into each stage's fingerprint, so
+editing a template is a new recipe. Verification is ``evals``' function grader: the same
+verdict code as RL rewards and evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from patchloop.datagen.instruct.parse import Drop, to_task
+from patchloop.datagen.instruct.stage import Outcome, Stage, StageError
+from patchloop.datagen.instruct.teacher import LLMError, Teacher
+from patchloop.evals.func import PASS, TIMEOUT
+from patchloop.types import FunctionTask, read_jsonl
+
+TEMPLATE_VERSION = "v1"
+_PROMPTS = Path(__file__).parent / "prompts"
+
+
+class GraderUnavailable(RuntimeError):
+    """The sandbox could not grade an item: the item is not logged, so a rerun grades it."""
+
+
+def template(name: str, version: str = TEMPLATE_VERSION) -> str:
+    return (_PROMPTS / version / f"{name}.md").read_text(encoding="utf-8")
+
+
+def render(name: str, **fields: str) -> str:
+    """A template filled in; ``$format`` is the shared answer-shape block."""
+    fields.setdefault("format", template("format"))
+    return Template(template(name)).safe_substitute(fields)
+
+
+def template_ids(*names: str, version: str = TEMPLATE_VERSION) -> dict[str, str]:
+    """Template version and content hashes, for the fingerprint."""
+    text = "".join(template(n, version) for n in (*names, "format"))
+    return {"version": version, "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def read_rows(path: str | Path, warn: Callable[[str], None] | None = None) -> list[dict]:
+    """The rows of an input JSONL file; a bad line is reported (file:line: cause) and skipped."""
+    return read_jsonl(path, skip_bad=True, on_error=(lambda e: warn(f"skipped {e}")) if warn else None)
+
+
+def ask(teacher: Teacher, prompt: str, seed: int, outcome: Outcome) -> str:
+    """One teacher reply, counted as generated (tokens and time added to the outcome)."""
+    reply = teacher.ask(prompt, seed=seed)
+    outcome.counts["generated"] += 1
+    outcome.tokens += reply.tokens
+    outcome.seconds += reply.seconds
+    return reply.text
+
+
+def parse_reply(text: str, task_id: str, outcome: Outcome, extra: dict | None = None) -> FunctionTask | None:
+    """The reply as a task (counted as parsed), or None with the drop recorded."""
+    try:
+        task = to_task(text, task_id, extra)
+    except Drop as d:
+        outcome.drop(f"{d.reason}: {task_id}")
+        return None
+    outcome.counts["parsed"] += 1
+    return task
+
+
+def verify(tasks: Sequence[FunctionTask], grader: Callable, outcome: Outcome) -> list[FunctionTask]:
+    """The tasks whose canonical solution passes their own tests in the sandbox."""
+    if not tasks:
+        return []
+    results = grader(list(tasks), [t.canonical_solution for t in tasks])
+    if any(r.infra_error for r in results):
+        bad = next(r for r in results if r.infra_error)
+        raise GraderUnavailable(f"{bad.task_id}: {bad.detail}")
+    kept = []
+    for task, res in zip(tasks, results):
+        outcome.counts["executed"] += 1
+        if res.status == PASS:
+            outcome.counts["passed"] += 1
+            kept.append(task)
+        elif res.status == TIMEOUT:
+            outcome.drop(f"timeout: {task.task_id}")
+        else:
+            outcome.drop(f"failed_own_tests: {task.task_id}: {res.detail[:200]}")
+    return kept
+
+
+def task_row(task: FunctionTask, **provenance: Any) -> dict:
+    """The row a stage writes for a kept task: HumanEval fields, then where it came from."""
+    row = task.to_dict()
+    row.update(provenance)
+    return row
+
+
+def run_items(stage: Stage, items: Sequence[tuple[str, Any]], process: Callable[[str, Any], Outcome], *,
+              progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
+    """``process`` every item not yet logged, logging each as it finishes; returns the stats.
+
+    A teacher error (``LLMError``) or a sandbox that cannot grade leaves the item unlogged
+    (the next run retries it); a few teacher errors in a row stop the stage."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    grader_errors: list[str] = []
+    todo = [(k, p) for k, p in items if k not in stage.done]
+    with Progress(TextColumn(stage.name), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=not progress) as bar:
+        job = bar.add_task(stage.name, total=len(items), completed=len(items) - len(todo))
+        for key, payload in todo:
+            try:
+                stage.record(key, process(key, payload))
+            except LLMError as e:
+                stage.teacher_failed(key, e)
+                if warn:
+                    warn(f"{key}: teacher failed: {e}")
+            except GraderUnavailable as e:
+                grader_errors.append(str(e))
+                if warn:
+                    warn(f"{key}: not graded: {e}")
+                if len(grader_errors) >= 3:
+                    raise StageError(f"{stage.name}: the sandbox cannot grade ({e})") from None
+            bar.advance(job)
+    return stage.finish([k for k, _ in items], {"grader_errors_this_run": grader_errors[:20]})
