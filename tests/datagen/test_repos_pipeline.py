@@ -70,7 +70,7 @@ def test_rerun_resumes_and_splits_by_repo(generated):
     out, cfg, first, _ = generated
     again = process_repo(f"path:{CALCKIT}", out, cfg, on_event=lambda m: None)
     assert again["tried"] == 0  # every candidate has an outcome already
-    outcomes = [json.loads(x) for x in (out / "work" / "calckit-0.1.0" / "outcomes.jsonl").read_text().splitlines()]
+    outcomes = [json.loads(x) for x in (out / "work" / "calckit" / "outcomes.jsonl").read_text().splitlines()]
     assert len(outcomes) == 6 and all(o["reason"] or o["kept"] for o in outcomes)
     stats = finish(out, cfg)
     assert stats["tried"] == 6 and sum(r["tried"] for r in stats["per_mutation"].values()) == 6
@@ -88,11 +88,11 @@ def _repo_with(tmp_path, name, tests):
 
 def test_hanging_suite_and_failing_suite_are_counted_skips(tmp_path, docker_client):
     out = tmp_path / "out"
-    cfg = ReposConfig(suite_timeout_s=20, max_candidates=1)
+    cfg = ReposConfig(suite_timeout_s=15, max_candidates=1)
     hang = _repo_with(tmp_path, "hangs", "def test_forever():\n    while True:\n        pass\n")
     bad = _repo_with(tmp_path, "broken", "".join(f"def test_no_{i}():\n    assert False\n" for i in range(40)))
     r1 = process_repo(f"path:{hang}", out, cfg, on_event=lambda m: None)
-    r2 = process_repo(f"path:{bad}", out, cfg, on_event=lambda m: None)
+    r2 = process_repo(f"path:{bad}", out, ReposConfig(suite_timeout_s=300), on_event=lambda m: None)
     assert "hangs" in r1["skipped"]
     assert "only 27/67 pass" in r2["skipped"]
     skips = [json.loads(x) for x in (out / "skips.jsonl").read_text().splitlines()]

@@ -119,13 +119,15 @@ def generate(repo: Path, slug: str, covered: dict[str, list[int]], *, seed: int 
     as many are rewritten as ``limit`` asks (a rewrite costs far more than listing). Files with
     no recorded coverage give no candidates."""
     modules: dict[str, MetadataWrapper] = {}
+    texts: dict[str, str] = {}
     triples: list[tuple[str, int, str]] = []
     tlist: dict[str, list[Target]] = {}
     for rel in sorted(covered):
         if not is_source_file(rel) or not (repo / rel).is_file():
             continue
         try:
-            modules[rel] = MetadataWrapper(cst.parse_module((repo / rel).read_text(encoding="utf-8")))
+            texts[rel] = (repo / rel).read_text(encoding="utf-8")
+            modules[rel] = MetadataWrapper(cst.parse_module(texts[rel]))
         except (cst.ParserSyntaxError, UnicodeDecodeError):
             continue
         lines, all_t = set(covered[rel]), targets(modules[rel])
@@ -144,7 +146,7 @@ def generate(repo: Path, slug: str, covered: dict[str, list[int]], *, seed: int 
         rng = _rng(seed, slug, rel, t.qualname, mu.name)
         if rng.random() >= mu.likelihood:
             continue
-        code = apply(modules[rel].module, mu, t.node, rng, t.ancestors)
+        code = apply(modules[rel].module, mu, t.node, rng, t.ancestors, texts[rel])
         if code is None:
             continue
         diff = file_diff(repo, rel, code)

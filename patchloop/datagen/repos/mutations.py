@@ -354,10 +354,11 @@ class _ReplaceOne(cst.CSTTransformer):
 
 
 def apply(module: cst.Module, mutation: Mutation, target: Node, rng: random.Random,
-          ancestors: list[Node] | None = None) -> str | None:
+          ancestors: list[Node] | None = None, source: str | None = None) -> str | None:
     """The module's code with one site of ``target`` rewritten by ``mutation`` (None: no site,
     no change, or code that does not compile). ``ancestors``: the nodes from the module down to
-    ``target``'s parent (found by a search when not given)."""
+    ``target``'s parent; with them (and the module's ``source`` text) only the top-level
+    statement holding the target is rebuilt and rendered, and spliced into the text."""
     sites = mutation.sites(target)
     if not sites:
         return None
@@ -368,12 +369,20 @@ def apply(module: cst.Module, mutation: Mutation, target: Node, rng: random.Rand
         new[0] = mutation.rewrite(updated, rng)
         return updated if new[0] is None else new[0]
 
-    path = (ancestors + _path_to(target, site)) if ancestors is not None else _path_to(module, site)
+    source = module.code if source is None else source
     try:
-        code = module.visit(_ReplaceOne(site, make, path)).code
+        if ancestors:
+            top = ancestors[1] if len(ancestors) > 1 else target
+            old_text = module.code_for_node(top)
+            new_top = top.visit(_ReplaceOne(site, make, ancestors[1:] + _path_to(target, site)))
+            if new[0] is None or source.count(old_text) != 1:
+                return None
+            code = source.replace(old_text, module.code_for_node(new_top), 1)
+        else:
+            code = module.visit(_ReplaceOne(site, make, _path_to(module, site))).code
     except Exception:  # noqa: BLE001 -- a rewrite libcst refuses (invalid tree) is just not a candidate
         return None
-    if new[0] is None or code == module.code:
+    if new[0] is None or code == source:
         return None
     try:
         compile(code, "<mutant>", "exec")  # parse only; nothing of the repository runs here

@@ -47,10 +47,7 @@ class RepoSource:
     requirements: list[str] = field(default_factory=list)
     test_cmd: str = "python -m pytest -o addopts="
     origin: str = ""
-
-    @property
-    def slug(self) -> str:
-        return f"{self.name}-{self.version}" if self.version else self.name
+    slug: str = ""  # names its directories and instance ids: NAME-VERSION, or a local dir's name
 
 
 def parse_package_spec(spec: str) -> tuple[str, str]:
@@ -104,7 +101,8 @@ def prepare_source(out_dir: Path, *, package: str = "", repo: str = "") -> RepoS
         name, version = src.name, ""
         task = Task(f"prepare-{name}", extra={"repo_path": str(src)})
         origin = f"path:{src}"
-    dest = out_dir / "repos" / (f"{name}-{version}" if version else name)
+    slug = f"{name}-{version}" if version else name
+    dest = out_dir / "repos" / slug
     base = git(dest, "rev-parse", "-q", "--verify", "refs/patchloop/base", check=False) if dest.is_dir() else ""
     if not base:  # a resumed run keeps the repository: its buggy commits are instances' bases
         shutil.rmtree(dest, ignore_errors=True)
@@ -113,7 +111,7 @@ def prepare_source(out_dir: Path, *, package: str = "", repo: str = "") -> RepoS
         base = git(dest, "rev-parse", "HEAD")
         git(dest, "update-ref", "refs/patchloop/base", base)
     meta = read_metadata(dest)
-    return RepoSource(name=meta.get("name") or name, version=version or meta.get("version", ""), path=dest,
+    return RepoSource(name=meta.get("name") or name, version=version or meta.get("version", ""), path=dest, slug=slug,
                       base_commit=base, license=meta.get("license", ""),
                       requirements=sorted(set(BASE_REQUIREMENTS) | set(meta.get("requires", []))),
                       test_cmd=_test_cmd(dest), origin=origin)
