@@ -65,6 +65,40 @@ def functions(
         raise typer.Exit(1)
 
 
+@app.command("repos")
+def repos(
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (instances.jsonl, train/eval.jsonl, repos/, stats.json)."),
+    package: list[str] = typer.Option([], "--package", "-p", help="A PyPI release NAME==VERSION (its sdist); repeatable."),
+    repo: list[Path] = typer.Option([], "--repo", help="A local repository directory; repeatable."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Seed of candidate order and mutation choices."),
+    max_candidates: int = typer.Option(150, "--max-candidates", min=1, help="Candidates validated per repository."),
+    timeout: float = typer.Option(120.0, "--timeout", "-t", help="Seconds for one test run of a candidate."),
+    suite_timeout: float = typer.Option(900.0, "--suite-timeout", help="Seconds for the one full-suite run."),
+    eval_fraction: float = typer.Option(0.3, "--eval-fraction", min=0.0, max=1.0, help="Share of instances (whole repositories) in eval.jsonl."),
+    teacher: str = typer.Option("", "--teacher", help="Chat model spec writing issue text (openai:NAME, hf:PATH); default: a template."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Candidates validated in parallel."),
+    backend: str = typer.Option("docker", "--backend", "-b", help="docker (the environment images need it)."),
+) -> None:
+    """Repository tasks by bug injection: mutate covered functions, keep bugs that fail tests (validated by the harness)."""
+    from patchloop.datagen.repos.pipeline import ReposConfig, check_fingerprint, finish, process_repo
+
+    specs = [f"pypi:{p}" for p in package] + [f"path:{r}" for r in repo]
+    if not specs:
+        raise typer.BadParameter("give at least one --package NAME==VERSION or --repo PATH")
+    cfg = ReposConfig(seed=seed, max_candidates=max_candidates, timeout_s=timeout, suite_timeout_s=suite_timeout,
+                      eval_fraction=eval_fraction, teacher=teacher)
+    try:
+        check_fingerprint(out, cfg)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    for spec in specs:
+        process_repo(spec, out, cfg, workers=workers, backend=backend, on_event=typer.echo)
+    st = finish(out, cfg)
+    typer.echo(f"kept {st['kept']}/{st['tried']} candidates; splits "
+               + ", ".join(f"{k} {v['instances']} ({', '.join(v['repos'])})" for k, v in st["splits"].items())
+               + f"; {len(st['skips'])} repositories skipped; stats: {out / 'stats.json'}")
+
+
 def _register_teacher_stages() -> None:
     from patchloop.commands.datagen_teacher import register
 

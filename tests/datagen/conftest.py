@@ -16,25 +16,6 @@ def grader():
         yield grade
 
 
-REAL_MODEL = "qwen2.5-coder-0.5b-instruct"
-
-
-@pytest.fixture(scope="session")
-def real_model_dir():
-    """The fetched 0.5B Instruct checkpoint; skips where it has not been fetched, unless
-    PATCHLOOP_REQUIRE_REALMODEL=1, where it fails instead."""
-    import os
-    from pathlib import Path
-
-    cache = Path(os.environ.get("PATCHLOOP_CACHE", Path.home() / ".cache" / "patchloop"))
-    path = cache / "models" / REAL_MODEL / "hf"
-    if not (path / "config.json").exists():
-        if os.environ.get("PATCHLOOP_REQUIRE_REALMODEL", "") not in ("", "0", "false"):
-            pytest.fail(f"PATCHLOOP_REQUIRE_REALMODEL=1 but {path} is missing: run `patchloop model fetch {REAL_MODEL}`")
-        pytest.skip(f"{REAL_MODEL} not fetched ({path})")
-    return path
-
-
 @pytest.fixture(scope="session")
 def served_real_model(real_model_dir, tmp_path_factory):
     """``patchloop serve`` over the real model on 127.0.0.1; yields the /v1 URL."""

@@ -1,0 +1,213 @@
+"""``datagen repos`` end to end: prepare each repository, run its suite, generate and validate
+candidates, write instances and by-repository splits. Resumable and refusing mixed settings.
+
+Layout of ``OUT``::
+
+    fingerprint.json            settings + their hash (a rerun with other settings is refused)
+    repos/<slug>/               source git repository: base commit + one root commit per bug
+    work/<slug>/suite.json      the one full-suite run (statuses, coverage)
+    work/<slug>/outcomes.jsonl  one line per candidate tried: kept or why not, wall time
+    instances.jsonl             every validated instance (``repo_path`` relative to OUT)
+    skips.jsonl                 repositories that cannot give tasks, with the reason
+    train.jsonl / eval.jsonl    split by repository: no repository is in both
+    stats.json                  per-mutation tried/kept, drop reasons, validation times
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from patchloop.datagen.repos.candidates import Candidate, generate
+from patchloop.datagen.repos.issues import TeacherWriter, TemplateWriter
+from patchloop.datagen.repos.source import RepoSource, SourceError, prepare_source
+from patchloop.datagen.repos.suite import MIN_PASS_RATE, SuiteRun, run_suite
+from patchloop.datagen.repos.validate import Outcome, validate_candidate
+from patchloop.evals.repos import RepoError
+from patchloop.sandbox import SandboxError
+from patchloop.types import Task, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
+
+GENERATOR_VERSION = 1
+
+
+class ReposConfig(BaseModel):
+    """Settings that decide which instances come out (all part of the fingerprint)."""
+
+    seed: int = Field(0, description="Seed of candidate order and of every mutation's choices.")
+    max_candidates: int = Field(150, description="Candidates validated per repository at most.")
+    timeout_s: float = Field(120.0, description="Time limit of one test run of a candidate (harness timeout).")
+    suite_timeout_s: float = Field(900.0, description="Time limit of the one full-suite run per repository.")
+    min_pass_rate: float = Field(MIN_PASS_RATE, description="A repository is kept only if this share of its tests pass.")
+    eval_fraction: float = Field(0.3, description="Share of instances (whole repositories) put in eval.jsonl.")
+    teacher: str = Field("", description="Chat model spec (openai:NAME, hf:PATH) writing issue text; empty: template.")
+
+    def fingerprint(self) -> str:
+        blob = json.dumps({"v": GENERATOR_VERSION, **self.model_dump()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def check_fingerprint(out: Path, cfg: ReposConfig) -> None:
+    """Write the settings on the first run; refuse a rerun with different ones."""
+    path = out / "fingerprint.json"
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        if old.get("hash") != cfg.fingerprint():
+            diff = {k: (old.get("config", {}).get(k), v) for k, v in cfg.model_dump().items()
+                    if old.get("config", {}).get(k) != v}
+            raise ValueError(f"{out} was made with other settings {diff}: use a new output directory")
+        return
+    write_json(path, {"generator_version": GENERATOR_VERSION, "hash": cfg.fingerprint(), "config": cfg.model_dump()})
+
+
+def _writer(cfg: ReposConfig, model=None):
+    if model is not None:
+        return TeacherWriter(model)
+    if cfg.teacher:
+        from patchloop.llm import load_chat_model
+
+        return TeacherWriter(load_chat_model(cfg.teacher, temperature=0.0, max_tokens=512))
+    return TemplateWriter()
+
+
+def _read(path: Path, cls=None) -> list:
+    if not path.exists():
+        return []
+    end_torn_line(path)
+    return list(iter_jsonl(path, cls, skip_bad=True))
+
+
+def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, backend: str = "docker",
+                 writer=None, on_event=print, budget: int | None = None, stop=None) -> dict:
+    """One repository (``pypi:NAME==VERSION`` or ``path:DIR``): returns its counts. ``budget``
+    caps the candidates validated in this call and ``stop()`` ends it early (the rest of the
+    repository's candidates wait for a later call: that is how a run resumes)."""
+    kind, _, value = spec.partition(":")
+    try:
+        src = prepare_source(out, package=value if kind == "pypi" else "", repo=value if kind == "path" else "")
+    except (SourceError, RepoError) as e:
+        return _skip(out, spec, f"cannot prepare: {e}", on_event)
+    work = out / "work" / src.slug
+    suite = _suite(src, work, cfg, backend)
+    why = suite.skip_reason(cfg.min_pass_rate)
+    if why:
+        return _skip(out, spec, why, on_event)
+    done = {o.id for o in _read(work / "outcomes.jsonl", Outcome)}
+    todo = [c for c in _candidates(src, work, suite, cfg) if c.id not in done][:budget]
+    on_event(f"{src.slug}: {len(suite.passing)}/{len(suite.statuses)} tests pass; "
+             f"{len(todo)} candidates to validate ({len(done)} done before)")
+    writer = writer or _writer(cfg)
+    kept = 0
+
+    def one(cand):
+        if stop is not None and stop():
+            return None
+        try:
+            return validate_candidate(cand, src, suite.passing, work, writer, timeout=cfg.timeout_s, backend=backend)
+        except (SandboxError, RepoError) as e:  # counted, the batch goes on
+            return Outcome(cand.id, cand.repo, cand.mutation, False, f"error: {e}"[:300]), None
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for item in pool.map(one, todo):
+            if item is None:
+                continue
+            outcome, task = item
+            if task is not None:
+                task.extra["repo_path"] = str(Path("repos") / src.path.name)
+                append_jsonl(out / "instances.jsonl", task)
+                kept += 1
+            append_jsonl(work / "outcomes.jsonl", outcome)  # after the instance: a kill re-tries it
+            shutil.rmtree(work / "validate" / outcome.id, ignore_errors=True)
+            on_event(f"{outcome.id}: {'kept' if outcome.kept else outcome.reason} ({outcome.wall_s:.1f}s)")
+    return {"repo": src.slug, "kept": kept, "tried": len(todo), "left": len(todo) > 0}
+
+
+def _candidates(src: RepoSource, work: Path, suite: SuiteRun, cfg: ReposConfig) -> list[Candidate]:
+    """The repository's candidates, generated once and kept in ``candidates.jsonl`` (written
+    whole, atomically: the same seed gives the same list, so a resumed run needs no rewrite)."""
+    path = work / "candidates.jsonl"
+    if path.exists():
+        return list(iter_jsonl(path, Candidate))
+    cands = list(generate(src.path, src.slug, suite.covered, seed=cfg.seed, limit=cfg.max_candidates))
+    write_jsonl(path, cands)
+    return cands
+
+
+def _suite(src: RepoSource, work: Path, cfg: ReposConfig, backend: str) -> SuiteRun:
+    path = work / "suite.json"
+    if path.exists():
+        suite = SuiteRun.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if suite.slug == src.slug:
+            return suite
+    suite = run_suite(src, timeout=cfg.suite_timeout_s, backend=backend)
+    write_json(path, suite.to_dict())
+    return suite
+
+
+def _skip(out: Path, spec: str, reason: str, on_event) -> dict:
+    known = {(s.get("spec"), s.get("reason")) for s in _read(out / "skips.jsonl")}
+    if (spec, reason) not in known:
+        append_jsonl(out / "skips.jsonl", {"spec": spec, "reason": reason})
+    on_event(f"skipped {spec}: {reason}")
+    return {"repo": spec, "skipped": reason}
+
+
+def split_by_repo(tasks: list[Task], eval_fraction: float, seed: int = 0) -> dict[str, list[Task]]:
+    """Whole repositories to eval (in a seeded order) until it holds ``eval_fraction`` of the
+    instances; the rest to train. With two or more repositories each split gets one."""
+    by_repo: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_repo.setdefault(t.repo, []).append(t)
+    order = sorted(by_repo, key=lambda r: hashlib.sha256(f"{seed}:{r}".encode()).hexdigest())
+    evals: list[str] = []
+    for repo in order:
+        if len(evals) + 1 >= len(order) and evals:
+            break
+        if sum(len(by_repo[r]) for r in evals) >= eval_fraction * len(tasks) and evals:
+            break
+        evals.append(repo)
+    if len(order) < 2:
+        evals = []
+    return {"train": [t for r in order if r not in evals for t in by_repo[r]],
+            "eval": [t for r in evals for t in by_repo[r]]}
+
+
+def finish(out: Path, cfg: ReposConfig) -> dict:
+    """Splits and statistics from everything in ``out`` (safe to call after every run)."""
+    tasks = _read(out / "instances.jsonl", Task)
+    seen: dict[str, Task] = {t.instance_id: t for t in tasks}  # a re-run after a kill may repeat one
+    tasks = list(seen.values())
+    splits = split_by_repo(tasks, cfg.eval_fraction, cfg.seed)
+    for name, rows in splits.items():
+        write_jsonl(out / f"{name}.jsonl", rows)
+    outcomes = [o for p in sorted((out / "work").glob("*/outcomes.jsonl")) for o in _read(p, Outcome)]
+    stats = mutation_stats(outcomes)
+    stats["splits"] = {k: {"instances": len(v), "repos": sorted({t.repo for t in v})} for k, v in splits.items()}
+    stats["skips"] = _read(out / "skips.jsonl")
+    stats["licenses"] = dict(Counter(t.extra.get("license", "") for t in tasks))
+    write_json(out / "stats.json", stats)
+    return stats
+
+
+def mutation_stats(outcomes: list[Outcome]) -> dict:
+    per: dict[str, dict] = {}
+    reasons: Counter = Counter()
+    times = []
+    for o in outcomes:
+        row = per.setdefault(o.mutation, {"tried": 0, "kept": 0})
+        row["tried"] += 1
+        row["kept"] += o.kept
+        if o.kept:
+            times.append(o.wall_s)
+        else:
+            reasons[o.reason.split(":")[0]] += 1
+    times.sort()
+    return {"tried": len(outcomes), "kept": sum(o.kept for o in outcomes), "per_mutation": per,
+            "drop_reasons": dict(reasons),
+            "validation_s_per_kept": {"median": times[len(times) // 2] if times else None,
+                                      "mean": round(sum(times) / len(times), 2) if times else None}}
