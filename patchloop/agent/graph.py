@@ -18,6 +18,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, interrupt
 from pydantic import ValidationError
 
+from patchloop.agent.call_repair import repair_arguments, salvage_message
 from patchloop.agent.context import approx_tokens, cap_observation, fit_context, prompt
 from patchloop.agent.state import AgentConfig, AgentState
 from patchloop.agent.tools import READ_ONLY, SandboxTools, ToolError, langchain_tools
@@ -49,9 +50,10 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
     """Compile the graph for one sandbox; ``model`` is any LangChain chat model with tools."""
     lc_tools = langchain_tools(tools)
     by_name = {t.name: t for t in lc_tools}
+    specs = {t.name: convert_to_openai_tool(t)["function"] for t in lc_tools}
     bound = model.bind_tools(lc_tools)
     # The tool schemas and the reply share the window with the conversation.
-    reserve = len(json.dumps([convert_to_openai_tool(t) for t in lc_tools])) // 3 + cfg.completion_tokens
+    reserve = len(json.dumps(list(specs.values()))) // 3 + cfg.completion_tokens
 
     def fitted(state: AgentState) -> list:
         return fit_context(state["messages"], cfg.context_tokens, reserve)
@@ -67,7 +69,7 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
     def call_model(state: AgentState) -> dict:
         t0 = time.monotonic()
         sent = fitted(state)
-        ai = bound.invoke(sent)
+        ai = salvage_message(bound.invoke(sent), by_name)
         dt = time.monotonic() - t0
         usage, meta = ai.usage_metadata or {}, ai.response_metadata or {}
         pt = usage.get("input_tokens") or sum(approx_tokens(m) for m in sent)
@@ -82,8 +84,12 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
         tool = by_name.get(call["name"])
         if tool is None:
             return f"error: unknown tool {call['name']!r}; the tools are: {', '.join(by_name)}"
+        args, notes, problem = repair_arguments(call["name"], call.get("args") or {}, specs[call["name"]].get("parameters", {}))
+        notes_text = "".join(f"note: {n}.\n" for n in notes)
+        if problem:
+            return f"{notes_text}error: bad arguments for {call['name']}: {problem}"
         try:
-            return str(tool.invoke(call.get("args") or {}))
+            return notes_text + str(tool.invoke(args))
         except ValidationError as e:
             errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
             return f"error: bad arguments for {call['name']}: {errs}"
