@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
@@ -40,6 +41,8 @@ class StepPrinter:
                 first = (msg.content if isinstance(msg.content, str) else str(msg.content)).strip().splitlines()
                 style = "red" if first and first[0].startswith("error") else "dim"
                 self.console.print(f"  [{style}]{_short(first[0] if first else '(no output)', 120)}[/]")
+        elif node == "window":
+            self.console.print(f"[dim]{escape(values['window'])}[/]", highlight=False)
         elif node == "finish":
             self.console.print(f"[bold]finished:[/] {values.get('exit_reason', '')}")
 

@@ -21,7 +21,7 @@ class AgentConfig(BaseModel):
     max_tokens: int = Field(400_000, description="Prompt + completion tokens allowed; the guard stops when the next call could exceed it.")
     max_cost: float = Field(0.0, description="Cost limit in the backend's currency where it reports cost (0 = no limit).")
     max_wall_s: float = Field(1800.0, description="Wall-clock seconds for the episode, measured across resumes.")
-    context_tokens: int = Field(32_000, description="The model's context window; older observations are shortened to fit.")
+    context_tokens: int | None = Field(None, description="The model's context window; None asks the backend (max_model_len, the checkpoint's config), else 32,000. Older observations are shortened to fit.")
     completion_tokens: int = Field(1024, description="Longest model reply, in tokens: asked of the backend and reserved in the context.")
     observation_chars: int = Field(6_000, description="Cap on one tool observation (head and tail kept).")
     command_timeout_s: float = Field(120.0, description="Upper bound on the timeout of one `run`/`run_tests` command.")

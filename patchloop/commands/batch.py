@@ -25,7 +25,7 @@ def batch(
     max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed per instance.")] = 30,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget per instance.")] = 400_000,
     max_wall: Annotated[float, typer.Option("--max-wall", help="Wall-clock budget per instance, seconds.")] = 1800.0,
-    context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
+    context_tokens: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (default: what the backend reports, else 32000).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
     repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
     executor: Annotated[Executor, typer.Option("--executor", help="local threads, or Ray tasks (a local Ray unless --ray-address).")] = Executor.local,
