@@ -37,6 +37,7 @@ def batch(
     from rich.console import Console
 
     from patchloop.agent.batch import finished_ids, run_batch
+    from patchloop.agent.batch_outputs import RunMismatch, check_run
     from patchloop.agent.console import batch_progress
     from patchloop.agent.state import AgentConfig
     from patchloop.evals.datasets import load_tasks
@@ -50,13 +51,23 @@ def batch(
     if instances:
         wanted = [i.strip() for i in instances.split(",") if i.strip()]
         unknown = sorted(set(wanted) - {t.instance_id for t in tasks})
-        for i in unknown:
-            console.print(f"[red]skipped: unknown instance id {i!r}[/]")
+        if unknown:  # a typo must not start (or silently shrink) a long run
+            typer.echo(f"patchloop batch: --instances names {len(unknown)} id(s) not in {dataset}: "
+                       f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}", err=True)
+            raise typer.Exit(2)
         tasks = [t for t in tasks if t.instance_id in set(wanted)]
+    if not tasks:
+        typer.echo(f"patchloop batch: no readable instances in {dataset}", err=True)
+        raise typer.Exit(2)
     cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens,
                       completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens)
     already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
     progress, on_result = batch_progress(console, len(tasks), already)
+    try:
+        check_run(out, model, cfg.model_dump())
+    except RunMismatch as e:
+        typer.echo(f"patchloop batch: {e}", err=True)
+        raise typer.Exit(2) from None
     with progress:
         summary = run_batch(tasks, out, model_spec=model, base_url=base_url, cfg=cfg, workers=workers,
                             executor=executor.value, backend=backend.value, on_result=on_result,
