@@ -68,6 +68,8 @@ def run_episode(
                 raise SandboxError(task.instance_id, f"cannot restore the checkpointed workspace: {res.output[-300:]}")
         tools.submitted = bool(saved.get("submitted"))
         inp = None
+        if on_event is not None:
+            on_event("resume", {"steps": saved.get("steps", 0), "restored": bool(saved.get("patch"))})
     else:
         reserve = reserve_tokens(schema_specs(langchain_tools(tools)), cfg, count)
         inp = {"messages": opening_messages(task, tools, cfg, count, reserve)}

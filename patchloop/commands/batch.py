@@ -43,6 +43,13 @@ def batch(
     from patchloop.evals.datasets import load_tasks
 
     console = Console(stderr=True)
+    from patchloop.llm import LLMError, parse_model_spec
+
+    try:
+        parse_model_spec(model)
+    except LLMError as e:
+        typer.echo(f"patchloop batch: {e}", err=True)
+        raise typer.Exit(2) from None
     try:
         tasks = load_tasks(dataset, on_error=lambda e: console.print(f"[red]skipped: {e}[/]"))
     except (FileNotFoundError, ValueError) as e:

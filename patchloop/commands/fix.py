@@ -11,16 +11,19 @@ import typer
 from patchloop.commands import Backend
 
 
+REQUIRED = "Required (a --resume takes them from the stopped run)"
+
+
 class Approve(str, Enum):
     ask = "ask"
     auto = "auto"
 
 
 def fix(
-    repo: Annotated[Path | None, typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).")] = None,
-    issue: Annotated[str | None, typer.Option("--issue", help="The issue text.")] = None,
-    issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")] = None,
+    repo: Annotated[Path | None, typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).", rich_help_panel=REQUIRED)] = None,
+    issue: Annotated[str | None, typer.Option("--issue", help="The issue text (or --issue-file).", rich_help_panel=REQUIRED)] = None,
+    issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text (or --issue).", rich_help_panel=REQUIRED)] = None,
+    model: Annotated[str | None, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].", rich_help_panel=REQUIRED)] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
     approve: Annotated[Approve, typer.Option("--approve", help="ask: commands that change the workspace wait for your approval.")] = Approve.ask,
     apply: Annotated[bool, typer.Option("--apply", help="Apply the final diff to --repo without asking.")] = False,
