@@ -14,7 +14,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 200}
 if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
     import typer.rich_utils
 
-    typer.rich_utils.MAX_WIDTH = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 140
+    typer.rich_utils.MAX_WIDTH = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 160
 
 app = typer.Typer(
     name="patchloop",

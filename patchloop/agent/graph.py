@@ -16,7 +16,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, interrupt
 from pydantic import ValidationError
 
-from patchloop.agent.call_repair import repair_arguments, salvage_message
+from patchloop.agent.call_repair import repair_arguments
+from patchloop.agent.text_actions import as_text_turns, bind, read_reply
 from patchloop.agent.context import Counter, approx_tokens, cap_observation, fit_context, prompt
 from patchloop.agent.state import AgentConfig, AgentState
 from patchloop.agent.tools import READ_ONLY, SandboxTools, ToolError, langchain_tools
@@ -51,12 +52,12 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None,
     lc_tools = langchain_tools(tools)
     by_name = {t.name: t for t in lc_tools}
     specs = {s["name"]: s for s in schema_specs(lc_tools)}
-    bound = model.bind_tools(lc_tools)
+    bound = bind(model, lc_tools, cfg)
     context = cfg.context_tokens or DEFAULT_CONTEXT
     reserve = reserve_tokens(list(specs.values()), cfg, count)  # schemas and reply share the window
 
     def fitted(state: AgentState) -> list:
-        return fit_context(state["messages"], context, reserve, count)
+        return fit_context(as_text_turns(state["messages"], cfg), context, reserve, count)
 
     def guard(state: AgentState) -> dict:
         if state.get("submitted"):
@@ -69,7 +70,7 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None,
     def call_model(state: AgentState) -> dict:
         t0 = time.monotonic()
         sent = fitted(state)
-        ai = salvage_message(bound.invoke(sent), by_name)
+        ai = read_reply(bound.invoke(sent), by_name, cfg)
         dt = time.monotonic() - t0
         usage, meta = ai.usage_metadata or {}, ai.response_metadata or {}
         pt = usage.get("input_tokens") or sum(count(m) for m in sent)
@@ -115,7 +116,7 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None,
             out.append(ToolMessage(cap_observation(text, cfg.observation_chars),
                                    tool_call_id=call.get("id") or f"call_{uuid.uuid4().hex[:8]}", name=call["name"]))
         for bad in ai.invalid_tool_calls:
-            text = (f"error: malformed call to {bad.get('name') or 'a tool'}: {bad.get('error') or 'arguments are not valid JSON'}."
+            text = bad["error"] if cfg.action_mode == "text" else (f"error: malformed call to {bad.get('name') or 'a tool'}: {bad.get('error') or 'arguments are not valid JSON'}."
                     " Call the tool again with valid JSON arguments.")
             out.append(ToolMessage(text, tool_call_id=bad["id"], name=bad.get("name") or "invalid")
                        if bad.get("id") else HumanMessage(text))

@@ -26,6 +26,9 @@ class AgentConfig(BaseModel):
     observation_chars: int = Field(6_000, description="Cap on one tool observation (head and tail kept).")
     command_timeout_s: float = Field(120.0, description="Upper bound on the timeout of one `run`/`run_tests` command.")
     approve: Literal["auto", "ask"] = Field("auto", description="`ask`: commands that change the workspace wait for approval (an interrupt).")
+    action_mode: Literal["tools", "text"] = Field(
+        "tools", description="`tools`: the model calls tools; `text`: one shell command in a ```bash block per turn, `submit` to finish (for models whose tool calling is weak).")
+    demonstrations: bool = Field(False, description="Add the prompt version's worked example (demo_<mode>.md) to the system prompt.")
     prompt_version: str = Field("v1", description="Which prompt templates under patchloop/agent/prompts/ to use.")
     repo_map_tokens: int = Field(1_500, description="Token budget of the repository outline.")
     python: str = Field("python", description="The Python inside the sandbox (the host venv's for the local backend).")

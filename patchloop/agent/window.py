@@ -45,6 +45,8 @@ def fit_to_model(model, cfg: AgentConfig) -> tuple[AgentConfig, Counter, str]:
 
 def reserve_tokens(specs: list[dict], cfg: AgentConfig, count: Counter) -> int:
     """What the tool schemas and the reply take from the window before the conversation."""
+    if cfg.action_mode == "text":  # no schemas are sent
+        return cfg.completion_tokens + 16
     schemas = HumanMessage(json.dumps(specs))
     return count(schemas) + TEMPLATE_TOKENS + cfg.completion_tokens
 
@@ -75,7 +77,14 @@ def opening_messages(task: Task, tools, cfg: AgentConfig, count: Counter, reserv
 def _opening(task: Task, tools, cfg: AgentConfig, issue: str, outline: str) -> list:
     text = prompt(cfg.prompt_version, "task", repo=task.repo or task.instance_id, workdir=tools._sb.workdir,
                   problem_statement=issue, repo_map=outline)
-    return [SystemMessage(prompt(cfg.prompt_version, "system")), HumanMessage(text)]
+    return [SystemMessage(system_prompt(cfg)), HumanMessage(text)]
+
+
+def system_prompt(cfg: AgentConfig) -> str:
+    """``system.md`` (tool calling) or ``system_text.md``, plus the versioned demonstration."""
+    mode = "text" if cfg.action_mode == "text" else "tools"
+    text = prompt(cfg.prompt_version, "system_text" if mode == "text" else "system")
+    return text + ("\n\n" + prompt(cfg.prompt_version, f"demo_{mode}") if cfg.demonstrations else "")
 
 
 def schema_specs(lc_tools) -> list[dict]:

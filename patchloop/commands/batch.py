@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import Backend
+from patchloop.commands import ActionMode, Backend
 
 
 class Executor(str, Enum):
@@ -28,6 +28,8 @@ def batch(
     context_tokens: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (default: what the backend reports, else 32000).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
     repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
+    action_mode: Annotated[ActionMode, typer.Option("--action-mode", help="tools: the model calls tools; text: one ```bash command per reply (for models whose tool calling is weak).")] = ActionMode.tools,
+    demos: Annotated[bool, typer.Option("--demos/--no-demos", help="Add the prompt version's worked example to the system prompt.")] = False,
     executor: Annotated[Executor, typer.Option("--executor", help="local threads, or Ray tasks (a local Ray unless --ray-address).")] = Executor.local,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="A Ray cluster to scale out to.")] = None,
     instances: Annotated[str | None, typer.Option("--instances", help="Comma-separated instance ids to run (default: all).")] = None,
@@ -67,7 +69,8 @@ def batch(
         typer.echo(f"patchloop batch: no readable instances in {dataset}", err=True)
         raise typer.Exit(2)
     cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens,
-                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens)
+                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens,
+                      action_mode=action_mode.value, demonstrations=demos)
     already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
     progress, on_result = batch_progress(console, len(tasks), already)
     try:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import Backend
+from patchloop.commands import ActionMode, Backend
 
 
 REQUIRED = "Required (a --resume takes them from the stopped run)"
@@ -33,6 +33,8 @@ def fix(
     context_tokens: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (default: what the backend reports, else 32000).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
     repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
+    action_mode: Annotated[ActionMode, typer.Option("--action-mode", help="tools: the model calls tools; text: one ```bash command per reply (for models whose tool calling is weak).")] = ActionMode.tools,
+    demos: Annotated[bool, typer.Option("--demos/--no-demos", help="Add the prompt version's worked example to the system prompt.")] = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue a stopped run by its thread id.")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend: docker where an engine answers, else local.")] = Backend.auto,
 ) -> None:
@@ -48,7 +50,8 @@ def fix(
             raise typer.Exit(2) from None
     cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall,
                       context_tokens=context_tokens,
-                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens, approve=approve.value)
+                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens,
+                      action_mode=action_mode.value, demonstrations=demos, approve=approve.value)
     code = run_fix(repo=str(repo) if repo else None, issue=issue, model_spec=model, base_url=base_url, cfg=cfg,
                    apply=apply, resume=resume, backend=backend.value)
     raise typer.Exit(code)
