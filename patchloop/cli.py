@@ -57,6 +57,7 @@ _COMMANDS = [
     ("serve", "serve", "serve"),
     ("fix", "fix", "fix"),
     ("batch", "batch", "batch"),
+    ("mcp", "mcp", "mcp"),
     ("demo", "demo", "demo"),
 ]
 
