@@ -17,9 +17,9 @@ from langgraph.types import RetryPolicy, interrupt
 from pydantic import ValidationError
 
 from patchloop.agent.call_repair import repair_arguments
-from patchloop.agent.text_actions import as_text_turns, bind, read_reply
 from patchloop.agent.context import Counter, approx_tokens, cap_observation, fit_context, prompt
 from patchloop.agent.state import AgentConfig, AgentState
+from patchloop.agent.text_actions import as_text_turns, bind, read_reply
 from patchloop.agent.tools import READ_ONLY, SandboxTools, ToolError, langchain_tools
 from patchloop.agent.window import DEFAULT_CONTEXT, reserve_tokens, schema_specs
 

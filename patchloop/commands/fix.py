@@ -10,7 +10,6 @@ import typer
 
 from patchloop.commands import ActionMode, Backend
 
-
 REQUIRED = "Required (a --resume takes them from the stopped run)"
 
 

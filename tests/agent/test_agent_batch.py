@@ -12,8 +12,8 @@ import pytest
 
 from patchloop.agent.batch import run_batch
 from patchloop.agent.batch_outputs import RunMismatch
-from patchloop.evals.datasets import load_predictions
 from patchloop.agent.trajectory import read_trajectory
+from patchloop.evals.datasets import load_predictions
 from patchloop.types import Task
 from tests.agent.agent_scripted import ScriptedChatModel
 from tests.agent.conftest import EXAMPLES, agent_config, load_instance
