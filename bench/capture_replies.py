@@ -50,6 +50,11 @@ def main() -> None:
 
     tok = AutoTokenizer.from_pretrained(args.model)
     proc, url = serve(args.model)
+    header = {"captured_with": " ".join(["python", *sys.argv]), "model": args.model,
+              "sampling": {"temperature": 0.0, "max_tokens": args.max_new_tokens}}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(header) + "\n")  # then one line per reply as it comes: a slow run keeps what it got
     rows = []
     try:
         for iid in args.instances.split(","):
@@ -66,14 +71,12 @@ def main() -> None:
                     text = tok.decode(s.token_ids or [], skip_special_tokens=True)
                     rows.append({"instance_id": iid, "action_mode": mode, "step": s.index, "reply": text,
                                  "parsed_calls": [c.get("name") for c in s.tool_calls if not c.get("invalid")]})
+                    with out.open("a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
                 print(f"{iid} {mode}: {len(traj.steps)} steps, {time.monotonic() - t0:.0f}s", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    header = {"captured_with": " ".join(["python", *sys.argv]), "model": args.model,
-              "sampling": {"temperature": 0.0, "max_tokens": args.max_new_tokens}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in [header, *rows]))
     print(f"{len(rows)} replies in {args.out}")
 
 
