@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import typer
+
+# -h everywhere; help as wide as the terminal, and not squeezed to 80 columns when piped
+# (rich's default there), where long option help was cut off mid-word.
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 200}
+if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
+    import typer.rich_utils
+
+    typer.rich_utils.MAX_WIDTH = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 160
 
 app = typer.Typer(
     name="patchloop",
@@ -12,7 +22,26 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings=CONTEXT,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"patchloop {version('patchloop')}")
+        except PackageNotFoundError:
+            typer.echo("patchloop (not installed as a package)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """An agentic code assistant that learns from execution."""
 
 # (module under patchloop.commands, command-group name). A group whose module is not
 # there yet is simply absent, so packages can land one at a time.
@@ -28,6 +57,7 @@ _COMMANDS = [
     ("serve", "serve", "serve"),
     ("fix", "fix", "fix"),
     ("batch", "batch", "batch"),
+    ("mcp", "mcp", "mcp"),
     ("demo", "demo", "demo"),
 ]
 

@@ -1,10 +1,11 @@
 """`patchloop batch`: the agent over a dataset, one sandbox per instance, resumable.
 
-Output under RUN_DIR: ``predictions.jsonl`` (SWE-bench format, one line appended per
-finished instance: the marker that it is done), ``trajectories/<id>.jsonl``,
-``results.jsonl`` (one line per attempt, errors included), ``summary.json`` and
-``checkpoints.sqlite`` (an instance killed mid-episode resumes from its last step).
-Instances already in ``predictions.jsonl`` are skipped; errored ones are tried again.
+Output under RUN_DIR: ``predictions.jsonl`` (SWE-bench format, one row per instance, an
+empty patch plus ``error`` where it failed: see ``batch_outputs``), ``trajectories/<id>.jsonl``,
+``results.jsonl`` (one line per attempt, errors included), ``summary.json``, ``run.json``
+(the model and config: a rerun with others is refused) and ``checkpoints.sqlite`` (an
+instance killed mid-episode resumes from its last step). Instances with a model outcome
+are skipped on a rerun; errored ones are tried again.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from patchloop.agent.batch_outputs import Predictions, check_run, finished_ids
 from patchloop.agent.state import AgentConfig
-from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl, write_json
+from patchloop.types import Task, append_jsonl, iter_jsonl, write_json
+
+__all__ = ["finished_ids", "run_batch", "safe_name", "solve_instance"]
 
 
 def safe_name(instance_id: str) -> str:
@@ -55,13 +59,6 @@ def solve_instance(task: Task, out: str, model_spec: str, base_url: str | None, 
                 "wall_s": round(time.monotonic() - t0, 3), "traceback": traceback.format_exc()[-2000:]}
 
 
-def finished_ids(out: Path, on_error: Callable[[RecordError], None] | None = None) -> set[str]:
-    path = out / "predictions.jsonl"
-    if not path.exists():
-        return set()
-    return {p.instance_id for p in iter_jsonl(path, Prediction, skip_bad=True, on_error=on_error)}
-
-
 def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: str | None = None,
               cfg: AgentConfig | None = None, workers: int = 1, executor: str = "local",
               backend: str = "auto", model_factory: Callable | None = None,
@@ -69,21 +66,22 @@ def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: 
     """Run every unfinished task; return the summary (also written to summary.json)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    done = finished_ids(out)
+    cfg_d = (cfg or AgentConfig()).model_dump()
+    check_run(out, model_spec, cfg_d)  # raises RunMismatch before anything is written
+    preds = Predictions(out)
+    done = preds.finished()
     todo = [t for t in tasks if t.instance_id not in done]
     counts = {"total": len(tasks), "done": len(tasks) - len(todo), "errors": 0, "skipped": len(tasks) - len(todo)}
-    cfg_d = (cfg or AgentConfig()).model_dump()
     t0 = time.monotonic()
     rows = _latest_rows(out)
 
     def record(row: dict) -> None:
-        if row["status"] == "done":
-            # The prediction line is written last: it is what marks the instance as finished.
-            append_jsonl(out / "predictions.jsonl", Prediction(row["instance_id"], row.pop("model_patch"), model_spec))
-            counts["done"] += 1
-        else:
-            counts["errors"] += 1
+        patch = row.pop("model_patch", "")
+        counts["done" if row["status"] == "done" else "errors"] += 1
         append_jsonl(out / "results.jsonl", row)
+        # The prediction row is written last: a model outcome there marks the instance finished;
+        # an error row (empty patch) is what a harness reads until a rerun retries it.
+        preds.record(row["instance_id"], model_spec, patch, error=row.get("error") if row["status"] != "done" else None)
         rows[row["instance_id"]] = row
         write_json(out / "summary.json", _summary(rows, counts, model_spec, cfg_d, time.monotonic() - t0))
         if on_result is not None:

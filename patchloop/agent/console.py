@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
@@ -20,38 +21,83 @@ def _short(value: object, limit: int = 80) -> str:
 
 
 class StepPrinter:
-    """``on_event`` for ``run_episode``: one line per tool call and a short result."""
+    """``on_event`` for ``run_episode``: one line per tool call and a short result, and a
+    spinner while the model is thinking (a CPU model can take half a minute a step)."""
 
-    def __init__(self, console: Console):
+    def __init__(self, console: Console, thread: str = ""):
         self.console = console
+        self.thread = thread
+        self._status = None
+
+    def waiting(self, text: str = "the model is thinking") -> None:
+        self.stop()
+        if self.console.is_terminal:
+            self._status = self.console.status(f"[dim]{text}…[/]")
+            self._status.start()
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
 
     def __call__(self, node: str, values: dict) -> None:
+        self.stop()
         if node == "model":
             for msg in values.get("messages", []):
                 if isinstance(msg.content, str) and msg.content.strip():
-                    self.console.print(f"[italic dim]{_short(msg.content, 200)}[/]")
+                    self.console.print(f"[italic dim]{escape(_short(msg.content, 200))}[/]")
                 for c in msg.tool_calls:
                     args = ", ".join(f"{k}={_short(v, 60)}" for k, v in c["args"].items())
-                    self.console.print(f"[bold cyan]→ {c['name']}[/]({args})")
+                    self.console.print(f"[bold cyan]→ {c['name']}[/]({escape(args)})")
                 for c in msg.invalid_tool_calls:
-                    self.console.print(f"[bold red]→ malformed call[/] {_short(c.get('args') or '', 100)}")
+                    self.console.print(f"[bold red]→ malformed call[/] {escape(_short(c.get('args') or '', 100))}")
         elif node == "tools":
             for msg in values.get("messages", []):
                 first = (msg.content if isinstance(msg.content, str) else str(msg.content)).strip().splitlines()
                 style = "red" if first and first[0].startswith("error") else "dim"
-                self.console.print(f"  [{style}]{_short(first[0] if first else '(no output)', 120)}[/]")
+                self.console.print(f"  [{style}]{escape(_short(first[0] if first else '(no output)', 120))}[/]")
+            self.waiting()
+        elif node == "window":
+            self.console.print(f"[dim]{escape(values['window'])}[/]", highlight=False)
+            self.waiting("reading the repository, then the model is thinking")
+        elif node == "resume":
+            where = f"after step {values.get('steps', 0)}"
+            restored = "; the workspace was restored from the checkpoint" if values.get("restored") else ""
+            self.console.print(f"[bold]resumed {escape(self.thread)} {where}[/]{restored}")
+            self.waiting()
         elif node == "finish":
             self.console.print(f"[bold]finished:[/] {values.get('exit_reason', '')}")
 
 
-def ask_approval(console: Console):
+def approval_view(req: dict):
+    """What the user approves: an edit as the diff it makes, a command as shell, the rest as JSON."""
+    args, tool = req.get("args") or {}, req.get("tool")
+    if tool == "edit" and isinstance(args.get("old"), str) and isinstance(args.get("new"), str):
+        import difflib
+
+        path = str(args.get("path", "?"))
+        diff = difflib.unified_diff(args["old"].splitlines(), args["new"].splitlines(), f"a/{path}", f"b/{path}", lineterm="")
+        return Syntax("\n".join(diff), "diff", word_wrap=True)
+    if tool == "create" and isinstance(args.get("content"), str):
+        body = "\n".join(f"+{line}" for line in args["content"].splitlines())
+        return Syntax(f"--- /dev/null\n+++ b/{args.get('path', '?')}\n{body}", "diff", word_wrap=True)
+    if tool == "run" and isinstance(args.get("command"), str):
+        return Syntax(args["command"], "bash", word_wrap=True)
+    return Syntax(json.dumps(args, indent=2), "json", word_wrap=True)
+
+
+def ask_approval(console: Console, printer: StepPrinter | None = None):
     """``approve`` for ``run_episode`` in ask mode: y, n, or a note sent back to the model."""
 
     def approve(req: dict) -> bool | str:
-        console.print(Panel(Syntax(json.dumps(req["args"], indent=2), "json", word_wrap=True),
-                            title=f"approve {req['tool']}?", border_style="yellow"))
-        answer = Prompt.ask("[y]es / [n]o / or type a note for the model", console=console, default="y")
+        if printer is not None:
+            printer.stop()
+        console.print(Panel(approval_view(req), title=f"approve {escape(str(req['tool']))}?", border_style="yellow"))
+        # \\[ keeps rich from reading [y] and [n] as markup tags (it printed "es / o").
+        answer = Prompt.ask("\\[y]es / \\[n]o / or type a note for the model", console=console, default="y")
         low = answer.strip().lower()
+        if printer is not None:
+            printer.waiting("running")
         return True if low in ("y", "yes") else False if low in ("n", "no") else answer
     return approve
 

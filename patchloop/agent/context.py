@@ -3,6 +3,8 @@ conversation shortened to fit the context window (older observations first)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from importlib.resources import files
 from string import Template
 
@@ -12,6 +14,8 @@ from patchloop.sandbox.base import cap_text
 
 KEEP_RECENT = 4  # the latest messages are never shortened: they are the current state
 SHORT_CHARS = 300  # what an old observation is cut to
+TINY_CHARS = 60  # ... and cut to once more when even that does not fit a small window
+Counter = Callable[[AnyMessage], int]
 
 
 def prompt(version: str, name: str, **values: object) -> str:
@@ -25,32 +29,41 @@ def cap_observation(text: str, limit: int) -> str:
     return cap_text(text, limit)[0] if len(text) > limit else text
 
 
-def approx_tokens(msg: AnyMessage) -> int:
-    """A cheap, deliberately high token estimate (3 characters a token; code BPEs average
-    3.5-4) that needs no tokenizer: overestimating only shortens old output sooner."""
-    n = len(msg.content) if isinstance(msg.content, str) else len(str(msg.content))
-    if isinstance(msg, AIMessage):
-        n += sum(len(str(tc.get("args", ""))) + 20 for tc in msg.tool_calls)
-    return n // 3 + 4
+def approx_tokens(msg: AnyMessage, count_text: Callable[[str], int] | None = None) -> int:
+    """Tokens of one message: the model's tokenizer when ``count_text`` is given, else a cheap,
+    deliberately high estimate (3 characters a token; code BPEs average 3.5-4): overestimating
+    only shortens old output sooner. The 4 are the chat template's per-message framing."""
+    text = msg.content if isinstance(msg.content, str) else str(msg.content)
+    if isinstance(msg, AIMessage) and msg.tool_calls:
+        text += "".join(json.dumps({"name": tc["name"], "arguments": tc.get("args", {})}) + " " * 20 for tc in msg.tool_calls)
+    return (count_text(text) if count_text else len(text) // 3) + 4
 
 
-def fit_context(messages: list[AnyMessage], context_tokens: int, reserve: int = 1024) -> list[AnyMessage]:
+def counter(count_text: Callable[[str], int] | None = None) -> Counter:
+    """``approx_tokens`` with the model's tokenizer bound in (or the estimate)."""
+    return lambda msg: approx_tokens(msg, count_text)
+
+
+def fit_context(messages: list[AnyMessage], context_tokens: int, reserve: int = 1024,
+                count: Counter = approx_tokens) -> list[AnyMessage]:
     """Shorten the oldest observations (then old model text) until the conversation fits.
 
     The system prompt, the task and the latest ``KEEP_RECENT`` messages stay whole; the
-    state keeps every message in full, only the copy sent to the model is shortened.
+    state keeps every message in full, only the copy sent to the model is shortened. A small
+    window gets a second, harder pass (old output cut to a line).
     """
     budget = context_tokens - reserve
     out = list(messages)
-    total = sum(approx_tokens(m) for m in out)
-    for kinds in ((ToolMessage,), (AIMessage,)):
-        for i in range(2, max(2, len(out) - KEEP_RECENT)):
-            if total <= budget:
-                return out
-            m = out[i]
-            if isinstance(m, kinds) and isinstance(m.content, str) and len(m.content) > SHORT_CHARS:
-                short = cap_text(m.content, SHORT_CHARS)[0] + "\n[older output shortened to fit the context]"
-                total -= approx_tokens(m)
-                out[i] = m.model_copy(update={"content": short})
-                total += approx_tokens(out[i])
+    total = sum(count(m) for m in out)
+    for limit in (SHORT_CHARS, TINY_CHARS):
+        for kinds in ((ToolMessage,), (AIMessage,)):
+            for i in range(2, max(2, len(out) - KEEP_RECENT)):
+                if total <= budget:
+                    return out
+                m = out[i]
+                if isinstance(m, kinds) and isinstance(m.content, str) and len(m.content) > limit + 60:
+                    short = cap_text(m.content, limit)[0] + "\n[older output shortened to fit the context]"
+                    total -= count(m)
+                    out[i] = m.model_copy(update={"content": short})
+                    total += count(out[i])
     return out

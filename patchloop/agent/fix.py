@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.prompt import Confirm
 
 from patchloop.agent.console import StepPrinter, ask_approval, show_result
@@ -31,10 +32,7 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
             cfg: AgentConfig, apply: bool, resume: str | None, backend: str = "auto",
             console: Console | None = None, model=None) -> int:
     """Returns the process exit code: 0 when a diff was produced, 1 when not, 2 on bad input."""
-    from patchloop.agent.runner import open_checkpointer, run_episode
-    from patchloop.agent.workspace import open_workspace
-
-    console = console or Console()
+    console = console or Console(soft_wrap=True)  # an error stays one line when piped
     home = fix_home()
     if resume:
         meta_path = home / "threads" / f"{resume}.json"
@@ -50,20 +48,37 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
     if not repo or not Path(repo).is_dir() or not issue or not (model_spec or model):
         console.print("[red]patchloop fix: needs an existing --repo, an issue and a --model[/]")
         return 2
+    from patchloop.llm import LLMError, parse_model_spec
+    from patchloop.sandbox.base import SandboxError
+
+    try:
+        if model is None:
+            parse_model_spec(model_spec)
+    except LLMError as e:
+        console.print(f"[red]patchloop fix: {escape(str(e))}[/]", highlight=False)
+        return 2
     repo = str(Path(repo).resolve())
     write_json(home / "threads" / f"{thread}.json",
                {"repo": repo, "issue": issue, "model": model_spec, "base_url": base_url})
-    if model is None:
-        from patchloop.llm import load_chat_model
-
-        model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg.completion_tokens)
     console.print(f"[bold]thread {thread}[/] (continue with --resume {thread}); repo {repo}")
-    task = Task(instance_id=thread, repo=Path(repo).name, problem_statement=issue)
-    with tempfile.TemporaryDirectory(prefix="patchloop-fix-") as tmp, \
-            open_workspace(task, backend, repo=_as_base(repo, Path(tmp))) as (sb, python):
-        traj = run_episode(model, sb, task, cfg.model_copy(update={"python": python}),
-                           checkpointer=open_checkpointer(home / "checkpoints.sqlite"), thread_id=thread,
-                           on_event=StepPrinter(console), approve=ask_approval(console), model_name=model_spec or "")
+    printer = StepPrinter(console, thread)
+    try:
+        if model is None:
+            from patchloop.llm import load_chat_model
+
+            model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg.completion_tokens)
+        traj = _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, console)
+    except (LLMError, SandboxError) as e:  # one line, never a traceback (the checkpoint keeps the work)
+        printer.stop()
+        console.print(f"[red]patchloop fix: {escape(str(e))}[/]", highlight=False)
+        console.print(f"the run so far is saved: patchloop fix --resume {thread}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        printer.stop()
+        console.print(f"\n[yellow]stopped.[/] Continue where it stopped with: patchloop fix --resume {thread}")
+        return 130
+    finally:
+        printer.stop()
     show_result(console, traj)
     if not traj.model_patch.strip():
         return 1
@@ -71,6 +86,18 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
         return _apply(console, repo, traj.model_patch)
     console.print("not applied; your working tree is unchanged")
     return 0
+
+
+def _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, console):
+    from patchloop.agent.runner import open_checkpointer, run_episode
+    from patchloop.agent.workspace import open_workspace
+
+    task = Task(instance_id=thread, repo=Path(repo).name, problem_statement=issue)
+    with tempfile.TemporaryDirectory(prefix="patchloop-fix-") as tmp, \
+            open_workspace(task, backend, repo=_as_base(repo, Path(tmp))) as (sb, python):
+        return run_episode(model, sb, task, cfg.model_copy(update={"python": python}),
+                           checkpointer=open_checkpointer(fix_home() / "checkpoints.sqlite"), thread_id=thread,
+                           on_event=printer, approve=ask_approval(console, printer), model_name=model_spec or "")
 
 
 def _as_base(repo: str, tmp: Path) -> str:

@@ -8,22 +8,23 @@ side effects. Every state update is plain data, checkpointed after each node.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, interrupt
 from pydantic import ValidationError
 
-from patchloop.agent.context import approx_tokens, cap_observation, fit_context, prompt
+from patchloop.agent.call_repair import repair_arguments
+from patchloop.agent.context import Counter, approx_tokens, cap_observation, fit_context, prompt
 from patchloop.agent.state import AgentConfig, AgentState
+from patchloop.agent.text_actions import as_text_turns, bind, read_reply
 from patchloop.agent.tools import READ_ONLY, SandboxTools, ToolError, langchain_tools
+from patchloop.agent.window import DEFAULT_CONTEXT, reserve_tokens, schema_specs
 
 
-def limit_reason(state: AgentState, cfg: AgentConfig) -> str:
+def limit_reason(state: AgentState, cfg: AgentConfig, count: Counter = approx_tokens) -> str:
     """Why the next model call must not happen, or '' when it may. Each budget is checked
     against a forecast of the next call, so the call that would overshoot never starts."""
     steps = state.get("steps", 0)
@@ -33,7 +34,7 @@ def limit_reason(state: AgentState, cfg: AgentConfig) -> str:
     # tools have added since.
     msgs = state.get("messages", [])
     last_ai = max((i for i, m in enumerate(msgs) if isinstance(m, AIMessage)), default=len(msgs))
-    next_tokens = state.get("last_call_tokens", 0) + sum(approx_tokens(m) for m in msgs[last_ai + 1:]) if steps else 0
+    next_tokens = state.get("last_call_tokens", 0) + sum(count(m) for m in msgs[last_ai + 1:]) if steps else 0
     if state.get("prompt_tokens", 0) + state.get("completion_tokens", 0) + next_tokens > cfg.max_tokens:
         return "max_tokens"
     cost = state.get("cost", 0.0)
@@ -45,33 +46,35 @@ def limit_reason(state: AgentState, cfg: AgentConfig) -> str:
     return ""
 
 
-def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None):
-    """Compile the graph for one sandbox; ``model`` is any LangChain chat model with tools."""
+def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None, count: Counter = approx_tokens):
+    """Compile the graph for one sandbox; ``model`` is any LangChain chat model with tools;
+    ``count`` counts a message's tokens (the model's tokenizer where one is at hand)."""
     lc_tools = langchain_tools(tools)
     by_name = {t.name: t for t in lc_tools}
-    bound = model.bind_tools(lc_tools)
-    # The tool schemas and the reply share the window with the conversation.
-    reserve = len(json.dumps([convert_to_openai_tool(t) for t in lc_tools])) // 3 + cfg.completion_tokens
+    specs = {s["name"]: s for s in schema_specs(lc_tools)}
+    bound = bind(model, lc_tools, cfg)
+    context = cfg.context_tokens or DEFAULT_CONTEXT
+    reserve = reserve_tokens(list(specs.values()), cfg, count)  # schemas and reply share the window
 
     def fitted(state: AgentState) -> list:
-        return fit_context(state["messages"], cfg.context_tokens, reserve)
+        return fit_context(as_text_turns(state["messages"], cfg), context, reserve, count)
 
     def guard(state: AgentState) -> dict:
         if state.get("submitted"):
             return {"exit_reason": "submitted"}
-        reason = limit_reason(state, cfg)
-        if not reason and sum(approx_tokens(m) for m in fitted(state)) + reserve > cfg.context_tokens:
+        reason = limit_reason(state, cfg, count)
+        if not reason and sum(count(m) for m in fitted(state)) + reserve > context:
             reason = "context_full"  # even shortened, the task and the latest state no longer fit
         return {"exit_reason": reason} if reason else {}
 
     def call_model(state: AgentState) -> dict:
         t0 = time.monotonic()
         sent = fitted(state)
-        ai = bound.invoke(sent)
+        ai = read_reply(bound.invoke(sent), by_name, cfg)
         dt = time.monotonic() - t0
         usage, meta = ai.usage_metadata or {}, ai.response_metadata or {}
-        pt = usage.get("input_tokens") or sum(approx_tokens(m) for m in sent)
-        ct = usage.get("output_tokens") or approx_tokens(ai)
+        pt = usage.get("input_tokens") or sum(count(m) for m in sent)
+        ct = usage.get("output_tokens") or count(ai)
         log = {"kind": "model", "model_s": dt, "prompt_tokens": pt, "completion_tokens": ct,
                "token_ids": meta.get("token_ids"), "logprobs": meta.get("logprobs")}
         return {"messages": [ai], "steps": 1, "prompt_tokens": pt, "completion_tokens": ct,
@@ -82,8 +85,12 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
         tool = by_name.get(call["name"])
         if tool is None:
             return f"error: unknown tool {call['name']!r}; the tools are: {', '.join(by_name)}"
+        args, notes, problem = repair_arguments(call["name"], call.get("args") or {}, specs[call["name"]].get("parameters", {}))
+        notes_text = "".join(f"note: {n}.\n" for n in notes)
+        if problem:
+            return f"{notes_text}error: bad arguments for {call['name']}: {problem}"
         try:
-            return str(tool.invoke(call.get("args") or {}))
+            return notes_text + str(tool.invoke(args))
         except ValidationError as e:
             errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
             return f"error: bad arguments for {call['name']}: {errs}"
@@ -109,7 +116,7 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None)
             out.append(ToolMessage(cap_observation(text, cfg.observation_chars),
                                    tool_call_id=call.get("id") or f"call_{uuid.uuid4().hex[:8]}", name=call["name"]))
         for bad in ai.invalid_tool_calls:
-            text = (f"error: malformed call to {bad.get('name') or 'a tool'}: {bad.get('error') or 'arguments are not valid JSON'}."
+            text = bad["error"] if cfg.action_mode == "text" else (f"error: malformed call to {bad.get('name') or 'a tool'}: {bad.get('error') or 'arguments are not valid JSON'}."
                     " Call the tool again with valid JSON arguments.")
             out.append(ToolMessage(text, tool_call_id=bad["id"], name=bad.get("name") or "invalid")
                        if bad.get("id") else HumanMessage(text))

@@ -8,14 +8,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.types import Command
 
-from patchloop.agent.context import prompt
 from patchloop.agent.graph import build_graph
 from patchloop.agent.state import AgentConfig
-from patchloop.agent.tools import SandboxTools
+from patchloop.agent.tools import SandboxTools, langchain_tools
 from patchloop.agent.trajectory import to_trajectory
+from patchloop.agent.window import fit_to_model, opening_messages, reserve_tokens, schema_specs
 from patchloop.sandbox.base import SandboxError
 from patchloop.types import Task, Trajectory
 
@@ -30,14 +29,6 @@ def open_checkpointer(path: str | Path):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False)  # batch threads share it; it locks
     return SqliteSaver(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=None))
-
-
-def initial_messages(task: Task, tools: SandboxTools, cfg: AgentConfig) -> list:
-    """The system prompt and the task, with a repository outline ranked for the issue."""
-    task_text = prompt(cfg.prompt_version, "task", repo=task.repo or task.instance_id,
-                       workdir=tools._sb.workdir, problem_statement=task.problem_statement.strip(),
-                       repo_map=tools.repo_map())
-    return [SystemMessage(prompt(cfg.prompt_version, "system")), HumanMessage(task_text)]
 
 
 def run_episode(
@@ -63,8 +54,11 @@ def run_episode(
         from langgraph.checkpoint.memory import InMemorySaver
 
         checkpointer = InMemorySaver()
+    cfg, count, window = fit_to_model(model, cfg)
+    if on_event is not None:
+        on_event("window", {"window": window})
     tools = SandboxTools(sandbox, cfg, task.problem_statement)
-    graph = build_graph(model, tools, cfg, checkpointer)
+    graph = build_graph(model, tools, cfg, checkpointer, count)
     conf = {"configurable": {"thread_id": thread_id or task.instance_id}, "recursion_limit": 4 * cfg.max_steps + 20}
     saved = graph.get_state(conf).values
     if saved:
@@ -74,8 +68,11 @@ def run_episode(
                 raise SandboxError(task.instance_id, f"cannot restore the checkpointed workspace: {res.output[-300:]}")
         tools.submitted = bool(saved.get("submitted"))
         inp = None
+        if on_event is not None:
+            on_event("resume", {"steps": saved.get("steps", 0), "restored": bool(saved.get("patch"))})
     else:
-        inp = {"messages": initial_messages(task, tools, cfg)}
+        reserve = reserve_tokens(schema_specs(langchain_tools(tools)), cfg, count)
+        inp = {"messages": opening_messages(task, tools, cfg, count, reserve)}
     while True:
         # durability="sync": a checkpoint is on disk before the next node starts, so a kill loses
         # at most the node that was running
@@ -90,13 +87,7 @@ def run_episode(
         if approve is None:
             raise RuntimeError(f"{task.instance_id}: the run waits for approval but nothing can answer it")
         inp = Command(resume=approve(pending[0].value))
-    return to_trajectory(snap.values, task.instance_id, model_name, time.monotonic() - t0,
-                         tools=_tool_specs(tools))
-
-
-def _tool_specs(tools: SandboxTools) -> list[dict]:
-    from langchain_core.utils.function_calling import convert_to_openai_tool
-
-    from patchloop.agent.tools import langchain_tools
-
-    return [convert_to_openai_tool(t) for t in langchain_tools(tools)]
+    traj = to_trajectory(snap.values, task.instance_id, model_name, time.monotonic() - t0,
+                         tools=[{"type": "function", "function": s} for s in schema_specs(langchain_tools(tools))])
+    traj.extra["window"] = window
+    return traj

@@ -10,3 +10,10 @@ class Backend(str, Enum):
     auto = "auto"
     docker = "docker"
     local = "local"
+
+
+class ActionMode(str, Enum):
+    """How the agent's model acts: tool calls, or one shell command in a fenced block per turn."""
+
+    tools = "tools"
+    text = "text"

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import Backend
+from patchloop.commands import ActionMode, Backend
 
 
 class Executor(str, Enum):
@@ -25,9 +25,11 @@ def batch(
     max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed per instance.")] = 30,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget per instance.")] = 400_000,
     max_wall: Annotated[float, typer.Option("--max-wall", help="Wall-clock budget per instance, seconds.")] = 1800.0,
-    context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
+    context_tokens: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (default: what the backend reports, else 32000).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
     repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
+    action_mode: Annotated[ActionMode, typer.Option("--action-mode", help="tools: the model calls tools; text: one ```bash command per reply (for models whose tool calling is weak).")] = ActionMode.tools,
+    demos: Annotated[bool, typer.Option("--demos/--no-demos", help="Add the prompt version's worked example to the system prompt.")] = False,
     executor: Annotated[Executor, typer.Option("--executor", help="local threads, or Ray tasks (a local Ray unless --ray-address).")] = Executor.local,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="A Ray cluster to scale out to.")] = None,
     instances: Annotated[str | None, typer.Option("--instances", help="Comma-separated instance ids to run (default: all).")] = None,
@@ -37,11 +39,19 @@ def batch(
     from rich.console import Console
 
     from patchloop.agent.batch import finished_ids, run_batch
+    from patchloop.agent.batch_outputs import RunMismatch, check_run
     from patchloop.agent.console import batch_progress
     from patchloop.agent.state import AgentConfig
     from patchloop.evals.datasets import load_tasks
 
     console = Console(stderr=True)
+    from patchloop.llm import LLMError, parse_model_spec
+
+    try:
+        parse_model_spec(model)
+    except LLMError as e:
+        typer.echo(f"patchloop batch: {e}", err=True)
+        raise typer.Exit(2) from None
     try:
         tasks = load_tasks(dataset, on_error=lambda e: console.print(f"[red]skipped: {e}[/]"))
     except (FileNotFoundError, ValueError) as e:
@@ -50,13 +60,24 @@ def batch(
     if instances:
         wanted = [i.strip() for i in instances.split(",") if i.strip()]
         unknown = sorted(set(wanted) - {t.instance_id for t in tasks})
-        for i in unknown:
-            console.print(f"[red]skipped: unknown instance id {i!r}[/]")
+        if unknown:  # a typo must not start (or silently shrink) a long run
+            typer.echo(f"patchloop batch: --instances names {len(unknown)} id(s) not in {dataset}: "
+                       f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}", err=True)
+            raise typer.Exit(2)
         tasks = [t for t in tasks if t.instance_id in set(wanted)]
+    if not tasks:
+        typer.echo(f"patchloop batch: no readable instances in {dataset}", err=True)
+        raise typer.Exit(2)
     cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens,
-                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens)
+                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens,
+                      action_mode=action_mode.value, demonstrations=demos)
     already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
     progress, on_result = batch_progress(console, len(tasks), already)
+    try:
+        check_run(out, model, cfg.model_dump())
+    except RunMismatch as e:
+        typer.echo(f"patchloop batch: {e}", err=True)
+        raise typer.Exit(2) from None
     with progress:
         summary = run_batch(tasks, out, model_spec=model, base_url=base_url, cfg=cfg, workers=workers,
                             executor=executor.value, backend=backend.value, on_result=on_result,

@@ -39,7 +39,7 @@ def swe(
 ) -> None:
     """Grade predictions on SWE-style instances: resolved iff FAIL_TO_PASS pass and PASS_TO_PASS still pass."""
     from patchloop.evals.datasets import load_predictions, load_tasks
-    from patchloop.evals.run import run_swe_eval
+    from patchloop.evals.run import RunIdMismatch, check_run_id, run_swe_eval
 
     if backend not in ("auto", "docker", "local"):
         _fail(f"unknown backend {backend!r} (docker, local, auto)")
@@ -50,6 +50,12 @@ def swe(
     except FileNotFoundError as e:
         _fail(str(e))
     run_dir = runs_dir / run_id
+    if not tasks:
+        _fail(f"no readable instances in {dataset}")
+    try:
+        check_run_id(run_dir, dataset, predictions, preds)
+    except RunIdMismatch as e:
+        _fail(str(e))
     report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
                           progress=progress, on_error=on_error)
     typer.echo(f"resolved {report['resolved_instances']}/{report['submitted_instances']} "

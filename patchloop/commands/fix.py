@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import Backend
+from patchloop.commands import ActionMode, Backend
+
+REQUIRED = "Required (a --resume takes them from the stopped run)"
 
 
 class Approve(str, Enum):
@@ -17,19 +19,21 @@ class Approve(str, Enum):
 
 
 def fix(
-    repo: Annotated[Path | None, typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).")] = None,
-    issue: Annotated[str | None, typer.Option("--issue", help="The issue text.")] = None,
-    issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text.")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")] = None,
+    repo: Annotated[Path | None, typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).", rich_help_panel=REQUIRED)] = None,
+    issue: Annotated[str | None, typer.Option("--issue", help="The issue text (or --issue-file).", rich_help_panel=REQUIRED)] = None,
+    issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text (or --issue).", rich_help_panel=REQUIRED)] = None,
+    model: Annotated[str | None, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].", rich_help_panel=REQUIRED)] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models.")] = None,
     approve: Annotated[Approve, typer.Option("--approve", help="ask: commands that change the workspace wait for your approval.")] = Approve.ask,
     apply: Annotated[bool, typer.Option("--apply", help="Apply the final diff to --repo without asking.")] = False,
     max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed.")] = 30,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Token budget (prompt + completion).")] = 400_000,
     max_wall: Annotated[float, typer.Option("--max-wall", help="Wall-clock budget in seconds.")] = 1800.0,
-    context_tokens: Annotated[int, typer.Option("--context", help="The model's context window in tokens.")] = 32_000,
+    context_tokens: Annotated[int | None, typer.Option("--context", help="The model's context window in tokens (default: what the backend reports, else 32000).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Longest model reply in tokens.")] = 1024,
     repo_map_tokens: Annotated[int, typer.Option("--repo-map-tokens", help="Token budget of the repository outline in the first message.")] = 1500,
+    action_mode: Annotated[ActionMode, typer.Option("--action-mode", help="tools: the model calls tools; text: one ```bash command per reply (for models whose tool calling is weak).")] = ActionMode.tools,
+    demos: Annotated[bool, typer.Option("--demos/--no-demos", help="Add the prompt version's worked example to the system prompt.")] = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue a stopped run by its thread id.")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend: docker where an engine answers, else local.")] = Backend.auto,
 ) -> None:
@@ -45,7 +49,8 @@ def fix(
             raise typer.Exit(2) from None
     cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall,
                       context_tokens=context_tokens,
-                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens, approve=approve.value)
+                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens,
+                      action_mode=action_mode.value, demonstrations=demos, approve=approve.value)
     code = run_fix(repo=str(repo) if repo else None, issue=issue, model_spec=model, base_url=base_url, cfg=cfg,
                    apply=apply, resume=resume, backend=backend.value)
     raise typer.Exit(code)

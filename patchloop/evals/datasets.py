@@ -88,6 +88,9 @@ def load_tasks(path: str | Path, *, on_error: OnError | None = None) -> list[Tas
                 raise ValueError("instance_id must be a non-empty string")
             if task.instance_id in seen:
                 raise ValueError("duplicate instance_id")
+            if not isinstance(task.base_commit, str) or not task.base_commit.strip():
+                raise ValueError('base_commit is missing: nothing says which state of the repository to fix and grade '
+                                 '(write "HEAD" to take the repository as it is)')
             if not task.FAIL_TO_PASS:
                 raise ValueError("FAIL_TO_PASS is empty: nothing would decide the verdict")
         except (ValueError, TypeError) as e:

@@ -5,6 +5,10 @@ finishes, keyed by ``instance_key`` (instance + patch + harness version). On a r
 same run id, an instance whose current key already has a model outcome is skipped; one that
 ended in ``error`` (infrastructure) is tried again; a changed patch has a new key and is
 evaluated again. The report is rebuilt from the file, so a killed run loses nothing.
+
+``run.json`` names the dataset, the predictions and their models a run id was made with;
+other predictions under the same run id would mix two runs into one report, so
+:func:`check_run_id` refuses them (a new patch from the same source is fine: it has a new key).
 """
 
 from __future__ import annotations
@@ -17,7 +21,41 @@ from typing import Self
 from patchloop.evals import grading
 from patchloop.evals.report import build_report, write_reports
 from patchloop.evals.swe import DEFAULT_TIMEOUT, InstanceResult, evaluate_instance, instance_key
-from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl
+from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl, write_json
+
+
+class RunIdMismatch(ValueError):
+    """The run id holds results of other predictions. One line."""
+
+
+def _source(spec: str | Path) -> str:
+    return str(spec) if str(spec) in ("gold", "empty", "builtin") else str(Path(spec).resolve())
+
+
+def check_run_id(run_dir: str | Path, dataset: str | Path, predictions: str | Path,
+                 preds: dict[str, Prediction]) -> None:
+    """Record what ``run_dir`` evaluates, or refuse a run of something else into it."""
+    import json
+
+    run_dir = Path(run_dir)
+    mine = {"dataset": _source(dataset), "predictions": _source(predictions),
+            "models": sorted({p.model_name_or_path for p in preds.values()})}
+    path = run_dir / "run.json"
+    if not path.exists():
+        if (run_dir / "results.jsonl").exists():  # made before run.json: its results name the models
+            old = {r.get("model_name_or_path", "") for r in iter_jsonl(run_dir / "results.jsonl", skip_bad=True)}
+            if old - set(mine["models"]):
+                raise RunIdMismatch(f"{run_dir} holds results of model(s) {sorted(old)}, not {mine['models']}: "
+                                    "use another --run-id")
+        write_json(path, mine)
+        return
+    try:
+        theirs = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise RunIdMismatch(f"{path} is unreadable ({e}): use another --run-id") from None
+    diffs = [f"{k} {theirs.get(k)!r}, not {mine[k]!r}" for k in mine if theirs.get(k) != mine[k]]
+    if diffs:
+        raise RunIdMismatch(f"{run_dir} was made with {'; '.join(diffs)}: use another --run-id")
 
 
 def load_results(path: Path, on_error: Callable[[RecordError], None] | None = None) -> dict[str, InstanceResult]:

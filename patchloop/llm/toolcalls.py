@@ -70,7 +70,7 @@ def _decode_call(body: str, tool_names: Collection[str] | None) -> tuple[str | N
         return None, None, f"tool call is {len(body)} characters long (limit {MAX_CALL_CHARS})"
     text = _FENCE.sub("", body.strip())
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = json.loads(text, strict=False, parse_constant=_reject_constant)  # raw newlines in code strings
     except (ValueError, RecursionError) as e:  # RecursionError: absurdly nested JSON
         msg = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
         return None, None, f"tool call is not valid JSON ({msg})"

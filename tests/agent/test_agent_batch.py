@@ -4,12 +4,19 @@ instances are skipped on restart, errored ones tried again."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+
+import pytest
 
 from patchloop.agent.batch import run_batch
+from patchloop.agent.batch_outputs import RunMismatch
 from patchloop.agent.trajectory import read_trajectory
+from patchloop.evals.datasets import load_predictions
 from patchloop.types import Task
 from tests.agent.agent_scripted import ScriptedChatModel
-from tests.agent.conftest import agent_config, load_instance
+from tests.agent.conftest import EXAMPLES, agent_config, load_instance
 from tests.agent.test_agent_graph import FIX_SCRIPT
 
 
@@ -25,12 +32,50 @@ def test_errors_are_recorded_and_finished_instances_skipped(tmp_path):
     assert summary["done"] == 1 and summary["errors"] == 1 and summary["total"] == 2
     err = next(r for r in summary["instances"] if r["instance_id"] == "broken-1")
     assert "missing" in err["error"]  # the reason names the cause
-    preds = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
-    assert [p["instance_id"] for p in preds] == ["textkit-1"] and "<= width" in preds[0]["model_patch"]
+    # every instance has a row a harness can read; the errored one an empty patch and the cause
+    preds = load_predictions(tmp_path / "run" / "predictions.jsonl", [broken, good])
+    assert sorted(preds) == ["broken-1", "textkit-1"] and "<= width" in preds["textkit-1"].model_patch
+    assert preds["broken-1"].model_patch == "" and "missing" in preds["broken-1"].extra["error"]
     assert read_trajectory(tmp_path / "run" / "trajectories" / "textkit-1.jsonl").exit_reason == "submitted"
 
     seen.clear()
     again = run_batch([broken, good], tmp_path / "run", **kw)
     assert seen == [("broken-1", "error")]  # the finished one is skipped, the failed one retried
     assert again["skipped"] == 1 and again["done"] == 1
-    assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 1
+    assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 2  # one row each, never two
+
+    (tmp_path / "missing").symlink_to(EXAMPLES / "repos" / "textkit")  # the infrastructure is back
+    seen.clear()
+    third = run_batch([broken, good], tmp_path / "run", **kw)
+    assert seen == [("broken-1", "done")] and third["errors"] == 0
+    rows = [json.loads(x) for x in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
+    assert [(r["instance_id"], "error" in r) for r in rows] == [("broken-1", False), ("textkit-1", False)]
+
+
+def test_a_rerun_with_another_model_or_config_is_refused(tmp_path):
+    kw = {"backend": "local", "model_factory": lambda: ScriptedChatModel(replies=FIX_SCRIPT)}
+    tasks = [load_instance("textkit-1")]
+    run_batch(tasks, tmp_path / "run", model_spec="scripted", cfg=agent_config(max_steps=10), **kw)
+    before = (tmp_path / "run" / "predictions.jsonl").read_text()
+    with pytest.raises(RunMismatch, match=r"model 'scripted', not 'other'"):
+        run_batch(tasks, tmp_path / "run", model_spec="other", cfg=agent_config(max_steps=10), **kw)
+    with pytest.raises(RunMismatch, match=r"max_steps 10, not 3"):
+        run_batch(tasks, tmp_path / "run", model_spec="scripted", cfg=agent_config(max_steps=3), **kw)
+    assert (tmp_path / "run" / "predictions.jsonl").read_text() == before
+    same = run_batch(tasks, tmp_path / "run", model_spec="scripted", cfg=agent_config(max_steps=10), **kw)
+    assert same["skipped"] == 1  # the same settings resume
+
+    out = batch_cli("--model", "openai:other", "--out", str(tmp_path / "run"))
+    assert out.returncode == 2 and "holds a run made with model 'scripted', not 'openai:other'" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def batch_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "patchloop", "batch", "--dataset", "builtin", "--backend", "local", *args],
+                          capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "200"})
+
+
+def test_unknown_instance_ids_are_an_error(tmp_path):
+    out = batch_cli("--model", "openai:m", "--out", str(tmp_path / "run"), "--instances", "textkit-1,nope-1")
+    assert out.returncode == 2 and "--instances names 1 id(s) not in builtin: nope-1" in out.stderr
+    assert not (tmp_path / "run" / "predictions.jsonl").exists()

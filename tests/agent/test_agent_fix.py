@@ -44,16 +44,18 @@ def test_a_stopped_fix_resumes_by_thread_id(user_repo):
         if turn == 4:
             raise KeyboardInterrupt  # the user pressed Ctrl-C while the model was thinking
 
-    with pytest.raises(KeyboardInterrupt):
-        _fix(user_repo, ScriptedChatModel(replies=FIX_SCRIPT, on_call=crash), apply=False, resume=None)
+    code, text = _fix(user_repo, ScriptedChatModel(replies=FIX_SCRIPT, on_call=crash), apply=False, resume=None)
     assert "<= width" not in (user_repo / "textkit" / "trunc.py").read_text()  # nothing applied
 
     threads = list((user_repo.parent / "cache" / "fix" / "threads").glob("fix-*.json"))
     assert len(threads) == 1
+    assert code == 130 and f"Continue where it stopped with: patchloop fix --resume {threads[0].stem}" in text
+    assert "Traceback" not in text
     turns = []
-    code, _ = _fix(None, ScriptedChatModel(replies=FIX_SCRIPT, on_call=turns.append), apply=True,
+    code, text = _fix(None, ScriptedChatModel(replies=FIX_SCRIPT, on_call=turns.append), apply=True,
                       resume=threads[0].stem)
     assert code == 0 and turns == [4, 5]
+    assert f"resumed {threads[0].stem} after step 4; the workspace was restored from the checkpoint" in text
     assert "<= width" in (user_repo / "textkit" / "trunc.py").read_text()
     status = subprocess.run(["git", "status", "--porcelain"], cwd=user_repo, capture_output=True, text=True, check=False).stdout
     assert status.strip() == "M textkit/trunc.py"

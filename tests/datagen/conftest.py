@@ -25,7 +25,7 @@ def served_real_model(real_model_dir, tmp_path_factory):
 
     err = open(tmp_path_factory.mktemp("serve") / "stderr.txt", "w+")  # noqa: SIM115 -- lives with the server
     proc = subprocess.Popen([sys.executable, "-m", "patchloop", "serve", "--model", str(real_model_dir), "--port", "0",
-                             "--name", REAL_MODEL], stdout=subprocess.PIPE, stderr=err, text=True)
+                             "--name", "qwen2.5-coder-0.5b-instruct"], stdout=subprocess.PIPE, stderr=err, text=True)
     line = proc.stdout.readline()
     if "serving" not in line:
         proc.kill()

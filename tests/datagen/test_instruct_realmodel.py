@@ -10,7 +10,7 @@ import pytest
 from patchloop.datagen.instruct.oss_instruct import OssInstructConfig, run_oss_instruct
 from patchloop.datagen.instruct.teacher import ChatTeacher
 from patchloop.types import FunctionTask, read_jsonl
-from tests.datagen.conftest import REAL_MODEL
+from tests.conftest import REAL_MODEL
 from tests.datagen.test_seeds import MODULE
 
 # A CPU shared with other work decodes slowly: two items, short replies, a long time limit.

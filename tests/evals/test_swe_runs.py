@@ -135,3 +135,34 @@ def test_html_report_embeds_charts_comparing_runs(two_runs):
 def test_report_of_a_dir_without_a_run_is_a_clear_error(tmp_path):
     out = cli("report", str(tmp_path))
     assert out.returncode != 0 and "no report.json" in out.stderr
+
+
+def test_other_predictions_into_the_same_run_id_are_refused(tmp_path):
+    args = ("-d", "builtin", "-r", "r1", "--runs-dir", str(tmp_path), "--backend", "local", "--no-progress")
+    tasks = load_tasks("builtin")[:1]
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(json.dumps({"instance_id": tasks[0].instance_id, "model_patch": tasks[0].patch,
+                                "model_name_or_path": "model-a"}) + "\n")
+    assert cli("swe", "-p", str(mine), *args).returncode == 0
+    before = (tmp_path / "r1" / "results.jsonl").read_text()
+    theirs = tmp_path / "theirs.jsonl"
+    theirs.write_text(mine.read_text().replace("model-a", "model-b"))
+    out = cli("swe", "-p", str(theirs), *args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"{tmp_path / 'r1'} was made with predictions" in out.stderr and "model-b" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "r1" / "results.jsonl").read_text() == before  # nothing appended, report kept
+    assert cli("swe", "-p", str(mine), *args).returncode == 0  # the same predictions resume
+
+
+def test_a_row_without_base_commit_is_rejected_naming_it(tmp_path):
+    rows = [dict(builtin(i).to_dict(), repo_path=str(EXAMPLES / i.split("-")[0])) for i in ("textkit-1", "intervals-1")]
+    del rows[0]["base_commit"]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "_dataset_dir"}) + "\n" for r in rows))
+    out = cli("swe", "-d", str(data), "-p", "gold", "-r", "r", "--runs-dir", str(tmp_path), "--backend", "local",
+              "--no-progress")
+    assert out.returncode == 0, out.stderr  # the rest of the dataset is graded
+    [line] = [ln for ln in out.stderr.splitlines() if "base_commit" in ln]
+    assert f"{data}:1: instance textkit-1: base_commit is missing" in line
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["resolved_ids"] == ["intervals-1"]

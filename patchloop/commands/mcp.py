@@ -1,0 +1,32 @@
+"""`patchloop mcp`: argument parsing only; the server is ``patchloop.agent.mcp_server``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from patchloop.commands import ActionMode, Backend
+
+
+def mcp(
+    model: Annotated[str | None, typer.Option("--model", help="The model propose_fix uses: openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint for openai: models (e.g. patchloop serve's).")] = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", help="Model calls allowed per propose_fix.")] = 30,
+    context_tokens: Annotated[int | None, typer.Option("--context", help="The model's context window (default: what the backend reports).")] = None,
+    action_mode: Annotated[ActionMode, typer.Option("--action-mode", help="tools or text (one ```bash command per reply).")] = ActionMode.tools,
+    backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend for the fix, repo map and tests.")] = Backend.auto,
+) -> None:
+    """Serve the agent to an editor over MCP (stdio): propose_fix, repo_map, run_tests, apply_diff."""
+    from patchloop.agent.mcp_server import build_server
+    from patchloop.agent.state import AgentConfig
+    from patchloop.llm import LLMError, parse_model_spec
+
+    if model:
+        try:
+            parse_model_spec(model)
+        except LLMError as e:
+            typer.echo(f"patchloop mcp: {e}", err=True)
+            raise typer.Exit(2) from None
+    cfg = AgentConfig(max_steps=max_steps, context_tokens=context_tokens, action_mode=action_mode.value)
+    build_server(model_spec=model, base_url=base_url, cfg=cfg, backend=backend.value).run("stdio")
