@@ -22,7 +22,7 @@ from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, write_json
 log = logging.getLogger(__name__)
 
 
-def load_for_inference(path: str | Path, cpu_threads: int | None = 1):
+def load_for_inference(path: str | Path, cpu_threads: int | None = None):
     """Model (LoRA adapters merged) and a left-padding tokenizer for batched generation."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -53,9 +53,15 @@ def prompt_text(tok, prompt: Any) -> str:
 
 
 def generate(model, tok, prompts: list[Any], *, max_new_tokens: int = 64, temperature: float = 0.0,
-             top_p: float = 1.0, batch_size: int = 64, seed: int = 0) -> list[str]:
-    """One completion per prompt (text prompts, or chat message lists through the template)."""
+             top_p: float = 1.0, batch_size: int = 64, seed: int = 0, stop_after_code: bool = False) -> list[str]:
+    """One completion per prompt (text prompts, or chat message lists through the template).
+
+    ``stop_after_code`` ends a row at the fence closing its first code block (chat replies):
+    the prose after it is never graded."""
     import torch
+    from transformers import StoppingCriteriaList
+
+    from patchloop.llm.stopping import CodeBlockClosed
 
     torch.manual_seed(seed)
     texts = [prompt_text(tok, p) for p in prompts]
@@ -63,8 +69,9 @@ def generate(model, tok, prompts: list[Any], *, max_new_tokens: int = 64, temper
     for i in range(0, len(texts), batch_size):
         enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
         sample = temperature > 0
+        stops = StoppingCriteriaList([CodeBlockClosed(tok, enc["input_ids"].shape[1])] if stop_after_code else [])
         with torch.no_grad():
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=sample,
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=sample, stopping_criteria=stops,
                                  temperature=temperature if sample else None, top_p=top_p if sample else None,
                                  top_k=0 if sample else None, pad_token_id=tok.pad_token_id)
         out += tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
@@ -161,7 +168,8 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
     out_path = Path(out_path)
     settings = {"model": str(model_path), "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
                 "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "seed": seed,
-                "decoding": "sampling" if temperature > 0 else "greedy", "prompt": prompt_record(prompt_format)}
+                "decoding": "sampling" if temperature > 0 else "greedy", "prompt": prompt_record(prompt_format),
+                "stop": "closing fence of the first code block, or eos" if prompt_format == "chat" else "eos"}
     settings_path = out_path.with_name(out_path.name + ".settings.json")
     spent = _settings_match(out_path, settings_path, settings)
     have: dict[str, int] = defaultdict(int)
@@ -184,7 +192,8 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
                 # uninterrupted one would have for the batches it still has to make.
                 texts = generate(model, tok, [model_prompt(t.prompt, prompt_format) for t, _ in part],
                                  max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                 batch_size=batch_size, seed=seed * 1_000_003 + b)
+                                 batch_size=batch_size, seed=seed * 1_000_003 + b,
+                                 stop_after_code=prompt_format == "chat")
                 for (t, j), text in zip(part, texts):
                     # What the grader will read from `raw`, stored as the completion for other tools.
                     code = extract_completion(text, prompt=t.prompt, entry_point=t.entry_point)
