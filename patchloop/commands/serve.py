@@ -16,6 +16,8 @@ def serve(
     name: Annotated[str | None, typer.Option("--name", help="Model id reported by /v1/models (default: the path).")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Default max_tokens when a request sets none.")] = 512,
     max_batch: Annotated[int, typer.Option("--max-batch", help="Most concurrent requests decoded in one batch.")] = 8,
+    engine: Annotated[str, typer.Option("--engine", help="transformers (any checkpoint) or llamacpp (a catalog "
+                                        "name's GGUF or a .gguf file; build it with tools/llamacpp.sh).")] = "transformers",
 ) -> None:
     """Serve a local model over /v1/chat/completions (tools, streaming). Ctrl-C stops it."""
     from patchloop.llm.errors import LLMError
@@ -23,7 +25,8 @@ def serve(
 
     try:
         run_server(model, adapter=str(adapter) if adapter else None, host=host, port=port,
-                   name=name, default_max_tokens=max_tokens, max_batch=max_batch)
+                   name=name, default_max_tokens=max_tokens, max_batch=max_batch,
+                   engine_kind=engine)
     except LLMError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from None

@@ -38,7 +38,9 @@ class _Job:
 
 class Batcher:
     def __init__(self, engine, max_batch: int = 8):
-        self.engine, self.max_batch = engine, max(1, int(max_batch))
+        # an engine without a batched path (llama.cpp here) takes its requests one at a time
+        self.engine = engine
+        self.max_batch = max(1, int(max_batch)) if hasattr(engine, "generate_batch") else 1
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._held: list[_Job] = []  # taken from the queue but not batchable with the last group
         self.batches: list[int] = []  # size of every batch run, for tests and the benchmark

@@ -259,6 +259,7 @@ def run_server(
     name: str | None = None,
     default_max_tokens: int = 512,
     max_batch: int = 8,
+    engine_kind: str = "transformers",
 ) -> None:
     """Load the model, listen, print ``serving NAME at URL`` once ready, stop on SIGINT/SIGTERM."""
     import contextlib
@@ -269,7 +270,16 @@ def run_server(
 
     from patchloop.llm.local import LocalModel
 
-    engine = LocalModel(model, adapter)  # loads before we listen: a ready server can answer
+    if engine_kind == "llamacpp":
+        if adapter:
+            raise LLMError("--adapter needs the transformers engine (llama.cpp serves the GGUF as it is)")
+        from patchloop.llm.engines.llamacpp import load_engine
+
+        engine = load_engine(model)
+    elif engine_kind == "transformers":
+        engine = LocalModel(model, adapter)  # loads before we listen: a ready server can answer
+    else:
+        raise LLMError(f"unknown engine {engine_kind!r}: transformers or llamacpp")
     server = ChatServer(engine, name or engine.name, default_max_tokens, max_batch)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -202,13 +202,14 @@ def test_missing_library_says_how_to_install(monkeypatch, tmp_path):
 
 def test_gguf_paths_resolve(monkeypatch, tmp_path):
     monkeypatch.setenv("PATCHLOOP_CACHE", str(tmp_path))
-    with pytest.raises(LLMError, match="no GGUF for model 'nope' .* run `patchloop model fetch nope` first"):
-        resolve_gguf("nope")
-    model = tmp_path / "models" / "m"
+    name = "qwen2.5-coder-0.5b-instruct"
+    with pytest.raises(LLMError, match="no GGUF file for qwen2.5-coder-0.5b-instruct: fetch it"):
+        resolve_gguf(name)
+    model = tmp_path / "models" / name
     model.mkdir(parents=True)
     (model / "model.gguf").write_bytes(b"GGUF")
-    assert resolve_gguf("m") == resolve_gguf(str(model)) == model / "model.gguf"
-    with pytest.raises(LLMError, match="GGUF file not found"):
+    assert resolve_gguf(name) == resolve_gguf(str(model)) == model / "model.gguf"
+    with pytest.raises(LLMError, match="no GGUF file for"):
         resolve_gguf(str(tmp_path / "missing.gguf"))
 
 

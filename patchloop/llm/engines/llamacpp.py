@@ -45,18 +45,10 @@ def import_llama_cpp():
 
 
 def resolve_gguf(path: str) -> Path:
-    """A ``.gguf`` file, a model dir holding ``model.gguf``, or a catalog name in the cache."""
-    p = Path(path).expanduser()
-    if p.is_dir():
-        p = p / "model.gguf"
-    elif not p.exists() and "/" not in path and not path.endswith(".gguf"):
-        cache = Path(os.environ.get("PATCHLOOP_CACHE", "~/.cache/patchloop")).expanduser()
-        p = cache / "models" / path / "model.gguf"
-        if not p.is_file():
-            raise LLMError(f"no GGUF for model {path!r} at {p}: run `patchloop model fetch {path}` first")
-    if not p.is_file():
-        raise LLMError(f"GGUF file not found: {p}")
-    return p
+    """A ``.gguf`` file, a fetched model's directory, or a catalog name (see ``catalog.gguf_path``)."""
+    from patchloop.llm.catalog import gguf_path
+
+    return gguf_path(path)
 
 
 def cpu_threads() -> int:
