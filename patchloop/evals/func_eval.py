@@ -209,8 +209,7 @@ def evaluate_function_samples(
     finally:
         if bar is not None:
             bar.stop()
-    meta = {**meta, "grading_wall_s": round(time.monotonic() - start, 3)} if meta else meta
-    return _summarise(todo, done, ks, Path(out_dir) if out_dir else None, meta)
+    return _summarise(todo, done, ks, Path(out_dir) if out_dir else None, meta, round(time.monotonic() - start, 3))
 
 
 def _grade_in_workers(pending, record, *, workers: int, backend: str, timeout_s: float) -> None:
@@ -260,7 +259,8 @@ def progress_bar(enabled: bool, total: int, label: str = "grading", completed: i
     return (lambda n=1: bar.advance(job, n)), bar
 
 
-def _summarise(todo, done: dict[str, dict], ks: Sequence[int], out: Path | None, meta=None) -> dict[str, Any]:
+def _summarise(todo, done: dict[str, dict], ks: Sequence[int], out: Path | None, meta=None,
+               wall_s: float = 0.0) -> dict[str, Any]:
     counts: dict[str, list[int]] = {}
     statuses: dict[str, int] = {}
     for key, task, _ in todo:
@@ -276,8 +276,9 @@ def _summarise(todo, done: dict[str, dict], ks: Sequence[int], out: Path | None,
         "statuses": dict(sorted(statuses.items())), "infra_errors": statuses.get("ERROR", 0),
         **mean_pass_at_k(pairs, ks),
     }
-    if meta:
+    if meta:  # a measured run (`--model`): what it was and what grading took (this run's share)
         summary["meta"] = meta
+        summary["grading_wall_s"] = wall_s
     if out is not None:
         per_task = [{"task_id": tid, "n": n, "c": c,
                      **{f"pass@{k}": pass_at_k(n, c, k) for k in ks if 1 <= k <= n}} for tid, (n, c) in sorted(pairs.items())]

@@ -45,7 +45,7 @@ class ExecutionReward:
     def __init__(self, *, prompt_format: str = "completion", partial: bool = False, timeout_s: float = 5.0,
                  backend: str = "auto", reuse_sandbox: bool = True):
         self.__name__ = "execution"  # TRL names the logged column after this
-        self.prompt_format = prompt_format
+        self.prompt_format = prompt_format  # recorded only: the grader reads bodies and chat replies alike
         self.partial = partial
         self.timeout_s = timeout_s
         self.backend = backend

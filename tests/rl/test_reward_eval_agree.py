@@ -48,7 +48,7 @@ TABLE = {  # name: (answer, passes)
         + "```\nThen the function:\n```python\ndef below_zero(operations):\n    return _dips(operations)\n```\n"
         "Usage:\n```python\nassert below_zero([-1])\n```", True),
     "shell_block_then_python_block": ("```bash\npython solution.py\n```\n" + FENCED, True),
-    "flush_left_body_in_a_block": ("```python\n" + "\n".join(l[4:] for l in BODY.splitlines()) + "\n```", True),
+    "flush_left_body_in_a_block": ("```python\n" + "\n".join(line[4:] for line in BODY.splitlines()) + "\n```", True),
     "unterminated_block_cut_after_the_function": ("```python\n" + WHOLE, True),
     "chat_message_list": ([{"role": "assistant", "content": FENCED}], True),
     "wrong_function_in_a_block": ("```python\ndef below_zero(operations):\n    return sum(operations) < 0\n```", False),
