@@ -65,8 +65,10 @@ def build_trainer(cfg: DPORunConfig, *, progress: bool = True):
     dump_config(cfg, out / "config.yaml")
     set_cpu_threads(cfg.train.cpu_threads)
     args = dpo_args(cfg)
+    dataset = load_pairs(cfg.pairs) if cfg.pairs else None  # a bad file fails before the model loads
     model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
-    dataset = load_pairs(cfg.pairs or make_pairs(cfg, (model, tok), progress=progress))
+    if dataset is None:
+        dataset = load_pairs(make_pairs(cfg, (model, tok), progress=progress))
     if cfg.validation.before and not (out / "validation-before.json").exists():
         validate_run(cfg, model, tok, out, "before", "rl")
     callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback("dpo")]

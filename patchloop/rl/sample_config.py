@@ -32,8 +32,7 @@ class SamplingSettings(_Strict):
     line in completion format) instead of running to ``max_new_tokens``; the text after the stop
     is cut off."""
     seed: int = 0
-    """Seed of the sampler (each batch is seeded from it and its position, so a resumed run
-    draws what an uninterrupted one would)."""
+    """Seed of the sampler (each batch is seeded from it and the position of its first prompt)."""
 
 
 class GraderSettings(_Strict):

@@ -172,7 +172,8 @@ def _sample_todo(cfg, model, tok, todo, reward, path: Path, done: dict, progress
         for b in range(0, len(todo), n):
             part = todo[b:b + n]
             rows = grpo_rows([r for _, r in part], fmt)
-            # Seeded by the first prompt's position: a resumed run draws what an uninterrupted one would.
+            # Seeded by the first prompt's position: a run resumed at a batch boundary draws what
+            # an uninterrupted one would (one killed inside a batch redraws the rest of it).
             groups = generate_groups(model, tok, [model_prompt(r["prompt"], fmt) for _, r in part], s, fmt,
                                      seed=s.seed * 1_000_003 + part[0][0])
             rewards = grade_groups(reward, rows, groups, fmt)

@@ -173,3 +173,17 @@ def test_a_killed_run_resumes_from_the_verdicts_it_wrote(tmp_path, local_sandbox
     graded.clear()
     run_functions(FunctionsConfig(n=60, seed=7), run, sandbox=local_sandbox, progress=False)
     assert graded == []  # a finished run verifies nothing again
+
+
+def test_shared_ngrams_are_reported_not_removed():
+    """What the split check guarantees, and no more (docs/benchmarks.md says the same): exact
+    copies and fully covered prompts go; a held-out three-step task that begins like a training
+    two-step task stays, and is counted under ``any_shared_ngram``."""
+    train = FunctionTask("t", 'def calc(x):\n    """Return x plus 5, then modulo 3, then times 2."""\n', "calc",
+                         canonical_solution="    return (x + 5) % 3 * 2\n")
+    held = FunctionTask("h", 'def calc(x):\n    """Return x plus 5, then modulo 3, then times 2, then minus 7."""\n',
+                        "calc", canonical_solution="    return (x + 5) % 3 * 2 - 7\n")
+    splits = {"sft": [train], "heldout": [held]}
+    assert overlap.offenders(splits, 8) == set()
+    rep = overlap.split_overlap(splits, 8)
+    assert rep["clean"] and rep["pairs"]["heldout->sft"]["any_shared_ngram"] == 1

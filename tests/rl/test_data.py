@@ -73,3 +73,36 @@ def test_official_humaneval_and_mbpp_files_train_and_reward(tmp_path):
         reward.close()
     assert out == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     assert raw == [1.0, 0.0]
+
+
+def test_validation_tasks_are_held_back_from_training_and_fixed_by_the_split(task_dir):
+    from patchloop.rl.config import DataSettings
+    from patchloop.rl.data import load_split, training_rows, validation_rows
+
+    data = DataSettings(path=str(task_dir), split="rl", validation_size=3)
+    held = {r["task_id"] for r in validation_rows(load_split(task_dir, "rl"), 3)}
+    assert len(held) == 3
+    for seed in (0, 1):
+        train = {r["task_id"] for r in training_rows(data, "rl", seed)}
+        assert train and not train & held and len(train) == 8 - 3
+    assert {r["task_id"] for r in validation_rows(list(reversed(load_split(task_dir, "rl").to_list())), 3)} == held
+
+
+def test_humaneval_is_never_training_or_validation_data(tmp_path):
+    import json
+
+    import pytest
+
+    from patchloop.rl.config import DataSettings
+    from patchloop.rl.data import DataError, training_rows
+    from patchloop.rl.validation import held_back
+
+    he = tmp_path / "HumanEval.jsonl"
+    he.write_text(json.dumps({"task_id": "HumanEval/0", "prompt": "def f(x):\n", "entry_point": "f",
+                              "canonical_solution": "    return x\n",
+                              "test": "def check(candidate):\n    assert candidate(1) == 1\n"}) + "\n")
+    data = DataSettings(path=str(he), split="rl", validation_size=1)
+    with pytest.raises(DataError, match="HumanEval/0 is HumanEval, which is only ever a test"):
+        training_rows(data, "rl", 0)
+    with pytest.raises(DataError, match="only ever a test"):
+        held_back(data, "rl")

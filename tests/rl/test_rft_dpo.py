@@ -165,3 +165,19 @@ def test_dpo_pairs_are_right_and_a_step_moves_only_the_adapter(tiny_model, comme
                                              "train.max_steps=1", f"pairs={out / 'pairs.jsonl'}"])
     trainer2, _ = build_trainer(again, progress=False)
     assert len(trainer2.train_dataset) == len(pairs) and not (tmp_path / "dpo2" / "samples.jsonl").exists()
+
+
+@pytest.mark.train
+def test_cli_bad_inputs_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text("not json\n")
+    res = subprocess.run([sys.executable, "-m", "patchloop", "train", "dpo", "--pairs", str(bad),
+                          "--output-dir", str(tmp_path / "out"), "--report-to", "[]"],
+                         check=False, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and res.stderr.strip().splitlines()[-1] == f"error: {bad}: no usable preference pairs"
+    res = subprocess.run([sys.executable, "-m", "patchloop", "train", "rft", "--num-samples", "0"],
+                         check=False, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "sampling.num_samples" in res.stderr and "Traceback" not in res.stderr
