@@ -94,7 +94,7 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
         return _skip(out, spec, f"cannot prepare: {e}", on_event)
     work = out / "work" / src.slug
     suite = _suite(src, work, cfg, backend)
-    why = suite.skip_reason(cfg.min_pass_rate)
+    why = suite.skip_reason(cfg.min_pass_rate, cfg.timeout_s)
     if why:
         return _skip(out, spec, why, on_event)
     done = {o.id for o in _read(work / "outcomes.jsonl", Outcome)}
