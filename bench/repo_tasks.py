@@ -25,8 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from patchloop.datagen.repos.pipeline import ReposConfig, check_fingerprint, finish, process_repo
 from patchloop.types import write_json
 
-PACKAGES = ["toolz==1.2.0", "more-itertools==11.2.1", "boltons==26.2.0", "inflection==0.5.1", "six==1.17.0",
+PACKAGES = ["toolz==1.2.0", "boltons==26.2.0", "inflection==0.5.1", "six==1.17.0",
             "idna==3.20", "parse==1.22.4", "tabulate==0.10.0", "python-slugify==9.2.0", "humanize==4.17.0"]
+# more-itertools==11.2.1 passes 765/765 here, but its suite took 525 s (under coverage, on the shared
+# machine): every candidate hit the 120 s limit, so it is left out of the default list.
 
 
 def generate(out: Path, args) -> None:

@@ -106,3 +106,14 @@ def test_cli_needs_a_source(tmp_path):
     res = CliRunner().invoke(app, ["datagen", "repos", "--out", str(tmp_path / "o")])
     assert res.exit_code != 0 and "--package" in res.output
     assert "--max-candidates" in CliRunner().invoke(app, ["datagen", "repos", "--help"]).output
+
+
+def test_suite_skip_reasons():
+    from patchloop.datagen.repos.suite import SuiteRun
+
+    ok = {f"t.py::t{i}": "PASSED" for i in range(9)} | {"t.py::bad": "FAILED"}
+    assert SuiteRun("r", statuses=ok, duration_s=5).skip_reason(0.8, 120) == ""
+    assert "hangs" in SuiteRun("r", timed_out=True, duration_s=900).skip_reason()
+    assert "too slow: 525s" in SuiteRun("r", statuses=ok, duration_s=525).skip_reason(0.8, 120)
+    assert "only 9/10 pass" in SuiteRun("r", statuses=ok).skip_reason(0.95)
+    assert "no test collected" in SuiteRun("r", exit_code=5).skip_reason()

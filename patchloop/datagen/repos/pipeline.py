@@ -94,7 +94,7 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
         return _skip(out, spec, f"cannot prepare: {e}", on_event)
     work = out / "work" / src.slug
     suite = _suite(src, work, cfg, backend)
-    why = suite.skip_reason(cfg.min_pass_rate)
+    why = suite.skip_reason(cfg.min_pass_rate, cfg.timeout_s)
     if why:
         return _skip(out, spec, why, on_event)
     done = {o.id for o in _read(work / "outcomes.jsonl", Outcome)}
@@ -185,7 +185,8 @@ def finish(out: Path, cfg: ReposConfig) -> dict:
     splits = split_by_repo(tasks, cfg.eval_fraction, cfg.seed)
     for name, rows in splits.items():
         write_jsonl(out / f"{name}.jsonl", rows)
-    outcomes = [o for p in sorted((out / "work").glob("*/outcomes.jsonl")) for o in _read(p, Outcome)]
+    # one outcome per candidate (the last: a candidate re-tried after a kill is counted once)
+    outcomes = list({o.id: o for p in sorted((out / "work").glob("*/outcomes.jsonl")) for o in _read(p, Outcome)}.values())
     stats = mutation_stats(outcomes)
     stats["splits"] = {k: {"instances": len(v), "repos": sorted({t.repo for t in v})} for k, v in splits.items()}
     stats["skips"] = _read(out / "skips.jsonl")

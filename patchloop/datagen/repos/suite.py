@@ -48,10 +48,13 @@ class SuiteRun(Record):
     def pass_rate(self) -> float:
         return len(self.passing) / len(self.statuses) if self.statuses else 0.0
 
-    def skip_reason(self, min_rate: float = MIN_PASS_RATE) -> str:
-        """Why this repository cannot give tasks here ("" when it can)."""
+    def skip_reason(self, min_rate: float = MIN_PASS_RATE, run_limit: float | None = None) -> str:
+        """Why this repository cannot give tasks here ("" when it can). ``run_limit``: the time
+        limit of one candidate's test run, which a suite slower than it would always hit."""
         if self.timed_out:
             return f"test suite hangs (no result within {self.duration_s:.0f}s)"
+        if run_limit is not None and self.duration_s > run_limit:
+            return f"test suite too slow: {self.duration_s:.0f}s, over the {run_limit:.0f}s limit of a candidate's run"
         if self.error:
             return f"tests cannot run here: {self.error}"
         if not self.statuses:
