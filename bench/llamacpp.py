@@ -24,7 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"]
 DECODE_PROMPT = [
-    {"role": "user", "content": "Write a Python module with a priority queue class, full docstrings and tests."}
+    {
+        "role": "user",
+        "content": "Write a Python module with a priority queue class, full docstrings and tests.",
+    }
 ]
 
 
@@ -37,7 +40,9 @@ def code_prompt(engine, n_tokens: int) -> list[int]:
     return ids[:n_tokens]
 
 
-def bench_llamacpp(model: str, *, prompt_tokens: int = 3200, decode_tokens: int = 64, n_threads: int | None = None):
+def bench_llamacpp(
+    model: str, *, prompt_tokens: int = 3200, decode_tokens: int = 64, n_threads: int | None = None
+):
     """``{prefill_tok_s, decode_tok_s, ...}`` for one GGUF model on the llama.cpp engine."""
     from patchloop.llm.engines.llamacpp import load_engine
 
@@ -49,16 +54,25 @@ def bench_llamacpp(model: str, *, prompt_tokens: int = 3200, decode_tokens: int 
     start = time.perf_counter()
     engine.backend.eval(prompt, 0)  # keep=0: nothing reused
     elapsed = time.perf_counter() - start
-    out.update(prompt_tokens=len(prompt), prefill_s=round(elapsed, 2), prefill_tok_s=round(len(prompt) / elapsed, 1))
+    out.update(
+        prompt_tokens=len(prompt), prefill_s=round(elapsed, 2), prefill_tok_s=round(len(prompt) / elapsed, 1)
+    )
 
     stamps: list[float] = []
     gen = engine.generate(
-        engine.render(DECODE_PROMPT), max_new_tokens=decode_tokens, temperature=0, use_cache=False,
+        engine.render(DECODE_PROMPT),
+        max_new_tokens=decode_tokens,
+        temperature=0,
+        use_cache=False,
         on_token=lambda _t: stamps.append(time.perf_counter()),
     )
     n = len(gen.token_ids)
     decode_s = stamps[-1] - stamps[0] if n > 1 else float("nan")
-    out.update(decode_tokens=n, decode_s=round(decode_s, 2), decode_tok_s=round((n - 1) / decode_s, 2) if n > 1 else None)
+    out.update(
+        decode_tokens=n,
+        decode_s=round(decode_s, 2),
+        decode_tok_s=round((n - 1) / decode_s, 2) if n > 1 else None,
+    )
     out["loadavg_1m"] = round(os.getloadavg()[0], 2)
     return out
 
@@ -89,14 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for model in a.models:
         try:
-            rows.append(bench_llamacpp(model, prompt_tokens=a.prompt_tokens, decode_tokens=a.decode_tokens,
-                                       n_threads=a.threads))
+            rows.append(
+                bench_llamacpp(
+                    model, prompt_tokens=a.prompt_tokens, decode_tokens=a.decode_tokens, n_threads=a.threads
+                )
+            )
         except LLMError as e:
             print(f"{model}: {e}", file=sys.stderr)
             continue
         r = rows[-1]
-        print(f"{model:32} prefill {r['prompt_tokens']} tok: {r['prefill_tok_s']:8.1f} tok/s   "
-              f"decode {r['decode_tokens']} tok: {r['decode_tok_s']} tok/s   load {r['loadavg_1m']}", flush=True)
+        print(
+            f"{model:32} prefill {r['prompt_tokens']} tok: {r['prefill_tok_s']:8.1f} tok/s   "
+            f"decode {r['decode_tokens']} tok: {r['decode_tok_s']} tok/s   load {r['loadavg_1m']}",
+            flush=True,
+        )
     if not rows:
         return 1
     result = {"build": build_info(), "threads": a.threads, "rows": rows}

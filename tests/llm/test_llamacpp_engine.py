@@ -6,8 +6,10 @@ whether or not ``llama-cpp-python`` is built here. The real library on the real 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
+import types
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +200,18 @@ def test_missing_library_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import fails as if not installed
     with pytest.raises(LLMError, match=r"llama-cpp-python is not installed: run `bash tools/llamacpp.sh`"):
         LlamaCppModel(str(tmp_path))
+
+
+def test_openmp_waits_passively_unless_the_user_chose(monkeypatch):
+    from patchloop.llm.engines.llamacpp import import_llama_cpp
+
+    stub = types.ModuleType("llama_cpp")
+    monkeypatch.setitem(sys.modules, "llama_cpp", stub)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert import_llama_cpp() is stub and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    import_llama_cpp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
 
 
 def test_gguf_paths_resolve(monkeypatch, tmp_path):

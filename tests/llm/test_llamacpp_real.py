@@ -51,7 +51,9 @@ def test_prompt_matches_the_transformers_rendering(engine, model_dir):
     tok = AutoTokenizer.from_pretrained(model_dir / "hf")
     tools = [{"type": "function", "function": {"name": "run", "parameters": {"type": "object"}}}]
     for t in (None, tools):
-        hf = tok.apply_chat_template(ASK, tools=t, add_generation_prompt=True, tokenize=True, return_dict=True)
+        hf = tok.apply_chat_template(
+            ASK, tools=t, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
         assert engine.render(ASK, t) == list(hf["input_ids"])
 
 
