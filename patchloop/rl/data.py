@@ -118,6 +118,7 @@ def training_rows(data, default_split: str, seed: int) -> list[dict]:
     split = data.split or default_split
     ds = load_split(data.path, split)
     refuse_test_set(ds, f"{data.path}:{split}")
+    refuse_humaneval_overlap(ds, f"{data.path}:{split}")
     held = {r["task_id"] for r in validation_rows(ds, getattr(data, "validation_size", 0))}
     if held:
         ds = ds.filter(lambda r: str(r.get("task_id")) not in held)
@@ -137,6 +138,25 @@ def refuse_test_set(rows, where: str) -> None:
         if tid.startswith(TEST_ONLY_PREFIXES):
             raise DataError(f"{where}: task {tid} is HumanEval, which is only ever a test; "
                             "train and validate on datagen tasks")
+
+
+def refuse_humaneval_overlap(rows, where: str) -> dict:
+    """Check training rows against HumanEval (prompts, docstrings, solutions) with datagen's
+    decontamination, print the result with the run, and refuse contaminated data: a score on
+    HumanEval must never measure memory of it. Rows that only share an n-gram are counted."""
+    import sys
+
+    from patchloop.datagen.filters.decontam import Decontaminator, humaneval
+
+    res = Decontaminator([humaneval()]).run([dict(r) for r in rows])
+    n, touching = len(res.removed), res.touching.get("humaneval", 0)
+    print(f"decontamination {where}: {n} of {res.checked} tasks contaminated by HumanEval, "
+          f"{touching} share an n-gram with it", file=sys.stderr, flush=True)
+    if n:
+        first = res.removed[0]
+        raise DataError(f"{where}: {n} tasks contaminated by HumanEval (e.g. {first['id']} ~ {first['item']}, "
+                        f"{first['reason']}); run `patchloop datagen clean` on the data")
+    return {"checked": res.checked, "contaminated": n, "touching": touching}
 
 
 def validation_rows(rows, n: int) -> list[dict]:

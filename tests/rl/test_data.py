@@ -106,3 +106,20 @@ def test_humaneval_is_never_training_or_validation_data(tmp_path):
         training_rows(data, "rl", 0)
     with pytest.raises(DataError, match="only ever a test"):
         held_back(data, "rl")
+
+
+def test_training_data_is_checked_against_humaneval_and_contaminated_rows_refused(capsys):
+    """A HumanEval prompt under another task id is caught by content, not by its id."""
+    from patchloop.datagen.filters.decontam import humaneval
+    import pytest
+
+    from patchloop.rl.data import DataError, refuse_humaneval_overlap
+
+    he = humaneval().items[0]
+    clean = [{"task_id": "arith/1", "prompt": "def add_three(x):\n    \"\"\"Return x + 3.\"\"\"\n",
+              "canonical_solution": "    return x + 3\n", "entry_point": "add_three"}]
+    assert refuse_humaneval_overlap(clean, "mine:rl")["contaminated"] == 0
+    assert "decontamination mine:rl: 0 of 1 tasks contaminated by HumanEval" in capsys.readouterr().err
+    copied = clean + [{"task_id": "mine/7", "prompt": he.text, "canonical_solution": "    pass\n", "entry_point": "f"}]
+    with pytest.raises(DataError, match=r"mine:rl: 1 tasks contaminated by HumanEval \(e\.g\. mine/7"):
+        refuse_humaneval_overlap(copied, "mine:rl")
