@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from patchloop.rl.config import DataSettings, LoraSettings, ModelSettings, TrainSettings, ValidationSettings, _Strict
+from patchloop.rl.config import (
+    DataSettings,
+    LoraSettings,
+    ModelSettings,
+    TrainSettings,
+    ValidationSettings,
+    _Strict,
+)
 
 
 class SamplingSettings(_Strict):

@@ -6,7 +6,13 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from typer.testing import CliRunner
 
 from patchloop.cli import app
-from patchloop.datagen.repos.issues import IssueContext, TeacherWriter, TemplateWriter, failure_messages, leaks
+from patchloop.datagen.repos.issues import (
+    IssueContext,
+    TeacherWriter,
+    TemplateWriter,
+    failure_messages,
+    leaks,
+)
 from patchloop.datagen.repos.pipeline import split_by_repo
 from patchloop.datagen.repos.source import SourceError, parse_package_spec, read_metadata
 from patchloop.types import Task

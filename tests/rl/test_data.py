@@ -110,9 +110,9 @@ def test_humaneval_is_never_training_or_validation_data(tmp_path):
 
 def test_training_data_is_checked_against_humaneval_and_contaminated_rows_refused(capsys):
     """A HumanEval prompt under another task id is caught by content, not by its id."""
-    from patchloop.datagen.filters.decontam import humaneval
     import pytest
 
+    from patchloop.datagen.filters.decontam import humaneval
     from patchloop.rl.data import DataError, refuse_humaneval_overlap
 
     he = humaneval().items[0]
