@@ -272,7 +272,7 @@ def test_gpu_presets_chain_lora_sft_into_lora_grpo_and_load_as_trained(tiny_mode
                               "--max-length", "256"), check=False, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     res = subprocess.run(_cli("grpo", "-c", str(configs / "gpu-7b-grpo.yaml"), "--model", str(sft), *common,
-                              "--output-dir", str(grpo), "--no-use-vllm", "--max-steps", "1",
+                              "--output-dir", str(grpo), "--no-use-vllm", "--validation-size", "0", "--max-steps", "1",
                               "--per-device-train-batch-size", "8", "--num-generations", "4",
                               "--max-completion-length", "16", "--reward.backend", "local"),
                          check=False, capture_output=True, text=True, timeout=600)
