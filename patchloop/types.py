@@ -9,6 +9,7 @@ load unchanged; fields a record does not know are kept in ``extra`` rather than 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -324,3 +325,13 @@ def write_json(path: str | Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a data file, read in blocks: what ties a fingerprint or a marker to the
+    exact bytes of the file it names."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

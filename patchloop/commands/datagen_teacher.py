@@ -170,28 +170,28 @@ def _align_cfg(samples: int, seed: int, timeout: float):
     return SelfAlignConfig(samples=samples, seed=seed, timeout_s=timeout)
 
 
-def align_concepts(
-    input: Annotated[Path, typer.Option("--input", help="Seed functions (seed-functions' tasks.jsonl).")], out: Out,
-    model: Model, base_url: BaseUrl = None, seed: Seed = 0, temperature: Temp = 0.7, top_p: TopP = 0.95,
-    max_tokens: MaxTok = 256, progress: Progress = True,
-) -> None:
-    """Concepts each seed function uses."""
-    from patchloop.datagen.instruct.self_align import run_concepts
+def _align_text_step(runner: str, input_help: str, max_tokens_default: int, doc: str) -> Callable[..., None]:
+    """The concepts and instruct steps: teacher text only, no sandbox; alike but for their input,
+    their reply length and the stage they run."""
 
-    _teacher_stage(run_concepts, input, out, _align_cfg(1, seed, 5.0), model, base_url, temperature, top_p,
-                   max_tokens, progress=progress)
+    def command(
+        input: Path = typer.Option(..., "--input", help=input_help), out: Out = ..., model: Model = ...,
+        base_url: BaseUrl = None, seed: Seed = 0, temperature: Temp = 0.7, top_p: TopP = 0.95,
+        max_tokens: MaxTok = max_tokens_default, progress: Progress = True,
+    ) -> None:
+        from patchloop.datagen.instruct import self_align
+
+        _teacher_stage(getattr(self_align, runner), input, out, _align_cfg(1, seed, 5.0), model, base_url,
+                       temperature, top_p, max_tokens, progress=progress)
+
+    command.__doc__ = doc
+    return command
 
 
-def align_instruct(
-    input: Annotated[Path, typer.Option("--input", help="Concepts (self-align concepts' tasks.jsonl).")], out: Out,
-    model: Model, base_url: BaseUrl = None, seed: Seed = 0, temperature: Temp = 0.7, top_p: TopP = 0.95,
-    max_tokens: MaxTok = 512, progress: Progress = True,
-) -> None:
-    """A new task instruction from each set of concepts."""
-    from patchloop.datagen.instruct.self_align import run_instructions
-
-    _teacher_stage(run_instructions, input, out, _align_cfg(1, seed, 5.0), model, base_url, temperature, top_p,
-                   max_tokens, progress=progress)
+align_concepts = _align_text_step("run_concepts", "Seed functions (seed-functions' tasks.jsonl).", 256,
+                                  "Concepts each seed function uses.")
+align_instruct = _align_text_step("run_instructions", "Concepts (self-align concepts' tasks.jsonl).", 512,
+                                  "A new task instruction from each set of concepts.")
 
 
 def align_respond(

@@ -8,26 +8,17 @@ output names the file's SHA-256, so an edited or swapped file is refused too.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-from patchloop.types import read_jsonl, write_json
+from patchloop.types import read_jsonl, sha256_file, write_json
 
 MARKER_SUFFIX = ".decontam.json"
 
 
 class NotDecontaminated(ValueError):
     """A dataset without a valid decontamination marker; ``str()`` is one line."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def data_file(path: str | Path) -> Path:

@@ -14,6 +14,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from patchloop.datagen.instruct.parse import Drop, to_task
 from patchloop.datagen.instruct.stage import Outcome, Stage, StageError
 from patchloop.datagen.instruct.teacher import LLMError, Teacher
@@ -26,6 +28,26 @@ _PROMPTS = Path(__file__).parent / "prompts"
 
 class GraderUnavailable(RuntimeError):
     """The sandbox could not grade an item: the item is not logged, so a rerun grades it."""
+
+
+class StageConfig(BaseModel):
+    """The settings every teacher stage has; all of a stage's settings go into its fingerprint."""
+
+    seed: int = Field(0, description="Run seed: what is drawn and the teacher sampling seeds derive from it.")
+    timeout_s: float = Field(5.0, description="Seconds per task when verifying in the sandbox.")
+
+    def fingerprinted(self) -> dict:
+        return self.model_dump()
+
+
+class SlotConfig(StageConfig):
+    """A stage of ``n`` numbered slots, one teacher prompt each. ``n`` is left out of the
+    fingerprint: slot i is the same in any run, so a rerun with a larger n extends the output."""
+
+    n: int = Field(100, description="Slots: one teacher prompt each.")
+
+    def fingerprinted(self) -> dict:
+        return self.model_dump(exclude={"n"})
 
 
 def template(name: str, version: str = TEMPLATE_VERSION) -> str:
@@ -42,6 +64,14 @@ def template_ids(*names: str, version: str = TEMPLATE_VERSION) -> dict[str, str]
     """Template version and content hashes, for the fingerprint."""
     text = "".join(template(n, version) for n in (*names, "format"))
     return {"version": version, "sha256": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def open_stage(out: Path, name: str, cfg: StageConfig, teacher: Teacher, template_name: str,
+               inputs: Path) -> Stage:
+    """The stage's output directory, claimed under the fingerprint of its settings, teacher,
+    template and input file."""
+    return Stage(out, name, {"config": cfg.fingerprinted(), "teacher": teacher.describe(),
+                             "templates": template_ids(template_name)}, inputs=[inputs])
 
 
 def read_rows(path: str | Path, warn: Callable[[str], None] | None = None) -> list[dict]:
@@ -125,3 +155,10 @@ def run_items(stage: Stage, items: Sequence[tuple[str, Any]], process: Callable[
                     raise StageError(f"{stage.name}: the sandbox cannot grade ({e})") from None
             bar.advance(job)
     return stage.finish([k for k, _ in items], {"grader_errors_this_run": grader_errors[:20]})
+
+
+def run_slots(stage: Stage, cfg: SlotConfig, process: Callable[[str, int], Outcome], *,
+              progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
+    """``run_items`` over slots ``0..n-1``, keyed ``slot-00000`` and so on."""
+    slots = [(f"slot-{i:05d}", i) for i in range(cfg.n)]
+    return run_items(stage, slots, process, progress=progress, warn=warn)

@@ -12,20 +12,11 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from patchloop.datagen.instruct.common import (
-    ask,
-    parse_reply,
-    read_rows,
-    render,
-    run_items,
-    task_row,
-    template_ids,
-    verify,
-)
+from patchloop.datagen.instruct import common
 from patchloop.datagen.instruct.self_instruct import instruction_of
-from patchloop.datagen.instruct.stage import Outcome, Stage
+from patchloop.datagen.instruct.stage import Outcome
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
 from patchloop.types import FunctionTask
 
@@ -41,11 +32,9 @@ OPERATIONS = {
 }
 
 
-class EvolConfig(BaseModel):
+class EvolConfig(common.StageConfig):
     rounds: int = Field(3, description="Evolution rounds per input task (one operation each).")
     operations: list[str] = Field(default_factory=lambda: list(OPERATIONS), description="Operations to draw from.")
-    seed: int = Field(0, description="Run seed: operations and teacher sampling seeds derive from it.")
-    timeout_s: float = Field(5.0, description="Seconds per task when verifying in the sandbox.")
 
 
 def run_evol(inputs: Path, out: Path, cfg: EvolConfig, teacher: Teacher, grader: Callable, *,
@@ -53,9 +42,8 @@ def run_evol(inputs: Path, out: Path, cfg: EvolConfig, teacher: Teacher, grader:
     unknown = [op for op in cfg.operations if op not in OPERATIONS]
     if unknown or not cfg.operations:
         raise ValueError(f"unknown operations {unknown} (known: {', '.join(OPERATIONS)})")
-    rows = read_rows(inputs, warn)
-    stage = Stage(out, STAGE, {"config": cfg.model_dump(), "teacher": teacher.describe(),
-                               "templates": template_ids("evol")}, inputs=[inputs])
+    rows = common.read_rows(inputs, warn)
+    stage = common.open_stage(out, STAGE, cfg, teacher, "evol", inputs)
 
     def process(key: str, row: dict) -> Outcome:
         outcome = Outcome()
@@ -64,23 +52,24 @@ def run_evol(inputs: Path, out: Path, cfg: EvolConfig, teacher: Teacher, grader:
         ops: list[str] = list(row.get("evol_ops") or [])
         for r in range(cfg.rounds):
             op = rng.choice(cfg.operations)
-            prompt = render("evol", operation=OPERATIONS[op], problem=instruction_of(current.to_dict()),
-                            solution=(current.prompt + current.canonical_solution).strip("\n"))
-            text = ask(teacher, prompt, sample_seed(cfg.seed, key, r), outcome)
-            task = parse_reply(text, f"{current.task_id}/evol{r + 1}", outcome)
-            passed = verify([task], grader, outcome) if task is not None else []
+            solution = (current.prompt + current.canonical_solution).strip("\n")
+            problem = instruction_of(current.to_dict())
+            prompt = common.render("evol", operation=OPERATIONS[op], problem=problem, solution=solution)
+            text = common.ask(teacher, prompt, sample_seed(cfg.seed, key, r), outcome)
+            task = common.parse_reply(text, f"{current.task_id}/evol{r + 1}", outcome)
+            passed = common.verify([task], grader, outcome) if task is not None else []
             if not passed:
                 outcome.drop(f"chain_ended: {key} at round {r + 1} ({op})")
                 break
             ops.append(op)
             current = passed[0]
-            outcome.rows.append(task_row(current, pipeline=STAGE, evolved_from=key, evol_ops=list(ops),
-                                         **_provenance(row)))
+            outcome.rows.append(common.task_row(current, pipeline=STAGE, evolved_from=key, evol_ops=list(ops),
+                                                **_provenance(row)))
             outcome.counts["kept"] += 1
         return outcome
 
     items = [(str(r.get("task_id") or f"#{i}"), r) for i, r in enumerate(rows)]
-    return run_items(stage, items, process, progress=progress, warn=warn)
+    return common.run_items(stage, items, process, progress=progress, warn=warn)
 
 
 def _provenance(row: dict) -> dict:

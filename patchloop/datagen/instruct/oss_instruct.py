@@ -11,31 +11,20 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from patchloop.datagen.instruct.common import (
-    ask,
-    parse_reply,
-    read_rows,
-    render,
-    run_items,
-    task_row,
-    template_ids,
-    verify,
-)
-from patchloop.datagen.instruct.stage import Outcome, Stage
+from patchloop.datagen.instruct import common
+from patchloop.datagen.instruct.stage import Outcome
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
 
 STAGE = "oss-instruct"
 
 
-class OssInstructConfig(BaseModel):
-    n: int = Field(100, description="Slots: one snippet and one teacher prompt each. Not in the fingerprint: "
-                   "slot i is the same in any run, so a rerun with a larger n extends the output.")
+class OssInstructConfig(common.SlotConfig):
+    """One snippet and one teacher prompt a slot; snippets and sampling seeds derive from ``seed``."""
+
     min_lines: int = Field(1, description="Shortest snippet, in lines.")
     max_lines: int = Field(15, description="Longest snippet, in lines.")
-    seed: int = Field(0, description="Run seed: snippets and teacher sampling seeds derive from it.")
-    timeout_s: float = Field(5.0, description="Seconds per task when verifying in the sandbox.")
 
 
 def snippet(rows: list[dict], rng: random.Random, cfg: OssInstructConfig) -> tuple[dict, int, str]:
@@ -55,23 +44,23 @@ def snippet(rows: list[dict], rng: random.Random, cfg: OssInstructConfig) -> tup
 
 def run_oss_instruct(seeds: Path, out: Path, cfg: OssInstructConfig, teacher: Teacher, grader: Callable, *,
                      progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
-    rows = [r for r in read_rows(seeds, warn) if str(r.get("text", "")).strip()]
+    rows = [r for r in common.read_rows(seeds, warn) if str(r.get("text", "")).strip()]
     if not rows:
         raise ValueError(f"{seeds}: no seed code")
-    stage = Stage(out, STAGE, {"config": cfg.model_dump(exclude={"n"}), "teacher": teacher.describe(),
-                               "templates": template_ids("oss_instruct")}, inputs=[seeds])
+    stage = common.open_stage(out, STAGE, cfg, teacher, "oss_instruct", seeds)
 
     def process(key: str, slot: int) -> Outcome:
         outcome = Outcome()
         row, first, text = snippet(rows, random.Random(sample_seed(cfg.seed, STAGE, slot)), cfg)
-        reply = ask(teacher, render("oss_instruct", snippet=text), sample_seed(cfg.seed, key), outcome)
-        task = parse_reply(reply, f"oss-instruct/{slot:05d}", outcome)
-        for t in verify([task] if task else [], grader, outcome):
-            outcome.rows.append(task_row(
+        prompt = common.render("oss_instruct", snippet=text)
+        reply = common.ask(teacher, prompt, sample_seed(cfg.seed, key), outcome)
+        task = common.parse_reply(reply, f"oss-instruct/{slot:05d}", outcome)
+        for t in common.verify([task] if task else [], grader, outcome):
+            outcome.rows.append(common.task_row(
                 t, pipeline=STAGE, seed_package=row.get("package"), seed_version=row.get("version"),
                 seed_path=row.get("path"), seed_lines=[first, first + text.count("\n")], seed_snippet=text,
                 seed_licence=row.get("licence")))
             outcome.counts["kept"] += 1
         return outcome
 
-    return run_items(stage, [(f"slot-{i:05d}", i) for i in range(cfg.n)], process, progress=progress, warn=warn)
+    return common.run_slots(stage, cfg, process, progress=progress, warn=warn)

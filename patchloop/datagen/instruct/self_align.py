@@ -15,29 +15,18 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from patchloop.datagen.instruct.common import (
-    ask,
-    parse_reply,
-    read_rows,
-    render,
-    run_items,
-    task_row,
-    template_ids,
-    verify,
-)
+from patchloop.datagen.instruct import common
 from patchloop.datagen.instruct.parse import problem_text
-from patchloop.datagen.instruct.stage import Outcome, Stage
+from patchloop.datagen.instruct.stage import Outcome
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
 
 PROVENANCE = ("package", "version", "licence", "path", "name")
 
 
-class SelfAlignConfig(BaseModel):
+class SelfAlignConfig(common.StageConfig):
     samples: int = Field(3, description="Responses asked for per instruction (respond stage).")
-    seed: int = Field(0, description="Run seed: teacher sampling seeds derive from it.")
-    timeout_s: float = Field(5.0, description="Seconds per response when verifying in the sandbox.")
 
 
 def _seed_of(row: dict) -> dict:
@@ -46,13 +35,8 @@ def _seed_of(row: dict) -> dict:
     return {k: seed.get(k) for k in PROVENANCE}
 
 
-def _stage(out: Path, name: str, inputs: Path, cfg: SelfAlignConfig, teacher: Teacher, template: str) -> Stage:
-    return Stage(out, f"self-align-{name}", {"config": cfg.model_dump(), "teacher": teacher.describe(),
-                                             "templates": template_ids(template)}, inputs=[inputs])
-
-
 def _items(path: Path, warn: Callable[[str], None] | None) -> list[tuple[str, dict]]:
-    return [(str(r.get("id") or f"#{i}"), r) for i, r in enumerate(read_rows(path, warn))]
+    return [(str(r.get("id") or f"#{i}"), r) for i, r in enumerate(common.read_rows(path, warn))]
 
 
 def parse_concepts(text: str) -> list[str]:
@@ -65,12 +49,13 @@ def parse_concepts(text: str) -> list[str]:
 
 def run_concepts(seeds: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher, *, progress: bool = True,
                  warn: Callable[[str], None] | None = None) -> dict:
-    stage = _stage(out, "concepts", seeds, cfg, teacher, "sca_concepts")
+    stage = common.open_stage(out, "self-align-concepts", cfg, teacher, "sca_concepts", seeds)
 
     def process(key: str, row: dict) -> Outcome:
         outcome = Outcome()
-        concepts = parse_concepts(ask(teacher, render("sca_concepts", code=str(row.get("code", ""))),
-                                      sample_seed(cfg.seed, "concepts", key), outcome))
+        prompt = common.render("sca_concepts", code=str(row.get("code", "")))
+        reply = common.ask(teacher, prompt, sample_seed(cfg.seed, "concepts", key), outcome)
+        concepts = parse_concepts(reply)
         if not concepts:
             outcome.drop(f"no_concepts: {key}")
             return outcome
@@ -79,17 +64,17 @@ def run_concepts(seeds: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher,
         outcome.rows.append({"id": key, "concepts": concepts, "seed_function": _seed_of(row)})
         return outcome
 
-    return run_items(stage, _items(seeds, warn), process, progress=progress, warn=warn)
+    return common.run_items(stage, _items(seeds, warn), process, progress=progress, warn=warn)
 
 
 def run_instructions(concepts: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher, *,
                      progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
-    stage = _stage(out, "instruct", concepts, cfg, teacher, "sca_instruction")
+    stage = common.open_stage(out, "self-align-instruct", cfg, teacher, "sca_instruction", concepts)
 
     def process(key: str, row: dict) -> Outcome:
         outcome = Outcome()
-        text = ask(teacher, render("sca_instruction", concepts=", ".join(row.get("concepts") or [])),
-                   sample_seed(cfg.seed, "instruct", key), outcome)
+        prompt = common.render("sca_instruction", concepts=", ".join(row.get("concepts") or []))
+        text = common.ask(teacher, prompt, sample_seed(cfg.seed, "instruct", key), outcome)
         instruction = problem_text(text).strip()
         if len(instruction) < 20:  # an empty or one-word reply is no task
             outcome.drop(f"no_instruction: {key}")
@@ -100,33 +85,33 @@ def run_instructions(concepts: Path, out: Path, cfg: SelfAlignConfig, teacher: T
                              "seed_function": _seed_of(row)})
         return outcome
 
-    return run_items(stage, _items(concepts, warn), process, progress=progress, warn=warn)
+    return common.run_items(stage, _items(concepts, warn), process, progress=progress, warn=warn)
 
 
 def run_responses(instructions: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher, grader: Callable, *,
                   progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
-    stage = _stage(out, "respond", instructions, cfg, teacher, "sca_response")
+    stage = common.open_stage(out, "self-align-respond", cfg, teacher, "sca_response", instructions)
 
     def process(key: str, row: dict) -> Outcome:
         outcome = Outcome()
-        prompt = render("sca_response", instruction=str(row.get("instruction", "")))
+        prompt = common.render("sca_response", instruction=str(row.get("instruction", "")))
         tasks = []
         for s in range(cfg.samples):
-            text = ask(teacher, prompt, sample_seed(cfg.seed, "respond", key, s), outcome)
-            task = parse_reply(text, f"self-align/{key}/{s}", outcome)
+            text = common.ask(teacher, prompt, sample_seed(cfg.seed, "respond", key, s), outcome)
+            task = common.parse_reply(text, f"self-align/{key}/{s}", outcome)
             if task is not None:
                 task.extra["instruction"] = str(row.get("instruction", ""))
                 tasks.append(task)
-        passed = verify(tasks, grader, outcome)
+        passed = common.verify(tasks, grader, outcome)
         if not passed:
             outcome.drop(f"no_response_passed: {key}")
             return outcome
         seed = _seed_of(row)
-        outcome.rows.append(task_row(passed[0], pipeline="self-align", concepts=row.get("concepts") or [],
-                                     seed_package=seed["package"], seed_version=seed["version"],
-                                     seed_path=seed["path"], seed_function=seed["name"],
-                                     seed_licence=seed["licence"]))
+        outcome.rows.append(common.task_row(passed[0], pipeline="self-align", concepts=row.get("concepts") or [],
+                                            seed_package=seed["package"], seed_version=seed["version"],
+                                            seed_path=seed["path"], seed_function=seed["name"],
+                                            seed_licence=seed["licence"]))
         outcome.counts["kept"] += 1
         return outcome
 
-    return run_items(stage, _items(instructions, warn), process, progress=progress, warn=warn)
+    return common.run_items(stage, _items(instructions, warn), process, progress=progress, warn=warn)

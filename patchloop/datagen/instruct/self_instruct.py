@@ -13,33 +13,23 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from patchloop.datagen.filters.dedup import DedupConfig, NearIndex
-from patchloop.datagen.instruct.common import (
-    ask,
-    parse_reply,
-    read_rows,
-    render,
-    run_items,
-    task_row,
-    template_ids,
-    verify,
-)
-from patchloop.datagen.instruct.stage import Outcome, Stage
+from patchloop.datagen.instruct import common
+from patchloop.datagen.instruct.stage import Outcome
 from patchloop.datagen.instruct.teacher import Teacher, sample_seed
 from patchloop.datagen.overlap import description
 
 STAGE = "self-instruct"
 
 
-class SelfInstructConfig(BaseModel):
-    n: int = Field(100, description="Slots: teacher prompts, one new task asked for in each. Not in the "
-                   "fingerprint: slot i is the same in any run, so a larger n extends the output.")
+class SelfInstructConfig(common.SlotConfig):
+    """One teacher prompt a slot, asking for one new task; the examples shown and the sampling
+    seeds derive from ``seed``."""
+
     examples: int = Field(3, description="Seed tasks shown in each prompt.")
     similarity: float = Field(0.7, description="MinHash Jaccard at or above which a new instruction is too similar.")
-    seed: int = Field(0, description="Run seed: examples and teacher sampling seeds derive from it.")
-    timeout_s: float = Field(5.0, description="Seconds per task when verifying in the sandbox.")
 
 
 def instruction_of(row: dict) -> str:
@@ -49,11 +39,10 @@ def instruction_of(row: dict) -> str:
 
 def run_self_instruct(seeds: Path, out: Path, cfg: SelfInstructConfig, teacher: Teacher, grader: Callable, *,
                       progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
-    pool = read_rows(seeds, warn)
+    pool = common.read_rows(seeds, warn)
     if not pool:
         raise ValueError(f"{seeds}: no seed tasks")
-    stage = Stage(out, STAGE, {"config": cfg.model_dump(exclude={"n"}), "teacher": teacher.describe(),
-                               "templates": template_ids("self_instruct")}, inputs=[seeds])
+    stage = common.open_stage(out, STAGE, cfg, teacher, "self_instruct", seeds)
     novelty = NearIndex(DedupConfig(threshold=cfg.similarity))
     for i, row in enumerate(pool):
         novelty.add(f"seed{i}", instruction_of(row))
@@ -65,18 +54,20 @@ def run_self_instruct(seeds: Path, out: Path, cfg: SelfInstructConfig, teacher: 
         rng = random.Random(sample_seed(cfg.seed, STAGE, slot))
         shown = rng.sample(pool, min(cfg.examples, len(pool)))
         examples = "\n\n".join(f"Task {j + 1}: {instruction_of(r)}" for j, r in enumerate(shown))
-        text = ask(teacher, render("self_instruct", examples=examples), sample_seed(cfg.seed, key), outcome)
-        task = parse_reply(text, f"self-instruct/{slot:05d}", outcome)
+        prompt = common.render("self_instruct", examples=examples)
+        text = common.ask(teacher, prompt, sample_seed(cfg.seed, key), outcome)
+        task = common.parse_reply(text, f"self-instruct/{slot:05d}", outcome)
         if task is None:
             return outcome
         hit = novelty.match(instruction_of(task.extra))
         if hit is not None:
             outcome.drop(f"too_similar: {task.task_id} ~ {hit[0]} ({hit[2]:.2f})")
             return outcome
-        for t in verify([task], grader, outcome):
+        for t in common.verify([task], grader, outcome):
             novelty.add(t.task_id, instruction_of(t.extra))
-            outcome.rows.append(task_row(t, pipeline=STAGE, seeds_shown=[str(r.get("task_id")) for r in shown]))
+            outcome.rows.append(common.task_row(t, pipeline=STAGE,
+                                                seeds_shown=[str(r.get("task_id")) for r in shown]))
             outcome.counts["kept"] += 1
         return outcome
 
-    return run_items(stage, [(f"slot-{i:05d}", i) for i in range(cfg.n)], process, progress=progress, warn=warn)
+    return common.run_slots(stage, cfg, process, progress=progress, warn=warn)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
+from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, sha256_file, write_json, write_jsonl
 
 YIELD = ("generated", "parsed", "executed", "passed", "kept")
 MAX_TEACHER_FAILURES = 3  # consecutive: an endpoint that is down stops the stage
@@ -32,14 +32,6 @@ MAX_TEACHER_FAILURES = 3  # consecutive: an endpoint that is down stops the stag
 
 class StageError(RuntimeError):
     """A stage that cannot run (refused fingerprint, dead teacher); ``str()`` is one line."""
-
-
-def file_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fingerprint_of(settings: dict[str, Any]) -> str:
@@ -65,7 +57,7 @@ class Stage:
 
     def __init__(self, out: str | Path, name: str, settings: dict[str, Any], inputs: Iterable[str | Path] = ()):
         self.out, self.name = Path(out), name
-        digests = {Path(p).name: file_digest(p) for p in inputs}
+        digests = {Path(p).name: sha256_file(p) for p in inputs}
         self.settings = {"stage": name, **settings, "inputs": digests}
         self.fingerprint = fingerprint_of(self.settings)
         self._claim()
