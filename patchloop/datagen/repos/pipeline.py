@@ -103,6 +103,7 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
              f"{len(todo)} candidates to validate ({len(done)} done before)")
     writer = writer or _writer(cfg)
     kept = 0
+    written = {t.get("instance_id") for t in _read(out / "instances.jsonl")}  # killed between the two appends
 
     def one(cand):
         if stop is not None and stop():
@@ -117,7 +118,7 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
             if item is None:
                 continue
             outcome, task = item
-            if task is not None:
+            if task is not None and task.instance_id not in written:
                 task.extra["repo_path"] = str(Path("repos") / src.path.name)
                 append_jsonl(out / "instances.jsonl", task)
                 kept += 1
