@@ -85,6 +85,7 @@ def test_splits_never_share_a_repository():
         train, ev = {t.repo for t in s["train"]}, {t.repo for t in s["eval"]}
         assert train and ev and not train & ev
         assert len(s["train"]) + len(s["eval"]) == len(tasks)
+        assert 0 < len(s["eval"]) <= 0.3 * len(tasks)
     assert split_by_repo(_tasks({"a": 3}), 0.3)["eval"] == []
 
 

@@ -67,8 +67,7 @@ class Mutation:
 
 
 def _block_stmts(node: Node) -> list[Node]:
-    """Statements of the block a compound/simple statement sits in is not known here, so
-    removals only target statements inside blocks with more than one statement (``_Blocks``)."""
+    """The statements of a function's or class's own indented body ([] for a one-line body)."""
     return list(node.body.body) if isinstance(getattr(node, "body", None), cst.IndentedBlock) else []
 
 

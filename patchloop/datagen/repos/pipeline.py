@@ -103,6 +103,7 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
              f"{len(todo)} candidates to validate ({len(done)} done before)")
     writer = writer or _writer(cfg)
     kept = 0
+    written = {t.get("instance_id") for t in _read(out / "instances.jsonl")}  # killed between the two appends
 
     def one(cand):
         if stop is not None and stop():
@@ -117,7 +118,7 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
             if item is None:
                 continue
             outcome, task = item
-            if task is not None:
+            if task is not None and task.instance_id not in written:
                 task.extra["repo_path"] = str(Path("repos") / src.path.name)
                 append_jsonl(out / "instances.jsonl", task)
                 kept += 1
@@ -158,21 +159,21 @@ def _skip(out: Path, spec: str, reason: str, on_event) -> dict:
 
 
 def split_by_repo(tasks: list[Task], eval_fraction: float, seed: int = 0) -> dict[str, list[Task]]:
-    """Whole repositories to eval (in a seeded order) until it holds ``eval_fraction`` of the
-    instances; the rest to train. With two or more repositories each split gets one."""
+    """Whole repositories to eval, visited in a seeded order, each taken while eval stays within
+    ``eval_fraction`` of the instances; the rest to train. With two or more repositories each
+    split gets at least one (the smallest goes to eval when none fits)."""
     by_repo: dict[str, list[Task]] = {}
     for t in tasks:
         by_repo.setdefault(t.repo, []).append(t)
     order = sorted(by_repo, key=lambda r: hashlib.sha256(f"{seed}:{r}".encode()).hexdigest())
     evals: list[str] = []
+    size = 0
     for repo in order:
-        if len(evals) + 1 >= len(order) and evals:
-            break
-        if sum(len(by_repo[r]) for r in evals) >= eval_fraction * len(tasks) and evals:
-            break
-        evals.append(repo)
-    if len(order) < 2:
-        evals = []
+        if len(evals) + 1 < len(order) and size + len(by_repo[repo]) <= eval_fraction * len(tasks):
+            evals.append(repo)
+            size += len(by_repo[repo])
+    if not evals and len(order) >= 2 and eval_fraction > 0:
+        evals = [min(order, key=lambda r: (len(by_repo[r]), order.index(r)))]
     return {"train": [t for r in order if r not in evals for t in by_repo[r]],
             "eval": [t for r in evals for t in by_repo[r]]}
 

@@ -13,7 +13,6 @@ recorded id is one the harness can grade.
 from __future__ import annotations
 
 import json
-import shlex
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -148,7 +147,3 @@ def covered_lines(cov: dict, workdir: str) -> dict[str, list[int]]:
         if not rel.startswith("/"):
             out[rel] = sorted(data.get("executed_lines") or [])
     return out
-
-
-def shell_ids(ids: list[str]) -> str:
-    return " ".join(shlex.quote(i) for i in ids)
