@@ -128,7 +128,8 @@ def bench_model(name: str, args) -> dict:
         if dtype == "bfloat16":
             with_reuse = conversation(engine, args.turns, True, args.reply_tokens)
             without = conversation(engine, args.turns, False, args.reply_tokens)
-            assert with_reuse["replies"] == without["replies"], "prefix reuse changed the greedy replies"
+            # bf16 sums in another order with a cache, so a near-tie may flip a greedy token: say so
+            r["same_replies"] = with_reuse["replies"] == without["replies"]
             r["turns"], r["turn_prompt_tokens"] = args.turns, with_reuse["prompt_tokens"]
             r["conversation_reuse_s"], r["conversation_noreuse_s"] = with_reuse["seconds"], without["seconds"]
             r["reused_tokens"] = with_reuse["reused_tokens"]
@@ -140,7 +141,7 @@ def bench_model(name: str, args) -> dict:
     except ImportError as e:
         r["llamacpp"] = f"not measured: {e}"
     else:
-        r["llamacpp"] = bench_llamacpp(name, args.tokens, args.prefill)
+        r["llamacpp"] = bench_llamacpp(name, prompt_tokens=args.prefill, decode_tokens=args.tokens)
     r["batched_bf16_vs_fp32_single"] = r["decode_8_bfloat16"] / r["decode_1_float32"]
     r["prefix_reuse_speedup"] = r["conversation_noreuse_s"] / r["conversation_reuse_s"]
     r["serve_4_vs_1"] = r["serve_4_clients_tok_s"] / r["serve_1_clients_tok_s"]
@@ -155,7 +156,7 @@ def report(r: dict) -> None:
     print(f"prefill {r['prefill_tokens']} tokens, tok/s  fp32 {f('prefill_float32')} | bf16 {f('prefill_bfloat16')}")
     print(f"{r['turns']}-turn conversation ({r['turn_prompt_tokens']} prompt tokens in all): "
           f"{f('conversation_noreuse_s')} s without reuse, {f('conversation_reuse_s')} s with "
-          f"({r['reused_tokens']} tokens reused)")
+          f"({r['reused_tokens']} tokens reused; same greedy replies: {r['same_replies']})")
     print(f"serve completion tok/s: 1 client {f('serve_1_clients_tok_s')} | 4 clients {f('serve_4_clients_tok_s')}")
     print(f"llama.cpp: {r['llamacpp']}")
     print(f"ratios: bf16 x8 / fp32 x1 = {r['batched_bf16_vs_fp32_single']:.1f}x (goal >= 10) | "
