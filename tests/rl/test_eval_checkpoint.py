@@ -116,7 +116,7 @@ def test_eval_func_on_bundled_humaneval_with_a_chat_prompt(tiny_model, tmp_path)
     assert json.loads((out / "samples.jsonl.settings.json").read_text())["sampling_wall_s"] == settings["sampling_wall_s"]
 
     other_prompt = _eval(*[a if a != "chat" else "completion" for a in args])
-    assert other_prompt.returncode == 2 and "other settings (prompt, prompt_format)" in other_prompt.stderr
+    assert other_prompt.returncode == 2 and "other settings (prompt, prompt_format, stop)" in other_prompt.stderr
     unknown = _eval("--dataset", "humaneval", "--problems", "HumanEval/0,HumanEval/999", "--model", str(tiny_model),
                     "--out", str(tmp_path / "x"))
     assert unknown.returncode == 2 and "unknown problem id(s): HumanEval/999" in unknown.stderr
