@@ -49,23 +49,28 @@ class GraderSettings(_Strict):
     """Sandbox backend: ``auto`` (Docker if an engine runs, else local), ``docker``, ``local``."""
 
 
-class RFTRunConfig(_Strict):
-    """Rejection-sampling fine-tuning: sample, keep what passes, SFT on it (TRL SFTTrainer)."""
+class _SampledRun(_Strict):
+    """What RFT and DPO share: a start model that also samples, prompts with tests, a grader."""
 
     model: ModelSettings = Field(default_factory=ModelSettings)
     """Start model (also the sampler)."""
     data: DataSettings = Field(default_factory=DataSettings)
     """Training prompts with tests (None split = ``rl``: no reference solution is needed)."""
     lora: LoraSettings = Field(default_factory=LoraSettings)
-    """Optional LoRA."""
+    """Optional LoRA (for DPO the reference policy is then the base with the adapter disabled)."""
     train: TrainSettings = Field(default_factory=TrainSettings)
-    """Optimisation and output (samples, kept set and yield are written to ``output_dir`` too)."""
+    """Optimisation and output (samples and what was made of them are written to ``output_dir`` too)."""
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     """How the candidates are drawn."""
     grader: GraderSettings = Field(default_factory=GraderSettings)
     """Where they are graded."""
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     """Validation pass@1 on tasks held back from the training split."""
+
+
+class RFTRunConfig(_SampledRun):
+    """Rejection-sampling fine-tuning: sample, keep what passes, SFT on it (TRL SFTTrainer)."""
+
     max_kept_per_prompt: int = Field(2, ge=1)
     """At most this many distinct passing completions of one prompt are kept (m), so easy
     prompts do not crowd out the hard ones."""
@@ -75,23 +80,9 @@ class RFTRunConfig(_Strict):
     """Loss on the completion tokens only."""
 
 
-class DPORunConfig(_Strict):
+class DPORunConfig(_SampledRun):
     """Direct preference optimisation on pairs built by execution (TRL DPOTrainer)."""
 
-    model: ModelSettings = Field(default_factory=ModelSettings)
-    """Start model (also the sampler when pairs are built here)."""
-    data: DataSettings = Field(default_factory=DataSettings)
-    """Training prompts with tests, for building pairs (None split = ``rl``)."""
-    lora: LoraSettings = Field(default_factory=LoraSettings)
-    """Optional LoRA (with LoRA, the reference policy is the base with the adapter disabled)."""
-    train: TrainSettings = Field(default_factory=TrainSettings)
-    """Optimisation and output."""
-    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
-    """How candidates are drawn when pairs are built here."""
-    grader: GraderSettings = Field(default_factory=GraderSettings)
-    """Where candidates are graded."""
-    validation: ValidationSettings = Field(default_factory=ValidationSettings)
-    """Validation pass@1 on tasks held back from the training split."""
     pairs: str | None = None
     """A preference dataset to train on (``pairs.jsonl`` of an earlier run, or a saved dataset
     with ``prompt``/``chosen``/``rejected``); None = sample and build it in ``output_dir``."""
