@@ -106,6 +106,8 @@ def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, to
 
 
 def _row_result(lm, out, i: int, r: BatchRequest, width: int, Generation):
+    from patchloop.llm.local import cut_at_stop
+
     torch = lm._torch
     new = out.sequences[i, width:].tolist()
     n = len(new) if r.done_at is None else min(r.done_at, len(new))
@@ -122,7 +124,5 @@ def _row_result(lm, out, i: int, r: BatchRequest, width: int, Generation):
         logprobs = []
     text = lm.tokenizer.decode(new, skip_special_tokens=True)
     finish = "stop" if (new and new[-1] in lm.eos_ids) else "length"
-    for s in r.stop or ():
-        if s in text:
-            text, finish = text[: text.index(s)], "stop"
+    text, finish = cut_at_stop(text, r.stop, finish)
     return Generation(text, new, logprobs, len(r.prompt), finish)

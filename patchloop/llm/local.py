@@ -32,6 +32,15 @@ class Generation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def cut_at_stop(text: str, stop: list[str] | None, finish: str) -> tuple[str, str]:
+    """``(text, finish)`` with the text cut before each stop string it holds; every engine
+    ends a completion this way, so a stop string never reaches the caller."""
+    for s in stop or ():
+        if s in text:
+            text, finish = text[: text.index(s)], "stop"
+    return text, finish
+
+
 def _load(path: str, what: str, loader: Callable[[str], Any]) -> Any:
     """Local directory, or a hub id where a hub is reachable; one-line LLMError otherwise."""
     p = Path(path).expanduser()
@@ -182,9 +191,7 @@ class LocalModel:
         logprobs = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new, device=logits.device)[:, None])
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         finish = "stop" if (new and new[-1] in self.eos_ids) else "length"
-        for s in stop or ():
-            if s in text:
-                text, finish = text[: text.index(s)], "stop"
+        text, finish = cut_at_stop(text, stop, finish)
         return Generation(text, new, [round(float(x), 6) for x in logprobs[:, 0]], n_prompt, finish,
                           {"cached_prompt_tokens": cached})
 

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from patchloop.llm.errors import LLMError
-from patchloop.llm.local import Generation
+from patchloop.llm.local import Generation, cut_at_stop
+from patchloop.llm.prefix_cache import common_prefix
 
 INSTALL_HINT = (
     "llama-cpp-python is not installed: run `bash tools/llamacpp.sh` (builds it for this CPU "
@@ -205,11 +206,8 @@ class LlamaCppModel:
         """Evaluate the prompt, reusing the cached prefix it shares; returns tokens reused."""
         keep = 0
         if use_cache:
-            for a, b in zip(self.backend.cached(), prompt_ids):
-                if a != b:
-                    break
-                keep += 1
-            keep = min(keep, len(prompt_ids) - 1)  # the last prompt token must run: its logits pick the first
+            # the last prompt token must run: its logits pick the first new one
+            keep = min(common_prefix(self.backend.cached(), prompt_ids), len(prompt_ids) - 1)
         self.backend.eval(prompt_ids[keep:], keep)
         return keep
 
@@ -258,9 +256,7 @@ class LlamaCppModel:
                 if len(new) < max_new:
                     self.backend.eval([tok], n_prompt + len(new) - 1)
         text = self.tokenizer.decode(new)
-        for s in stop or ():
-            if s in text:
-                text, finish = text[: text.index(s)], "stop"
+        text, finish = cut_at_stop(text, stop, finish)
         return Generation(text, new, logprobs, n_prompt, finish, {"cached_prompt_tokens": reused})
 
 
