@@ -36,6 +36,20 @@ FILLER = ("def helper_{i}(items, key=None):\n    \"\"\"Return the items sorted b
           "    return sorted((x for x in items if x is not None), key=key)\n\n")
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or platform.machine()
+
+
+def bf16_hardware() -> str:
+    """Which bf16 instructions the CPU has: AMX tiles are several times faster than AVX-512-BF16."""
+    from patchloop.llm.device import cpu_flags
+
+    return ",".join(f for f in ("amx_bf16", "amx_tile", "avx512_bf16") if f in cpu_flags()) or "none"
+
+
 def load(name: str, dtype: str):
     os.environ["PATCHLOOP_DTYPE"] = dtype
     from patchloop.llm.local import LocalModel
@@ -73,10 +87,12 @@ def prefill_rate(engine, n_prompt: int) -> tuple[int, float]:
         return len(ids), len(ids) / (time.perf_counter() - start)
 
 
-def conversation(engine, turns: int, reuse: bool, reply_tokens: int) -> dict:
+def conversation(engine, turns: int, reuse: bool, reply_tokens: int, system_blocks: int = 30,
+                 observation_blocks: int = 4) -> dict:
     """Seconds for ``turns`` agent turns; the replies are greedy, so both arms see the same text."""
     engine.prefix_cache.clear()
-    system = "You fix bugs in Python repositories. Repository map:\n" + "".join(FILLER.format(i=i) for i in range(30))
+    system = "You fix bugs in Python repositories. Repository map:\n" + "".join(
+        FILLER.format(i=i) for i in range(system_blocks))
     history = [{"role": "system", "content": system}, {"role": "user", "content": "Fix: helper_3 drops zeros."}]
     start, prompt_tokens, replies = time.perf_counter(), 0, []
     for t in range(turns):
@@ -84,7 +100,8 @@ def conversation(engine, turns: int, reuse: bool, reply_tokens: int) -> dict:
         prompt_tokens += len(prompt)
         gen = engine.generate(prompt, max_new_tokens=reply_tokens, temperature=0, reuse_prefix=reuse)
         replies.append(gen.token_ids)
-        observation = f"$ sed -n 1,40p helpers.py  (turn {t})\n" + "".join(FILLER.format(i=100 * t + i) for i in range(4))
+        observation = f"$ sed -n 1,40p helpers.py  (turn {t})\n" + "".join(
+            FILLER.format(i=100 * t + i) for i in range(observation_blocks))
         history += [{"role": "assistant", "content": gen.text}, {"role": "user", "content": observation}]
     return {"seconds": time.perf_counter() - start, "prompt_tokens": prompt_tokens, "replies": replies,
             "reused_tokens": engine.prefix_cache.reused_tokens}
@@ -124,10 +141,13 @@ def bench_model(name: str, args) -> dict:
         engine = load(name, dtype)
         r[f"decode_1_{dtype}"] = decode_rate(engine, args.tokens, 1)
         r[f"decode_8_{dtype}"] = decode_rate(engine, args.tokens, 8)
+        if dtype == "bfloat16":
+            r["decode_16_bfloat16"] = decode_rate(engine, args.tokens, 16)
         r["prefill_tokens"], r[f"prefill_{dtype}"] = prefill_rate(engine, args.prefill)
         if dtype == "bfloat16":
-            with_reuse = conversation(engine, args.turns, True, args.reply_tokens)
-            without = conversation(engine, args.turns, False, args.reply_tokens)
+            sizes = dict(system_blocks=args.system_blocks, observation_blocks=args.observation_blocks)
+            with_reuse = conversation(engine, args.turns, True, args.reply_tokens, **sizes)
+            without = conversation(engine, args.turns, False, args.reply_tokens, **sizes)
             # bf16 sums in another order with a cache, so a near-tie may flip a greedy token: say so
             r["same_replies"] = with_reuse["replies"] == without["replies"]
             r["turns"], r["turn_prompt_tokens"] = args.turns, with_reuse["prompt_tokens"]
@@ -143,6 +163,7 @@ def bench_model(name: str, args) -> dict:
     else:
         r["llamacpp"] = bench_llamacpp(name, prompt_tokens=args.prefill, decode_tokens=args.tokens)
     r["batched_bf16_vs_fp32_single"] = r["decode_8_bfloat16"] / r["decode_1_float32"]
+    r["batched16_bf16_vs_fp32_single"] = r["decode_16_bfloat16"] / r["decode_1_float32"]
     r["prefix_reuse_speedup"] = r["conversation_noreuse_s"] / r["conversation_reuse_s"]
     r["serve_4_vs_1"] = r["serve_4_clients_tok_s"] / r["serve_1_clients_tok_s"]
     return r
@@ -152,14 +173,15 @@ def report(r: dict) -> None:
     f = lambda k: f"{r[k]:.1f}"  # noqa: E731
     print(f"\n## {r['model']}")
     print(f"decode tok/s  fp32 x1 {f('decode_1_float32')} | bf16 x1 {f('decode_1_bfloat16')} | "
-          f"fp32 x8 {f('decode_8_float32')} | bf16 x8 {f('decode_8_bfloat16')}")
+          f"fp32 x8 {f('decode_8_float32')} | bf16 x8 {f('decode_8_bfloat16')} | bf16 x16 {f('decode_16_bfloat16')}")
     print(f"prefill {r['prefill_tokens']} tokens, tok/s  fp32 {f('prefill_float32')} | bf16 {f('prefill_bfloat16')}")
     print(f"{r['turns']}-turn conversation ({r['turn_prompt_tokens']} prompt tokens in all): "
           f"{f('conversation_noreuse_s')} s without reuse, {f('conversation_reuse_s')} s with "
           f"({r['reused_tokens']} tokens reused; same greedy replies: {r['same_replies']})")
     print(f"serve completion tok/s: 1 client {f('serve_1_clients_tok_s')} | 4 clients {f('serve_4_clients_tok_s')}")
     print(f"llama.cpp: {r['llamacpp']}")
-    print(f"ratios: bf16 x8 / fp32 x1 = {r['batched_bf16_vs_fp32_single']:.1f}x (goal >= 10) | "
+    print(f"ratios: bf16 x8 / fp32 x1 = {r['batched_bf16_vs_fp32_single']:.1f}x, "
+          f"bf16 x16 / fp32 x1 = {r['batched16_bf16_vs_fp32_single']:.1f}x (goal >= 10) | "
           f"prefix reuse {r['prefix_reuse_speedup']:.2f}x (goal >= 3) | serve 4/1 {r['serve_4_vs_1']:.2f}x (goal >= 3)")
 
 
@@ -170,11 +192,15 @@ def main() -> None:
     ap.add_argument("--prefill", type=int, default=3200)
     ap.add_argument("--turns", type=int, default=10)
     ap.add_argument("--reply-tokens", type=int, default=24)
+    # The agent's own prompt sizes: its opening (system prompt, tool schemas, 1,500-token repo
+    # map) is ~2,500 tokens and a file view ~400; one FILLER block is ~40 tokens.
+    ap.add_argument("--system-blocks", type=int, default=60, help="FILLER blocks in the system prompt")
+    ap.add_argument("--observation-blocks", type=int, default=10, help="FILLER blocks per tool observation")
     ap.add_argument("--requests", type=int, default=8)
     ap.add_argument("--serve-tokens", type=int, default=48)
     ap.add_argument("--out", default="runs/bench/inference.json")
     args = ap.parse_args()
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    machine = {"cpu": cpu_model(), "bf16_hardware": bf16_hardware(), "cores": os.cpu_count(),
                "load_before": os.getloadavg()[0], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(f"machine: {machine}")
     results = []
