@@ -193,6 +193,10 @@ class GRPORunConfig(_Strict):
     """Leave truncated completions out of the loss."""
     entropy_coef: float = 0.0
     """Entropy bonus coefficient (keeps a low-entropy SFT policy exploring)."""
+    stop_at_code_end: bool = False
+    """End a completion right after the fence that closes its first code block (chat prompts):
+    the prose an instruct model adds after its code is never graded, and in a batch the
+    longest row sets the pace. The row ends with the end-of-turn token, as a finished reply."""
     drop_zero_std_groups: bool = False
     """Leave groups whose completions all scored the same out of the optimiser step (DAPO's
     dynamic sampling): they carry no advantage, only cost and dilution. Pair it with a larger

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from patchloop.llm.checkpoints import last_checkpoint
@@ -70,6 +71,30 @@ def keep_informative_groups(batch: dict, num_generations: int, *, renormalise: b
     return out, int(informative.sum()), groups
 
 
+@contextmanager
+def _ending_after_code_block(trainer):
+    """Every ``generate`` of this generation round gets a fresh :class:`EndAfterCodeBlock`
+    (TRL builds the call itself, so the processor goes in by wrapping the model's method)."""
+    from transformers import LogitsProcessorList
+
+    from patchloop.llm.stopping import EndAfterCodeBlock
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    tok = trainer.processing_class
+    end_id = tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tok.get_vocab() else tok.eos_token_id
+    original = model.generate
+
+    def generate(*a, **kw):
+        kw["logits_processor"] = LogitsProcessorList([*(kw.get("logits_processor") or []), EndAfterCodeBlock(tok, end_id)])
+        return original(*a, **kw)
+
+    model.generate = generate
+    try:
+        yield
+    finally:
+        del model.generate  # the instance attribute goes; the class's method shows again
+
+
 def _trainer_class():
     """``GRPOTrainer``, extended with the optional zero-variance group filter."""
     from trl import GRPOTrainer
@@ -77,6 +102,13 @@ def _trainer_class():
     class PatchloopGRPOTrainer(GRPOTrainer):
         drop_zero_std_groups = False
         renormalise_kept_groups = True
+        stop_at_code_end = False
+
+        def _generate_single_turn(self, *args, **kwargs):
+            if not self.stop_at_code_end:
+                return super()._generate_single_turn(*args, **kwargs)
+            with _ending_after_code_block(self):
+                return super()._generate_single_turn(*args, **kwargs)
 
         def _generate_and_score_completions(self, inputs):
             batch = super()._generate_and_score_completions(inputs)
@@ -146,6 +178,7 @@ def build_trainer(cfg: GRPORunConfig):
                           callbacks=callbacks)
     trainer.drop_zero_std_groups = cfg.drop_zero_std_groups
     trainer.renormalise_kept_groups = cfg.renormalise_kept_groups
+    trainer.stop_at_code_end = cfg.stop_at_code_end and cfg.data.prompt_format == "chat"
     trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; ProgressCallback says it readably
     timer.wrap(trainer, "_generate", "generation_s")
     return trainer, tok, reward
