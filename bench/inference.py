@@ -50,6 +50,15 @@ def bf16_hardware() -> str:
     return ",".join(f for f in ("amx_bf16", "amx_tile", "avx512_bf16") if f in cpu_flags()) or "none"
 
 
+def autogroup() -> str:
+    """With the kernel's autogroup on, each terminal session gets an equal CPU share whatever its
+    processes' nice values, so a niced job in another session still halves this one's cores."""
+    try:
+        return "on" if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1" else "off"
+    except OSError:
+        return "unknown"
+
+
 def load(name: str, dtype: str):
     os.environ["PATCHLOOP_DTYPE"] = dtype
     from patchloop.llm.local import LocalModel
@@ -201,6 +210,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench/inference.json")
     args = ap.parse_args()
     machine = {"cpu": cpu_model(), "bf16_hardware": bf16_hardware(), "cores": os.cpu_count(),
+               "sched_autogroup": autogroup(),
                "load_before": os.getloadavg()[0], "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     print(f"machine: {machine}")
     results = []
