@@ -25,7 +25,7 @@ from patchloop.rl.demo import CONFIGS, _stage
 from patchloop.rl.sample_config import RFTRunConfig
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
-FAMILIES = ["lists", "strings", "dicts", "parse"]  # the HumanEval-like ones (arith is a toy chain)
+FAMILIES = ["list", "string", "dict", "parse"]  # the HumanEval-like ones (arith is a toy chain)
 
 # Sized for < 30 min on 2 free cores (docs/benchmarks.md has the stage times as measured).
 PLAN = {"tasks": 160, "subset": 40, "eval_tokens": 384, "batch": 16,

@@ -45,3 +45,10 @@ def test_a_model_that_is_neither_fetched_nor_a_checkpoint_is_one_line(tmp_path):
     assert r.stderr.strip().startswith("error: demo:") and len(r.stderr.strip().splitlines()) == 1
     assert "neither a catalog model" in r.stderr
     assert not (tmp_path / "d" / "tasks").exists()  # refused before any stage ran
+
+
+def test_the_demo_draws_only_families_that_exist():
+    from patchloop.datagen.families import FAMILIES as KNOWN
+    from patchloop.rl.demo_real import FAMILIES
+
+    assert FAMILIES and set(FAMILIES) <= set(KNOWN)
