@@ -16,6 +16,13 @@ if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
 
     typer.rich_utils.MAX_WIDTH = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 160
 
+# Third-party progress bars and advice (model loading, hub downloads) stay out of the user's
+# terminal; our own rich progress says what is happening. Set before any of them is imported;
+# a user who wants them back sets the variables.
+for _var, _value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
+                     ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
+    os.environ.setdefault(_var, _value)
+
 app = typer.Typer(
     name="patchloop",
     help="An agentic code assistant that learns from execution.",

@@ -120,3 +120,18 @@ def test_eval_func_on_bundled_humaneval_with_a_chat_prompt(tiny_model, tmp_path)
     unknown = _eval("--dataset", "humaneval", "--problems", "HumanEval/0,HumanEval/999", "--model", str(tiny_model),
                     "--out", str(tmp_path / "x"))
     assert unknown.returncode == 2 and "unknown problem id(s): HumanEval/999" in unknown.stderr
+
+
+def test_loading_a_model_draws_no_third_party_bars(tiny_model, tmp_path):
+    """The CLI keeps transformers' 'Loading weights' bar and hub bars out of the terminal."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY")}
+    r = subprocess.run([sys.executable, "-m", "patchloop", "eval", "func", "--dataset", "humaneval", "--limit", "1",
+                        "--model", str(tiny_model), "--max-new-tokens", "2", "--backend", "local", "--k", "1",
+                        "--out", str(tmp_path / "ev")], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "1 problems, 1 samples" in r.stdout
+    assert "Loading weights" not in r.stdout + r.stderr
