@@ -1,12 +1,15 @@
 """Dynamic batching for ``patchloop serve``: requests that wait together decode together.
 
-One thread owns the model. It takes the oldest waiting request and every other waiting
-request that can share its batch (same temperature and top-p, no seed), up to ``max_batch``,
+One thread owns the model. It takes the oldest waiting request, waits a moment
+(``gather_s``) for the requests that are arriving with it, and takes every waiting request
+that can share its batch (same temperature and top-p, no seed), up to ``max_batch``,
 and decodes them in one :func:`patchloop.llm.batched.generate_batch` call; requests that
 arrive meanwhile wait for the next batch. A request alone takes the single-sequence path,
 which reuses its conversation's KV prefix (:mod:`patchloop.llm.prefix_cache`), so an agent at
 a terminal gets the fast path for one client and a batch of agents gets the throughput path.
-This is not continuous batching (a new request does not join a batch already decoding); for
+The moment matters: clients whose replies came out of one batch send their next requests
+within milliseconds of each other, and without it the first of them would start alone and the
+rest would wait for its whole decode. This is not continuous batching (a new request does not join a batch already decoding); for
 many users on a GPU, vLLM serves the same API.
 """
 
@@ -37,10 +40,11 @@ class _Job:
 
 
 class Batcher:
-    def __init__(self, engine, max_batch: int = 8):
+    def __init__(self, engine, max_batch: int = 8, gather_s: float = 0.05):
         # an engine without a batched path (llama.cpp here) takes its requests one at a time
         self.engine = engine
         self.max_batch = max(1, int(max_batch)) if hasattr(engine, "generate_batch") else 1
+        self.gather_s = max(0.0, float(gather_s)) if self.max_batch > 1 else 0.0
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._held: list[_Job] = []  # taken from the queue but not batchable with the last group
         self.batches: list[int] = []  # size of every batch run, for tests and the benchmark
@@ -62,7 +66,7 @@ class Batcher:
         if first is None:
             return None
         group, key = [first], first.key()
-        waiting = self._held + self._drain()
+        waiting = self._held + self._gather(key)
         self._held = []
         for job in waiting:
             if job is None:
@@ -72,6 +76,19 @@ class Batcher:
             else:
                 self._held.append(job)
         return group
+
+    def _gather(self, key: tuple | None) -> list[_Job | None]:
+        """What is waiting, after giving requests in flight ``gather_s`` (from the last one that
+        came) to arrive, until a full batch could be formed."""
+        out = self._drain()
+        if key is None or not self.gather_s:
+            return out
+        while sum(1 for j in out if j is not None) + 1 < self.max_batch and None not in out:
+            try:
+                out.append(self._queue.get(timeout=self.gather_s))
+            except queue.Empty:
+                break
+        return out
 
     def _drain(self) -> list[_Job | None]:
         out = []

@@ -4,6 +4,7 @@ plain one-at-a-time path, and really batch / really reuse (counted, not timed)."
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -111,3 +112,20 @@ def test_an_engine_error_reaches_only_its_batch_and_the_worker_lives_on():
         bad.result(timeout=30)
     assert b.submit([1], {"max_new_tokens": 1}).result(timeout=30).text == "ok"
     b.close()
+
+
+def test_requests_arriving_together_wait_for_each_other():
+    """Clients whose previous replies ended together send again together: the first of them
+    must not start alone. A generous window makes the grouping independent of thread timing."""
+    gate = _Gate()
+    gate.release.set()
+    b = Batcher(gate, max_batch=3, gather_s=5.0)
+    greedy = {"temperature": 0.0, "top_p": 1.0, "max_new_tokens": 4}
+    futures = [b.submit([0], greedy)]
+    deadline = time.monotonic() + 30
+    while not b._queue.empty() and time.monotonic() < deadline:  # the model thread has taken it
+        time.sleep(0.001)
+    futures += [b.submit([i], greedy) for i in (1, 2)]  # a full batch: no need to wait out the window
+    assert [f.result(timeout=30).text for f in futures] == ["[0]", "[1]", "[2]"]
+    b.close()
+    assert b.batches == [3]
