@@ -121,3 +121,18 @@ class AgentRolloutsConfig(_Strict):
     """The model that acts (``hf:`` it, unless ``rollouts.model`` is set)."""
     rollouts: RolloutSettings = Field(default_factory=lambda: RolloutSettings(output_dir="runs/agent-rollouts"))
     """What to roll out and where to write it."""
+
+
+def load_rollouts_config(path: str | Path | None, overrides: list[str] | None = None) -> AgentRolloutsConfig:
+    """An ``AgentRolloutsConfig`` from its own preset or from an agentic RFT/DPO preset (its
+    ``model`` and ``rollouts`` sections, and the rollouts directory that run would use), so
+    ``agent-rollouts -c configs/agentic-rft-....yaml`` runs exactly the first stage of that run."""
+    from patchloop.rl.config import config_from_data, read_preset
+
+    data = read_preset(path) if path is not None else {}
+    if set(data) - {"model", "rollouts"}:
+        rollouts = dict(data.get("rollouts") or {})
+        train_dir = (data.get("train") or {}).get("output_dir", TrainSettings().output_dir)
+        rollouts.setdefault("output_dir", str(Path(train_dir) / "rollouts"))
+        data = {"model": data.get("model") or {}, "rollouts": rollouts}
+    return config_from_data(AgentRolloutsConfig, data, overrides, str(path or "AgentRolloutsConfig"))

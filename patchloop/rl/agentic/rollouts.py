@@ -113,8 +113,15 @@ def run_rollouts(s: RolloutSettings, out: str | Path, *, model_spec: str, tasks:
     """Run every unfinished rollout of the selected tasks; return their rows (task order, then
     sample), finished earlier ones included."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     tasks = tasks if tasks is not None else load_rollout_tasks(s)
+    if model_factory is None:  # a bad --model is one error now, not a crashed row per rollout
+        from patchloop.llm import LLMError, load_chat_model
+
+        try:
+            load_chat_model(model_spec, base_url=s.base_url)
+        except LLMError as e:
+            raise ValueError(str(e)) from None
+    out.mkdir(parents=True, exist_ok=True)
     check_settings(out, rollout_identity(s, model_spec))
     if (out / "rollouts.jsonl").exists():
         end_torn_line(out / "rollouts.jsonl")
@@ -140,6 +147,15 @@ def run_rollouts(s: RolloutSettings, out: str | Path, *, model_spec: str, tasks:
     mine = [rows[(t.instance_id, k)] for t in tasks for k in range(s.samples_per_task)]
     write_json(out / "summary.json", summarise(mine))
     return mine
+
+
+def run_from_config(cfg) -> dict:
+    """``patchloop train agent-rollouts``: the rollouts of an ``AgentRolloutsConfig``; the summary."""
+    from patchloop.rl.agentic.data import acting_spec
+
+    out = Path(cfg.rollouts.output_dir or "runs/agent-rollouts")
+    run_rollouts(cfg.rollouts, out, model_spec=acting_spec(cfg.model, cfg.rollouts))
+    return {"output_dir": str(out), **json.loads((out / "summary.json").read_text())}
 
 
 def _run_threads(worker: RolloutWorker, todo: list[tuple[Task, int]], n: int, record) -> None:
