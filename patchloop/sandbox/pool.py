@@ -134,22 +134,24 @@ class SandboxPool:
         # Reset on return, not on the next acquire, so a daemon a task left behind is killed
         # now rather than burning CPU while the sandbox waits.
         healthy = not self._closed and _reset_ok(sandbox)
+        victim = None
         with self._cond:
-            if healthy and not self._closed:
+            kept = healthy and not self._closed
+            if kept:
                 self._idle[key].append(sandbox)
                 self._returns += 1
                 self._last_return[key] = self._returns
                 victim = self._evict(keep=key)
-                self._cond.notify()
-                if victim is not None:
-                    _close_quietly(victim)
-                return
-            self._live[key] -= 1
-            if not self._closed:
-                self.stats.discarded += 1
+            else:
+                self._live[key] -= 1
+                if not self._closed:
+                    self.stats.discarded += 1
             self._cond.notify()
-        _close_quietly(sandbox)
-
+        # closing happens outside the lock: stopping a container takes a while
+        if not kept:
+            _close_quietly(sandbox)
+        elif victim is not None:
+            _close_quietly(victim)
 
     def _evict(self, keep: Hashable) -> Sandbox | None:
         """Under the lock: take one idle sandbox out when there are more than ``max_idle``,

@@ -21,7 +21,14 @@ from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.agentic.config import AgentDPOConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key
 from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
-from patchloop.rl.common import load_model, peft_config, save_final, set_cpu_threads, training_kwargs
+from patchloop.rl.common import (
+    load_model,
+    peft_config,
+    quiet_libraries,
+    save_final,
+    set_cpu_threads,
+    training_kwargs,
+)
 from patchloop.rl.config import dump_config
 from patchloop.types import read_jsonl, write_json, write_jsonl
 
@@ -118,6 +125,7 @@ def build_trainer(cfg: AgentDPOConfig, *, progress: bool = True):
 
 def run_agent_dpo(cfg: AgentDPOConfig) -> Path:
     """Roll out, pair, train (each resuming); return the final model (or adapter) directory."""
+    quiet_libraries()
     trainer, tok, _ = build_trainer(cfg)
     resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
     if resume:

@@ -21,7 +21,7 @@ from pathlib import Path
 from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.agentic.config import AgentRFTConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key
-from patchloop.rl.common import load_model, save_final, set_cpu_threads
+from patchloop.rl.common import load_model, quiet_libraries, save_final, set_cpu_threads
 from patchloop.rl.config import SFTRunConfig, dump_config
 from patchloop.types import read_jsonl, write_json, write_jsonl
 
@@ -92,6 +92,7 @@ def build_trainer(cfg: AgentRFTConfig, *, progress: bool = True):
 
 def run_agent_rft(cfg: AgentRFTConfig) -> Path:
     """Roll out, keep, fine-tune (each resuming); return the final model (or adapter) directory."""
+    quiet_libraries()
     trainer, tok, _ = build_trainer(cfg)
     resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
     if resume:

@@ -152,7 +152,9 @@ def run_rollouts(s: RolloutSettings, out: str | Path, *, model_spec: str, tasks:
 def run_from_config(cfg) -> dict:
     """``patchloop train agent-rollouts``: the rollouts of an ``AgentRolloutsConfig``; the summary."""
     from patchloop.rl.agentic.data import acting_spec
+    from patchloop.rl.common import quiet_libraries
 
+    quiet_libraries()
     out = Path(cfg.rollouts.output_dir or "runs/agent-rollouts")
     run_rollouts(cfg.rollouts, out, model_spec=acting_spec(cfg.model, cfg.rollouts))
     return {"output_dir": str(out), **json.loads((out / "summary.json").read_text())}
