@@ -186,7 +186,10 @@ class Prediction(Record):
 @dataclass
 class Step(Record):
     """One agent step: the model's message and tool calls, what the tools returned,
-    timings and token counts (and, from a local model, sampled token ids and logprobs)."""
+    timings and token counts, and where the backend gives them the token ids: the exact
+    prompt the model saw (after context fitting), the sampled ids and their logprobs.
+    ``continued`` says the prompt is the previous step's prompt and sampled ids plus new ids;
+    ``prompt_messages`` holds the shortened conversation sent when ``context_cut``."""
 
     index: int
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -198,6 +201,10 @@ class Step(Record):
     completion_tokens: int = 0
     token_ids: list[int] | None = None
     logprobs: list[float] | None = None
+    prompt_token_ids: list[int] | None = None
+    prompt_messages: list[dict[str, Any]] | None = None
+    context_cut: bool = False
+    continued: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 

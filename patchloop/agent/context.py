@@ -50,7 +50,9 @@ def fit_context(messages: list[AnyMessage], context_tokens: int, reserve: int = 
 
     The system prompt, the task and the latest ``KEEP_RECENT`` messages stay whole; the
     state keeps every message in full, only the copy sent to the model is shortened. A small
-    window gets a second, harder pass (old output cut to a line).
+    window gets a second, harder pass (old output cut to a line). A shortened copy carries no
+    message id: it is not the message it was cut from, and a local model extends a turn's
+    token ids only from a reply it sees unchanged (:mod:`patchloop.llm.continuation`).
     """
     budget = context_tokens - reserve
     out = list(messages)
@@ -64,6 +66,6 @@ def fit_context(messages: list[AnyMessage], context_tokens: int, reserve: int = 
                 if isinstance(m, kinds) and isinstance(m.content, str) and len(m.content) > limit + 60:
                     short = cap_text(m.content, limit)[0] + "\n[older output shortened to fit the context]"
                     total -= count(m)
-                    out[i] = m.model_copy(update={"content": short})
+                    out[i] = m.model_copy(update={"content": short, "id": None})
                     total += count(out[i])
     return out

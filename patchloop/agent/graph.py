@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage, convert_to_openai_messages
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, interrupt
 from pydantic import ValidationError
@@ -21,6 +21,7 @@ from patchloop.agent.context import Counter, approx_tokens, cap_observation, fit
 from patchloop.agent.state import AgentConfig, AgentState
 from patchloop.agent.text_actions import as_text_turns, bind, read_reply
 from patchloop.agent.tools import READ_ONLY, SandboxTools, ToolError, langchain_tools
+from patchloop.agent.trajectory import token_log
 from patchloop.agent.window import DEFAULT_CONTEXT, reserve_tokens, schema_specs
 
 
@@ -56,27 +57,34 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None,
     context = cfg.context_tokens or DEFAULT_CONTEXT
     reserve = reserve_tokens(list(specs.values()), cfg, count)  # schemas and reply share the window
 
-    def fitted(state: AgentState) -> list:
-        return fit_context(as_text_turns(state["messages"], cfg), context, reserve, count)
+    def fitted(state: AgentState) -> tuple[list, bool]:
+        """The messages to send, and whether context fitting shortened any of them."""
+        whole = as_text_turns(state["messages"], cfg)
+        sent = fit_context(whole, context, reserve, count)
+        return sent, any(a is not b for a, b in zip(sent, whole))
 
     def guard(state: AgentState) -> dict:
         if state.get("submitted"):
             return {"exit_reason": "submitted"}
         reason = limit_reason(state, cfg, count)
-        if not reason and sum(count(m) for m in fitted(state)) + reserve > context:
+        if not reason and sum(count(m) for m in fitted(state)[0]) + reserve > context:
             reason = "context_full"  # even shortened, the task and the latest state no longer fit
         return {"exit_reason": reason} if reason else {}
 
     def call_model(state: AgentState) -> dict:
         t0 = time.monotonic()
-        sent = fitted(state)
+        sent, cut = fitted(state)
         ai = read_reply(bound.invoke(sent), by_name, cfg)
         dt = time.monotonic() - t0
         usage, meta = ai.usage_metadata or {}, ai.response_metadata or {}
         pt = usage.get("input_tokens") or sum(count(m) for m in sent)
         ct = usage.get("output_tokens") or count(ai)
         log = {"kind": "model", "model_s": dt, "prompt_tokens": pt, "completion_tokens": ct,
-               "token_ids": meta.get("token_ids"), "logprobs": meta.get("logprobs")}
+               **token_log(meta, state.get("step_log", [])), "context_cut": cut,
+               "prompt_messages": convert_to_openai_messages(sent) if cut else None}
+        # the prompt ids live in the step log (compactly); copies on every message would
+        # make each checkpoint grow with the square of the conversation
+        ai = ai.model_copy(update={"response_metadata": {k: v for k, v in meta.items() if k != "prompt_token_ids"}})
         return {"messages": [ai], "steps": 1, "prompt_tokens": pt, "completion_tokens": ct,
                 "cost": float(meta.get("cost") or 0.0), "wall_s": dt, "last_call_tokens": pt + ct,
                 "step_log": [log]}

@@ -3,8 +3,9 @@
 Line 1 is the episode header (``"type": "episode"``: instance, model, final patch, exit
 reason, totals, the tool schemas and the opening messages); every further line is one
 step (``"type": "step"``: the model's message and the tool results as OpenAI-format
-dicts, tool calls, timings, token counts, and from a local model the sampled token ids
-and log-probabilities). The file reads back into ``patchloop.types.Trajectory``.
+dicts, tool calls, timings, token counts, and where the backend gives them the exact
+prompt ids, the sampled token ids and log-probabilities). The file reads back into
+``patchloop.types.Trajectory``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def to_trajectory(values: dict, instance_id: str, model_name: str, wall_s: float
             completion_tokens=log.get("completion_tokens", 0),
             token_ids=log.get("token_ids"),
             logprobs=log.get("logprobs"),
+            prompt_token_ids=prompt_ids(models, n) if n < len(models) else None,
+            prompt_messages=log.get("prompt_messages"),
+            context_cut=bool(log.get("context_cut")),
+            continued=bool(log.get("continued")),
         ))
     return Trajectory(
         instance_id=instance_id, model_name_or_path=model_name, steps=steps,
@@ -52,6 +57,38 @@ def to_trajectory(values: dict, instance_id: str, model_name: str, wall_s: float
         extra={"opening_messages": opening, "tools": tools or [], "cost": values.get("cost", 0.0),
                "node_s": values.get("wall_s", 0.0)},
     )
+
+
+def token_log(meta: dict, log: list[dict]) -> dict:
+    """What the step log keeps of one call's ids (``meta`` is its ``response_metadata``): the
+    sampled ids and logprobs, and the prompt ids, as the new ids alone when the prompt is the
+    previous call's prompt and sampled ids plus those (``continued``), so the log grows with
+    the conversation rather than its square. Continuation is checked on the ids, whatever
+    the backend, so ``continued`` always means the prompt extends the last one exactly."""
+    out = {"token_ids": meta.get("token_ids"), "logprobs": meta.get("logprobs"), "continued": False}
+    prompt = meta.get("prompt_token_ids")
+    if prompt is None:
+        return out | {"prompt_token_ids": None}
+    models = [e for e in log if e.get("kind") == "model"]
+    before = prompt_ids(models, len(models) - 1) if models else None
+    if before is not None and models[-1].get("token_ids") is not None:
+        before = before + list(models[-1]["token_ids"])
+        if len(prompt) > len(before) and list(prompt[: len(before)]) == before:
+            return out | {"continued": True, "prompt_suffix_ids": list(prompt[len(before):])}
+    return out | {"prompt_token_ids": list(prompt)}
+
+
+def prompt_ids(models: list[dict], n: int) -> list[int] | None:
+    """The whole prompt of model call ``n`` from the step log's compact entries."""
+    start = n
+    while start > 0 and models[start].get("continued"):
+        start -= 1
+    if models[start].get("prompt_token_ids") is None:
+        return None
+    ids = list(models[start]["prompt_token_ids"])
+    for j in range(start + 1, n + 1):
+        ids += list(models[j - 1].get("token_ids") or []) + list(models[j].get("prompt_suffix_ids") or [])
+    return ids
 
 
 def _tool_times(log: list[dict]) -> list[float]:

@@ -90,3 +90,12 @@ def rft(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool
 def dpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
     """DPO (TRL DPOTrainer) on pairs built by execution: a passing sample chosen, a failing one rejected."""
     _run("dpo", config, overrides, dry_run)
+
+
+def _add_agentic() -> None:
+    from patchloop.commands.train_agentic import register
+
+    register(app)
+
+
+_add_agentic()

@@ -73,6 +73,31 @@ def is_protected(path: str) -> bool:
     return path.rsplit("/", 1)[-1] in PROTECTED_NAMES
 
 
+CONFIG_FILES = ("pyproject.toml", "setup.cfg")  # files that may hold a pytest section among other things
+_PYTEST_CONFIG = re.compile(
+    r"^[+-]\s*(?:\[(?:tool\.pytest[^\]]*|tool:pytest|pytest)\]|(?:addopts|python_files|python_classes|"
+    r"python_functions|testpaths|pythonpath|required_plugins|usefixtures|xfail_strict|norecursedirs|"
+    r"confcutdir|filterwarnings|minversion|markers|log_cli\w*)\s*=)", re.MULTILINE)
+
+
+def edited_test_files(task, model_patch: str, runner_files: tuple[str, ...] = ()) -> list[str]:
+    """Paths ``model_patch`` touches that decide its own verdict: the graded test files and the
+    test machinery (``PROTECTED_NAMES`` anywhere, ``runner_files`` of a non-pytest runner, and
+    ``CONFIG_FILES`` where a changed line is a pytest section or one of pytest's ini keys).
+
+    The harness resets those files before the tests run, so such a patch cannot grade itself
+    there; a reward is stricter and pays nothing for one (a policy must not learn that editing
+    the tests is part of a fix). Evaluation keeps the harness rule (SWE-bench's)."""
+    graded = set(graded_test_files(task))
+    found = [p for p in patch_paths(model_patch) if p in graded or is_protected(p) or p in runner_files]
+    heads = list(_GIT_HEADER.finditer(model_patch))
+    for i, m in enumerate(heads):
+        body = model_patch[m.end(): heads[i + 1].start() if i + 1 < len(heads) else None]
+        if m.group(2).rsplit("/", 1)[-1] in CONFIG_FILES and _PYTEST_CONFIG.search(body):
+            found.append(m.group(2))
+    return sorted(set(found))
+
+
 def tamper_findings(model_patch: str, test_paths: set[str]) -> list[str]:
     """Added lines (outside the test patch's files, which are overwritten anyway) that
     reach into the test runner, as ``path: matched text``."""

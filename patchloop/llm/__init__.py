@@ -49,7 +49,8 @@ def load_chat_model(
     """Build a chat model from a ``--model`` string.
 
     ``gen_kw``: ``temperature``, ``top_p``, ``max_tokens`` (or ``max_new_tokens``), ``seed``
-    and ``return_token_ids`` (for ``openai:`` only vLLM and ``patchloop serve`` honour it);
+    and ``return_token_ids`` (prompt and sampled token ids; for ``openai:`` only vLLM and
+    ``patchloop serve`` give them, and RL rollouts should ask);
     for ``openai:`` also ``logprobs``.
     ``base_url`` defaults to ``$OPENAI_BASE_URL``. Raises :class:`LLMError` (one line) for a
     bad spec or a missing local path; an unreachable endpoint surfaces on the first call.

@@ -3,12 +3,15 @@
 The agent only speaks LangChain messages, so a checkpoint patchloop trained plugs into the
 same graph as a hosted API. Tool calls come back parsed from ``<tool_call>`` blocks; bad
 ones arrive as ``invalid_tool_calls`` (the agent shows them to the model), never as an
-exception. The sampled token ids and their logprobs ride along in ``response_metadata``
-so trajectories can be trained on exactly what was sampled.
+exception. The prompt ids the model was fed, the sampled token ids and their logprobs ride
+along in ``response_metadata`` so trajectories can be trained on exactly what was sampled;
+a conversation that only grew since the last call is extended by token ids, never
+re-tokenized (:mod:`patchloop.llm.continuation`; ``continued`` in the metadata says so).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +24,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
+from patchloop.llm.continuation import Continuations
 from patchloop.llm.toolcalls import parse_tool_calls
 
 
@@ -62,9 +66,21 @@ class HFChatModel(BaseChatModel):
     seed: int | None = None
     """Seed torch before each call for reproducible samples."""
     return_token_ids: bool = True
-    """Put sampled ``token_ids`` and their ``logprobs`` into ``response_metadata``."""
+    """Put ``prompt_token_ids``, sampled ``token_ids`` and their ``logprobs`` into ``response_metadata``."""
+    continue_tokens: bool = True
+    """Build the prompt of a conversation that only grew since the last call from that call's
+    token ids plus the new messages' ids, instead of re-rendering (and re-tokenizing) it all."""
 
     _engine: Any = PrivateAttr(default=None)
+    _continuations: Continuations = PrivateAttr(default_factory=Continuations)
+
+    @classmethod
+    def over_engine(cls, engine, **kwargs: Any) -> HFChatModel:
+        """A chat model over an engine already loaded (e.g. a trainer's policy, see
+        ``LocalModel.from_loaded``) instead of one loaded from ``model_path``."""
+        chat = cls(model_path=engine.name, **kwargs)
+        chat._engine = engine
+        return chat
 
     @property
     def _llm_type(self) -> str:
@@ -109,7 +125,11 @@ class HFChatModel(BaseChatModel):
     ) -> ChatResult:
         tools = kwargs.get("tools") or None
         engine = self.engine
-        prompt = engine.render(to_template_messages(messages), tools)
+        template = to_template_messages(messages)
+        if self.continue_tokens:
+            prompt, continued = self._continuations.prompt(engine, messages, template, tools)
+        else:
+            prompt, continued = engine.render(template, tools), False
         gen = engine.generate(
             prompt,
             max_new_tokens=kwargs.get("max_new_tokens", kwargs.get("max_tokens", self.max_new_tokens)),
@@ -118,10 +138,13 @@ class HFChatModel(BaseChatModel):
             stop=stop,
             seed=kwargs.get("seed", self.seed),
         )
+        reply_id = f"hf-{uuid.uuid4().hex}"
+        if self.continue_tokens:
+            self._continuations.remember(reply_id, template, tools, prompt, gen.token_ids)
         parsed = parse_tool_calls(gen.text, tool_names_of(tools))
         meta: dict[str, Any] = {"model_name": engine.name, "finish_reason": gen.finish_reason}
         if self.return_token_ids:
-            meta.update(token_ids=gen.token_ids, logprobs=gen.logprobs)
+            meta.update(prompt_token_ids=prompt, token_ids=gen.token_ids, logprobs=gen.logprobs, continued=continued)
         usage = {
             "input_tokens": gen.prompt_tokens,
             "output_tokens": len(gen.token_ids),
@@ -133,5 +156,6 @@ class HFChatModel(BaseChatModel):
             invalid_tool_calls=parsed.invalid_tool_calls,
             usage_metadata=usage,
             response_metadata=meta,
+            id=reply_id,
         )
         return ChatResult(generations=[ChatGeneration(message=msg)])

@@ -100,24 +100,40 @@ class LocalModel:
             except (OSError, ValueError, KeyError) as e:
                 raise LLMError(f"cannot load model {path!r}: {e}") from None
         dev, dtype = pick_device(path)
-        self.device = device or dev
-        self.name = path if adapter is None else f"{path}+{adapter}"
-        self.tokenizer = _load(path, "model", AutoTokenizer.from_pretrained)
+        name = path if adapter is None else f"{path}+{adapter}"
+        tokenizer = _load(path, "model", AutoTokenizer.from_pretrained)
         model = _load(path, "model", lambda p: AutoModelForCausalLM.from_pretrained(p, dtype=dtype))
         if adapter is not None:
             from peft import PeftModel
 
             model = _load(adapter, "LoRA adapter", lambda p: PeftModel.from_pretrained(model, p))
-        self.model = model.to(self.device).eval()
-        cfg = self.model.config
-        self.context = int(getattr(cfg, "max_position_embeddings", 0) or self.tokenizer.model_max_length)
-        gen = getattr(self.model, "generation_config", None)
-        eos = gen.eos_token_id if gen is not None and gen.eos_token_id is not None else self.tokenizer.eos_token_id
+        self._setup(model.to(device or dev).eval(), tokenizer, name, torch,
+                    int(os.environ.get("PATCHLOOP_PREFIX_SLOTS", "4")))
+
+    @classmethod
+    def from_loaded(cls, model, tokenizer, name: str = "policy", *, prefix_slots: int = 0) -> LocalModel:
+        """An engine over a model already in memory (a trainer's policy), sharing its weights.
+
+        Nothing is copied or moved and the model's train/eval mode is left as the caller set
+        it. Prefix reuse is off by default: a KV cache computed before an optimiser step is
+        stale after it (a caller that keeps it on must ``prefix_cache.clear()`` per update)."""
+        import torch
+
+        engine = cls.__new__(cls)
+        engine._setup(model, tokenizer, name, torch, prefix_slots)
+        return engine
+
+    def _setup(self, model, tokenizer, name: str, torch, prefix_slots: int) -> None:
+        self.model, self.tokenizer, self.name, self._torch = model, tokenizer, name, torch
+        self.device = next(model.parameters()).device
+        cfg = model.config
+        self.context = int(getattr(cfg, "max_position_embeddings", 0) or tokenizer.model_max_length)
+        gen = getattr(model, "generation_config", None)
+        eos = gen.eos_token_id if gen is not None and gen.eos_token_id is not None else tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
-        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else min(self.eos_ids)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
         self._lock = threading.Lock()
-        self._torch = torch
-        self.prefix_cache = PrefixCache(slots=int(os.environ.get("PATCHLOOP_PREFIX_SLOTS", "4")))
+        self.prefix_cache = PrefixCache(slots=prefix_slots)
 
     def render(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         """Prompt token ids for OpenAI-format ``messages`` (+ tools) with the generation prompt."""
@@ -128,6 +144,19 @@ class LocalModel:
         except Exception as e:  # noqa: BLE001 -- any template error (role order, bad fields) is one line
             raise LLMError(f"chat template of {self.name} rejected the messages: {e}") from None
         return list(out["input_ids"])
+
+    def render_text(self, messages: list[dict], tools: list[dict] | None = None, *,
+                    add_generation_prompt: bool = True) -> str:
+        """The chat template's text for ``messages`` (what :meth:`render` tokenizes)."""
+        try:
+            return self.tokenizer.apply_chat_template(
+                messages, tools=tools or None, add_generation_prompt=add_generation_prompt, tokenize=False)
+        except Exception as e:  # noqa: BLE001 -- as in render
+            raise LLMError(f"chat template of {self.name} rejected the messages: {e}") from None
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a piece of template text (special tokens in it are read as such)."""
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(
         self,

@@ -4,7 +4,10 @@ Why not ``langchain_openai.ChatOpenAI``: it is one more dependency for what is ~
 here, and this class adds what patchloop relies on: every failure is a one-line
 :class:`LLMError` naming the endpoint, tool calls that a server left as ``<tool_call>``
 text (llama.cpp, Ollama without a tool parser) are still parsed, and the token ids and
-logprobs that ``patchloop serve``/vLLM can return reach ``response_metadata``.
+logprobs that ``patchloop serve``/vLLM can return reach ``response_metadata``
+(``prompt_token_ids``, ``token_ids``, ``logprobs``; absent where a server gives none). A
+server that rejects the ``return_token_ids`` field is asked again without it, once per
+model object, so RL rollouts can always ask.
 
 ``stream()`` yields content token by token and tool calls as they complete, including
 calls a server streams as text.
@@ -61,6 +64,7 @@ class OpenAIChatModel(BaseChatModel):
     """Ask for the sampled token ids: an extension of vLLM and ``patchloop serve``; hosted APIs reject it."""
 
     _client: Any = PrivateAttr(default=None)
+    _ids_refused: bool = PrivateAttr(default=False)  # the server rejected return_token_ids
 
     @property
     def _llm_type(self) -> str:
@@ -114,7 +118,7 @@ class OpenAIChatModel(BaseChatModel):
                 body["tool_choice"] = kwargs["tool_choice"]
         if self.logprobs:
             body["logprobs"] = True
-        if self.return_token_ids:
+        if self.return_token_ids and not self._ids_refused:
             body["extra_body"] = {"return_token_ids": True}
         return body
 
@@ -129,6 +133,9 @@ class OpenAIChatModel(BaseChatModel):
             cause = e.__cause__ or e
             raise LLMError(f"cannot reach {self._where}: {cause} (after {self.max_retries} retries)") from None
         except openai.APIStatusError as e:
+            if e.status_code in (400, 422) and "extra_body" in body and "return_token_ids" in _error_text(e):
+                self._ids_refused = True  # a server without vLLM's extension: ask without it
+                return self._call({k: v for k, v in body.items() if k != "extra_body"})
             raise LLMError(f"{self._where} answered HTTP {e.status_code}: {_error_text(e)}") from None
 
     def _generate(
@@ -232,6 +239,9 @@ class OpenAIChatModel(BaseChatModel):
         extra = getattr(choice, "model_extra", None) or {}
         if extra.get("token_ids") is not None:
             meta["token_ids"] = extra["token_ids"]
+        prompt_ids = (getattr(resp, "model_extra", None) or {}).get("prompt_token_ids")
+        if prompt_ids is not None:  # vLLM and `serve` put it on the response, not the choice
+            meta["prompt_token_ids"] = prompt_ids
         usage = None
         if resp.usage is not None:
             usage = {

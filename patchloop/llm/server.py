@@ -2,7 +2,9 @@
 
 Enough of the Chat Completions API for the agent, the ``openai`` client and editors:
 ``/v1/models`` and ``/v1/chat/completions`` with tools, ``tool_choice`` (forced by prefilling), sampling
-settings, ``stream`` (SSE, tool-call deltas, a usage chunk on request) and ``usage``.
+settings, ``stream`` (SSE, tool-call deltas, a usage chunk on request) and ``usage``; with vLLM's
+``return_token_ids`` a non-streamed reply also carries the prompt ids the model was fed and
+the sampled ids (and ``logprobs: true`` their log-probabilities), for RL on what was sampled.
 
 Concurrency: one worker thread owns the model (:class:`patchloop.llm.batcher.Batcher`).
 Requests that wait together and share sampling settings are decoded in one batch; a request
@@ -48,7 +50,7 @@ class ChatRequest(BaseModel):
     stream_options: dict[str, Any] | None = None
     logprobs: bool = False
     n: int = 1
-    return_token_ids: bool = False  # vLLM's extension: token ids of the completion
+    return_token_ids: bool = False  # vLLM's extension: token ids of the prompt and the completion
 
 
 def forced_call_prefix(tool_choice: Any, tools: list[dict] | None) -> tuple[str, str | None]:
@@ -156,12 +158,12 @@ class ChatServer:
             "finish_reason": "tool_calls" if parsed.tool_calls else gen.finish_reason,
             "logprobs": self._logprobs(gen) if req.logprobs else None,
         }
-        if req.return_token_ids:
+        body = {"id": rid, "object": "chat.completion", "created": created, "model": self.model_id,
+                "choices": [choice], "usage": self._usage(gen)}
+        if req.return_token_ids:  # where vLLM puts them: prompt ids on the response, sampled ids per choice
             choice["token_ids"] = gen.token_ids
-        return {
-            "id": rid, "object": "chat.completion", "created": created, "model": self.model_id,
-            "choices": [choice], "usage": self._usage(gen),
-        }
+            body["prompt_token_ids"] = prompt
+        return body
 
     @staticmethod
     def _parse(text: str, names: set[str] | None):

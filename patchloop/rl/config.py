@@ -363,28 +363,36 @@ def describe_keys(cls: type[BaseModel]) -> list[tuple[str, str, str]]:
 def load_config(cls: type[BaseModel], path: str | Path | None, overrides: list[str] | None = None):
     """Load ``cls`` from a YAML preset (or defaults when ``path`` is None) and apply overrides
     (command-line words in any form ``cli_overrides`` accepts)."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        try:
-            loaded = yaml.safe_load(p.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{p}: config file not found") from None
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: top level must be a mapping, got {type(loaded).__name__}")
-        data = loaded or {}
+    data = read_preset(path) if path is not None else {}
+    return config_from_data(cls, data, overrides, str(path or cls.__name__))
+
+
+def read_preset(path: str | Path) -> dict[str, Any]:
+    """A YAML preset as a mapping (``ConfigError`` naming the file and the cause)."""
+    p = Path(path)
+    try:
+        loaded = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: not valid YAML{where}: {getattr(e, 'problem', None) or e}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: top level must be a mapping, got {type(loaded).__name__}")
+    return loaded or {}
+
+
+def config_from_data(cls: type[BaseModel], data: dict[str, Any], overrides: list[str] | None, where: str):
+    """``cls`` from a preset's mapping plus overrides; ``where`` names the source in errors."""
     for key, value in parse_overrides(cli_overrides(cls, overrides or [])):
         _set_dotted(data, key, value)
     try:
         return cls.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{path or cls.__name__}: {where}: {first['msg']} ({e.error_count()} error(s))") from None
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"{where}: {loc}: {first['msg']} ({e.error_count()} error(s))") from None
 
 
 def dump_config(cfg: BaseModel, path: str | Path) -> None:

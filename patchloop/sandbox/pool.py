@@ -36,6 +36,7 @@ class PoolStats:
     created: int = 0
     reused: int = 0
     discarded: int = 0
+    evicted: int = 0
 
 
 class SandboxPool:
@@ -43,14 +44,21 @@ class SandboxPool:
 
     ``factory()`` (or ``factory(key)`` when ``acquire`` is given a key) makes a new sandbox.
     Thread-safe. ``close()`` closes idle sandboxes at once and busy ones when they come back.
+    ``max_idle`` bounds the idle sandboxes over all keys: past it, one of the key returned to
+    least recently is closed (a run that moves from task to task keeps only the warm ones it
+    may still use, not one container per task it has finished).
     """
 
-    def __init__(self, factory: Callable[..., Sandbox], size: int, *, wait_s: float | None = None):
+    def __init__(self, factory: Callable[..., Sandbox], size: int, *, wait_s: float | None = None,
+                 max_idle: int | None = None):
         if size < 1:
             raise ValueError(f"pool size must be at least 1, got {size}")
         self.factory = factory
         self.size = size
         self.wait_s = wait_s
+        self.max_idle = max_idle
+        self._returns = 0
+        self._last_return: dict[Hashable, int] = {}
         self.stats = PoolStats()
         self._idle: dict[Hashable, list[Sandbox]] = defaultdict(list)
         self._live: dict[Hashable, int] = defaultdict(int)
@@ -126,16 +134,35 @@ class SandboxPool:
         # Reset on return, not on the next acquire, so a daemon a task left behind is killed
         # now rather than burning CPU while the sandbox waits.
         healthy = not self._closed and _reset_ok(sandbox)
+        victim = None
         with self._cond:
-            if healthy and not self._closed:
+            kept = healthy and not self._closed
+            if kept:
                 self._idle[key].append(sandbox)
-                self._cond.notify()
-                return
-            self._live[key] -= 1
-            if not self._closed:
-                self.stats.discarded += 1
+                self._returns += 1
+                self._last_return[key] = self._returns
+                victim = self._evict(keep=key)
+            else:
+                self._live[key] -= 1
+                if not self._closed:
+                    self.stats.discarded += 1
             self._cond.notify()
-        _close_quietly(sandbox)
+        # closing happens outside the lock: stopping a container takes a while
+        if not kept:
+            _close_quietly(sandbox)
+        elif victim is not None:
+            _close_quietly(victim)
+
+    def _evict(self, keep: Hashable) -> Sandbox | None:
+        """Under the lock: take one idle sandbox out when there are more than ``max_idle``,
+        from another key than ``keep`` where one has any, the least recently returned first."""
+        idle = [k for k, sbs in self._idle.items() if sbs]
+        if self.max_idle is None or sum(len(self._idle[k]) for k in idle) <= self.max_idle:
+            return None
+        key = min(idle, key=lambda k: (k == keep, self._last_return.get(k, 0)))
+        self._live[key] -= 1
+        self.stats.evicted += 1
+        return self._idle[key].pop(0)
 
 
 def _reset_ok(sandbox: Sandbox) -> bool:

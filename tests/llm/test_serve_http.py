@@ -125,6 +125,69 @@ def test_load_chat_model_openai_against_the_server(server):
     assert all(lp <= 0 for lp in msg.response_metadata["logprobs"])
 
 
+def test_served_token_ids_are_the_local_engines_for_greedy_decoding(server, client, tool_model_dir):
+    from patchloop.llm.local import get_local_model
+
+    engine = get_local_model(str(tool_model_dir))
+    prompt = engine.render(PROMPT, TOOLS)
+    local = engine.generate(prompt, max_new_tokens=40, temperature=0)
+    r = client.chat.completions.create(model="tiny", messages=PROMPT, tools=TOOLS, temperature=0, max_tokens=40,
+                                       logprobs=True, extra_body={"return_token_ids": True})
+    assert r.model_extra["prompt_token_ids"] == prompt  # vLLM's place: on the response
+    assert r.choices[0].model_extra["token_ids"] == local.token_ids
+    served = [t.logprob for t in r.choices[0].logprobs.content]
+    assert served == pytest.approx(local.logprobs, abs=1e-4)
+    # and through the agent's client, into response_metadata
+    msg = load_chat_model("openai:tiny", base_url=server, temperature=0, max_tokens=40, logprobs=True,
+                          return_token_ids=True).bind_tools(TOOLS).invoke(PROMPT[0]["content"])
+    meta = msg.response_metadata
+    assert meta["prompt_token_ids"] == prompt and meta["token_ids"] == local.token_ids
+    # without the field, no ids: nothing is sent that was not asked for
+    plain = client.chat.completions.create(model="tiny", messages=PROMPT, temperature=0, max_tokens=4)
+    assert "prompt_token_ids" not in (plain.model_extra or {}) and "token_ids" not in (plain.choices[0].model_extra or {})
+
+
+@pytest.fixture
+def strict_server():
+    """A real HTTP server that rejects ``return_token_ids`` as a hosted API does; it answers
+    other requests, recording each request body."""
+    bodies: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            bodies.append(body)
+            refused = "return_token_ids" in body
+            reply = ({"error": {"message": "Unrecognized request argument supplied: return_token_ids"}}
+                     if refused else REPLY)
+            data = json.dumps(reply).encode()
+            self.send_response(400 if refused else 200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", bodies
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_server_that_rejects_token_ids_is_asked_again_without_them(strict_server):
+    url, bodies = strict_server
+    chat = load_chat_model("openai:fake", base_url=url, max_retries=0, return_token_ids=True, logprobs=True)
+    for _ in range(2):
+        msg = chat.invoke("hi")
+        assert msg.content == "ok" and "token_ids" not in msg.response_metadata
+        assert "prompt_token_ids" not in msg.response_metadata
+    # asked once with the field, then never again on this model object
+    assert ["return_token_ids" in b for b in bodies] == [True, False, False]
+
+
 def test_server_rejects_bad_requests_with_openai_errors(server, client):
     import openai
 

@@ -166,3 +166,22 @@ def test_keys_get_their_own_sandboxes(repo, tmp_path):
             assert a.run("ls", timeout=30).stdout.split() == ["mod.py"]
             assert b.run("ls", timeout=30).stdout.split() == ["b.txt"]
         assert pool.idle("a") == pool.idle("b") == 1
+
+
+def test_idle_sandboxes_past_max_idle_are_closed_oldest_key_first(repo):
+    made = []
+
+    def by_key(key):
+        made.append(open_sandbox("local", repo=str(repo), task_id=f"test-pool-{key}"))
+        return made[-1]
+
+    with SandboxPool(by_key, size=2, max_idle=1) as pool:
+        with pool.acquire("a"):
+            pass
+        with pool.acquire("b"):
+            pass  # b comes back: a is the older idle key, so a's sandbox goes
+        assert made[0].closed and not made[1].closed
+        assert (pool.idle("a"), pool.idle("b"), pool.live("a"), pool.stats.evicted) == (0, 1, 0, 1)
+        with pool.acquire("b") as one, pool.acquire("b") as two:
+            assert one is made[1] and two is made[2]
+        assert pool.idle("b") == 1 and pool.live("b") == 1  # the same key over the bound: one stays warm
