@@ -157,7 +157,15 @@ def run_from_config(cfg) -> dict:
     quiet_libraries()
     out = Path(cfg.rollouts.output_dir or "runs/agent-rollouts")
     run_rollouts(cfg.rollouts, out, model_spec=acting_spec(cfg.model, cfg.rollouts))
-    return {"output_dir": str(out), **json.loads((out / "summary.json").read_text())}
+    summary = json.loads((out / "summary.json").read_text())
+    return {"output_dir": str(out), **summary, "masked_text": masked_text(summary["masked"])}
+
+
+def masked_text(masked: dict[str, int]) -> str:
+    """``{"crash": 2, "context": 1}`` -> ``"3 (crash 2, context 1)"``, ``{}`` -> ``"0"``."""
+    if not masked:
+        return "0"
+    return f"{sum(masked.values())} ({', '.join(f'{k} {v}' for k, v in sorted(masked.items()))})"
 
 
 def _run_threads(worker: RolloutWorker, todo: list[tuple[Task, int]], n: int, record) -> None:
