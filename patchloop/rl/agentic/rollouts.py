@@ -138,11 +138,9 @@ def run_rollouts(s: RolloutSettings, out: str | Path, *, model_spec: str, tasks:
             rows[(row["task_id"], row["sample"])] = row
             bar.update(row)
 
-        if not todo:
-            pass
-        elif s.executor == "ray":
+        if todo and s.executor == "ray":
             _run_ray(s, model_spec, out, todo, record)
-        else:
+        elif todo:
             _run_threads(RolloutWorker(s, model_spec, out, model_factory), todo, s.workers, record)
     mine = [rows[(t.instance_id, k)] for t in tasks for k in range(s.samples_per_task)]
     write_json(out / "summary.json", summarise(mine))
