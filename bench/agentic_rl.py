@@ -223,9 +223,11 @@ def print_report(results: dict, base: dict, rollouts: dict, ids: list[str]) -> d
         if "skipped" in r:
             print(f"{name}: {r['skipped']}")
     if rollouts:
+        from patchloop.rl.agentic.rollouts import masked_text
+
         print("rollouts (shared by rft and dpo): {resolved}/{rollouts} resolved on {tasks_resolved}/{tasks} tasks, "
-              "masked {masked}; wall {wall_s:.0f} s; model {model_s:.0f} s, sandbox {sandbox_s:.0f} s, grading "
-              "{grade_s:.0f} s (summed over parallel rollouts)".format(**rollouts))
+              "masked {masked_text}; wall {wall_s:.0f} s; model {model_s:.0f} s, sandbox {sandbox_s:.0f} s, grading "
+              "{grade_s:.0f} s (summed over parallel rollouts)".format(**rollouts, masked_text=masked_text(rollouts["masked"])))
     return rows
 
 

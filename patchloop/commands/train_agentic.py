@@ -51,7 +51,7 @@ def _run(kind: str, config: Path | None, overrides: list[str] | None, dry_run: b
     except (FileNotFoundError, ValueError) as e:
         raise _fail(e, 1) from None
     if kind == "agent-rollouts":
-        typer.echo("rollouts: {resolved} of {rollouts} resolved on {tasks_resolved} of {tasks} tasks, masked {masked}; "
+        typer.echo("rollouts: {resolved} of {rollouts} resolved on {tasks_resolved} of {tasks} tasks, masked {masked_text}; "
                    "model {model_s:.0f} s, sandbox {sandbox_s:.0f} s, grading {grade_s:.0f} s; in {output_dir}"
                    .format(**result))
     else:

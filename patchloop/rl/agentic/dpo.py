@@ -21,14 +21,7 @@ from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.agentic.config import AgentDPOConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key
 from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
-from patchloop.rl.common import (
-    load_model,
-    peft_config,
-    quiet_libraries,
-    save_final,
-    set_cpu_threads,
-    training_kwargs,
-)
+from patchloop.rl.common import load_model, peft_config, quiet_libraries, save_final, set_cpu_threads
 from patchloop.rl.config import dump_config
 from patchloop.types import read_jsonl, write_json, write_jsonl
 
@@ -78,20 +71,13 @@ def build_pairs(out: Path, rows: list[dict], max_per_task: int) -> tuple[list[di
     return pairs, data, stats
 
 
-def dpo_args(cfg: AgentDPOConfig, cuda: bool | None = None):
-    """TRL's ``DPOConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
-    from trl import DPOConfig
-
-    return DPOConfig(**training_kwargs(cfg.train, cuda), beta=cfg.beta, loss_type=[cfg.loss_type],
-                     max_length=cfg.max_length, precompute_ref_log_probs=cfg.precompute_ref_log_probs)
-
-
 def build_trainer(cfg: AgentDPOConfig, *, progress: bool = True):
     """Roll out, pair, and build the DPO trainer; returns (trainer, tokenizer, yield)."""
     from datasets import Dataset
     from transformers import PrinterCallback
 
     from patchloop.rl.agentic.dpo_trainer import TrajectoryDPOTrainer, TrajectoryPreferenceCollator
+    from patchloop.rl.dpo import dpo_args  # the single-turn trainer's arguments: the same fields
 
     out = Path(cfg.train.output_dir)
     dump_config(cfg, out / "config.yaml")

@@ -138,11 +138,9 @@ def run_rollouts(s: RolloutSettings, out: str | Path, *, model_spec: str, tasks:
             rows[(row["task_id"], row["sample"])] = row
             bar.update(row)
 
-        if not todo:
-            pass
-        elif s.executor == "ray":
+        if todo and s.executor == "ray":
             _run_ray(s, model_spec, out, todo, record)
-        else:
+        elif todo:
             _run_threads(RolloutWorker(s, model_spec, out, model_factory), todo, s.workers, record)
     mine = [rows[(t.instance_id, k)] for t in tasks for k in range(s.samples_per_task)]
     write_json(out / "summary.json", summarise(mine))
@@ -157,7 +155,15 @@ def run_from_config(cfg) -> dict:
     quiet_libraries()
     out = Path(cfg.rollouts.output_dir or "runs/agent-rollouts")
     run_rollouts(cfg.rollouts, out, model_spec=acting_spec(cfg.model, cfg.rollouts))
-    return {"output_dir": str(out), **json.loads((out / "summary.json").read_text())}
+    summary = json.loads((out / "summary.json").read_text())
+    return {"output_dir": str(out), **summary, "masked_text": masked_text(summary["masked"])}
+
+
+def masked_text(masked: dict[str, int]) -> str:
+    """``{"crash": 2, "context": 1}`` -> ``"3 (crash 2, context 1)"``, ``{}`` -> ``"0"``."""
+    if not masked:
+        return "0"
+    return f"{sum(masked.values())} ({', '.join(f'{k} {v}' for k, v in sorted(masked.items()))})"
 
 
 def _run_threads(worker: RolloutWorker, todo: list[tuple[Task, int]], n: int, record) -> None:

@@ -35,13 +35,14 @@ def test_gpu_presets_build_gpu_trainer_arguments(kind, monkeypatch):
     import transformers.training_args as ta
     from trl import DPOConfig, SFTConfig
 
-    from patchloop.rl.agentic import dpo, rft
+    from patchloop.rl.agentic import rft
+    from patchloop.rl.dpo import dpo_args
     from patchloop.rl.sft import sft_args
 
     monkeypatch.setattr(ta, "is_torch_bf16_gpu_available", lambda: True)  # what a GPU would say
     cls = AgentRFTConfig if kind == "rft" else AgentDPOConfig
     cfg = load_config(cls, CONFIGS / f"gpu-7b-agentic-{kind}.yaml")
-    args = sft_args(rft.as_sft_config(cfg), cuda=True) if kind == "rft" else dpo.dpo_args(cfg, cuda=True)
+    args = sft_args(rft.as_sft_config(cfg), cuda=True) if kind == "rft" else dpo_args(cfg, cuda=True)
     assert isinstance(args, SFTConfig if kind == "rft" else DPOConfig)
     assert args.bf16 and not args.use_cpu and args.gradient_checkpointing and args.max_length == cfg.max_length
     if kind == "rft":
