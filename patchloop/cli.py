@@ -22,6 +22,14 @@ if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
 for _var, _value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
                      ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
     os.environ.setdefault(_var, _value)
+# Deprecation notices of the libraries under us are for their callers' developers, not for a
+# user at the terminal (they still show with -W or PYTHONWARNINGS).
+if not sys.warnoptions:
+    import warnings
+
+    for _lib in ("transformers", "trl", "peft", "accelerate", "datasets", "torch"):
+        warnings.filterwarnings("ignore", category=FutureWarning, module=_lib)
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=_lib)
 
 app = typer.Typer(
     name="patchloop",
