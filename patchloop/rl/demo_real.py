@@ -60,8 +60,8 @@ def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str
 
 
 def per_problem(out: Path) -> dict[str, bool]:
-    rows = (out / "per_task.jsonl").read_text().splitlines()
-    return {r["task_id"]: r["c"] > 0 for r in map(json.loads, rows) if r.strip()}
+    rows = [line for line in (out / "per_task.jsonl").read_text().splitlines() if line.strip()]
+    return {r["task_id"]: r["c"] > 0 for r in map(json.loads, rows)}
 
 
 def rft_config(out: Path, model: str, seed: int) -> RFTRunConfig:

@@ -52,3 +52,11 @@ def test_the_demo_draws_only_families_that_exist():
     from patchloop.rl.demo_real import FAMILIES
 
     assert FAMILIES and set(FAMILIES) <= set(KNOWN)
+
+
+def test_per_problem_reads_the_graders_per_task_file(tmp_path):
+    from patchloop.rl.demo_real import per_problem
+
+    (tmp_path / "per_task.jsonl").write_text('{"task_id": "HumanEval/1", "n": 1, "c": 1}\n\n'
+                                             '{"task_id": "HumanEval/4", "n": 1, "c": 0}\n')
+    assert per_problem(tmp_path) == {"HumanEval/1": True, "HumanEval/4": False}
