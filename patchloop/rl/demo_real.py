@@ -81,12 +81,14 @@ def run_real_demo(out: str | Path = "runs/demo", *, model: str = DEFAULT_MODEL, 
 
     console = console or Console()
     out = Path(out)
-    times: dict[str, float] = {}
+    earlier = out / "figures.json"  # a resumed run keeps the times of the stages it skips
+    times: dict[str, float] = json.loads(earlier.read_text()).get("stage_s", {}) if earlier.exists() else {}
 
     def timed(name: str, fn):
         t = time.monotonic()
         result = fn()
-        times[name] = round(time.monotonic() - t, 1)
+        if time.monotonic() - t > 1.0 or name not in times:  # a skipped stage takes no time
+            times[name] = round(time.monotonic() - t, 1)
         return result
 
     if model in CATALOG and not is_fetched(model_dir(model)):
