@@ -43,7 +43,7 @@ def test_sft_makes_an_impossible_task_pass(tiny_model, tmp_path):
     DatasetDict({"sft": Dataset.from_list(hf_rows(tasks))}).save_to_disk(str(tmp_path / "tasks" / "hf"))
     cfg = load_config(SFTRunConfig, None, [
         f"model.name_or_path={tiny_model}", f"data.path={tmp_path / 'tasks'}", f"train.output_dir={tmp_path / 'run'}",
-        "train.max_steps=30", "train.learning_rate=1e-2", "train.lr_scheduler_type=constant", "train.seed=0",
+        "train.max_steps=60", "train.learning_rate=1e-2", "train.lr_scheduler_type=constant", "train.seed=0",
         "train.per_device_train_batch_size=4", "train.report_to=[]", "train.save_steps=1000", "max_length=64"])
     trainer, tok = build_trainer(cfg)
     reward = ExecutionReward(partial=False, backend="local")
