@@ -1,4 +1,4 @@
-"""``patchloop train agent-rollouts | agent-rft | agent-dpo``: the agent trained on its own
+"""``patchloop train agent-rollouts | agent-rft | agent-dpo | agent-grpo``: the agent trained on its own
 rollouts (argument parsing only; the work is in ``patchloop.rl.agentic``). Every config key is a
 flag, as for the other trainers (``--samples-per-task 8``, ``--rollouts.agent.max-steps 12``);
 ``--dry-run`` prints the resolved config and every key."""
@@ -20,13 +20,15 @@ def _fail(e: Exception, code: int) -> typer.Exit:
 def _load(kind: str, config: Path | None, overrides: list[str] | None):
     from patchloop.rl.agentic.config import (
         AgentDPOConfig,
+        AgentGRPOConfig,
         AgentRFTConfig,
         AgentRolloutsConfig,
         load_rollouts_config,
     )
     from patchloop.rl.config import ConfigError, load_config
 
-    cls = {"agent-rollouts": AgentRolloutsConfig, "agent-rft": AgentRFTConfig, "agent-dpo": AgentDPOConfig}[kind]
+    cls = {"agent-rollouts": AgentRolloutsConfig, "agent-rft": AgentRFTConfig, "agent-dpo": AgentDPOConfig,
+           "agent-grpo": AgentGRPOConfig}[kind]
     try:
         cfg = (load_rollouts_config(config, overrides or []) if kind == "agent-rollouts"
                else load_config(cls, config, overrides or []))
@@ -44,6 +46,8 @@ def _run(kind: str, config: Path | None, overrides: list[str] | None, dry_run: b
         from patchloop.rl.agentic.rollouts import run_from_config as run
     elif kind == "agent-rft":
         from patchloop.rl.agentic.rft import run_agent_rft as run
+    elif kind == "agent-grpo":
+        from patchloop.rl.agentic.grpo import run_agent_grpo as run
     else:
         from patchloop.rl.agentic.dpo import run_agent_dpo as run
     try:
@@ -76,3 +80,9 @@ def register(app: typer.Typer) -> None:
     def agent_dpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
         """Agentic DPO: roll out, pair a resolved with an unresolved trajectory of each task, train (LoRA)."""
         _run("agent-dpo", config, overrides, dry_run)
+
+    @app.command("agent-grpo", context_settings=_CTX)
+    def agent_grpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
+        """Multi-turn GRPO: the policy in training acts as the agent, k rollouts per task per step
+        in parallel sandboxes, rewarded by the harness (TRL GRPOTrainer, LoRA; resumable)."""
+        _run("agent-grpo", config, overrides, dry_run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,7 @@ class LocalModel:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
         self._lock = threading.Lock()
         self.prefix_cache = PrefixCache(slots=prefix_slots)
+        self.generate_s = 0.0  # seconds the model spent generating (lock held), for time splits
 
     def render(self, messages: list[dict], tools: list[dict] | None = None) -> list[int]:
         """Prompt token ids for OpenAI-format ``messages`` (+ tools) with the generation prompt."""
@@ -212,7 +214,9 @@ class LocalModel:
                 kw["past_key_values"] = past
             if seed is not None:
                 torch.manual_seed(seed)
+            t0 = time.perf_counter()
             out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **kw)
+            self.generate_s += time.perf_counter() - t0
             if reuse:
                 self.prefix_cache.put(out.sequences[0].tolist(), getattr(out, "past_key_values", None))
         new = out.sequences[0, n_prompt:].tolist()

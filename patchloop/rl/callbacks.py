@@ -43,7 +43,8 @@ class ProgressCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:
             return
-        keys = ("loss", "reward", "reward_std", "pass_rate", "groups_kept", "kl", "entropy", "mean_token_accuracy")
+        keys = ("loss", "reward", "reward_std", "pass_rate", "groups_kept", "agent/resolved", "agent/masked", "kl",
+                "entropy", "mean_token_accuracy")
         shown = " ".join(f"{k}={logs[k]:.4g}" for k in keys if isinstance(logs.get(k), (int, float)))
         print(f"[{self.name}] step {state.global_step}/{state.max_steps} {shown}", flush=True)
 
@@ -94,8 +95,10 @@ class StepTimer(TrainerCallback):
         setattr(obj, name, timed)
 
     def add(self, key: str, seconds: float) -> None:
-        self.totals[key] += seconds
-        self._window[key] += seconds
+        """Count ``seconds`` under ``key``; keys beyond the three are reported as they come
+        (agentic GRPO splits generation into model, sandbox and grading time)."""
+        self.totals[key] = self.totals.get(key, 0.0) + seconds
+        self._window[key] = self._window.get(key, 0.0) + seconds
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._t = time.perf_counter()

@@ -136,3 +136,71 @@ def load_rollouts_config(path: str | Path | None, overrides: list[str] | None = 
         rollouts.setdefault("output_dir", str(Path(train_dir) / "rollouts"))
         data = {"model": data.get("model") or {}, "rollouts": rollouts}
     return config_from_data(AgentRolloutsConfig, data, overrides, str(path or "AgentRolloutsConfig"))
+
+
+class GRPORolloutSettings(RolloutSettings):
+    """Rollouts acted by the policy in training, each step (``samples_per_task``, ``model``,
+    ``base_url`` and ``executor`` do not apply: ``num_generations`` per task, in this process)."""
+
+    mask_exit_reasons: list[str] = Field(default_factory=lambda: ["max_steps", "context_full", "max_wall_s"])
+    """Episode endings masked rather than scored: GRPO++ (DeepSWE) masks episodes cut by the step,
+    context or time limit, whose failure says nothing about what the policy did."""
+
+    @field_validator("executor")
+    @classmethod
+    def _here(cls, v: str) -> str:
+        if v != "local":
+            raise ValueError("GRPO's rollouts run in the training process: rollouts.executor must be 'local'")
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _policy_acts(cls, v: str | None) -> str | None:
+        if v:
+            raise ValueError("GRPO's rollouts are acted by the policy in training: leave rollouts.model unset")
+        return v
+
+
+class AgentGRPOConfig(_Strict):
+    """Multi-turn GRPO of the agent: TRL's ``GRPOTrainer`` whose ``rollout_func`` runs the agent
+    itself (its tools, prompts and sandboxes) with the policy being trained, ``num_generations``
+    rollouts per task per step, rewarded by the harness's verdict on each diff. The defaults are
+    DeepSWE's GRPO++: no KL, clip-high, no reward scaling with a constant length normaliser
+    (Dr. GRPO), episodes cut by a limit masked rather than scored 0."""
+
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    """The policy's start: the model that acts in the rollouts and is trained."""
+    lora: LoraSettings = Field(default_factory=lambda: LoraSettings(enabled=True))
+    """LoRA on the start model (the base stays frozen)."""
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    """Optimisation and output; ``per_device_train_batch_size`` counts rollouts, a multiple of
+    ``num_generations`` (one optimiser step = that many rollouts, gradient accumulation aside)."""
+    rollouts: GRPORolloutSettings = Field(default_factory=GRPORolloutSettings)
+    """What the policy acts on and how: tasks, sampling, parallel sandboxes, the agent's limits,
+    grading, masking (``max_steps`` too). Written per step to ``<rollouts dir>/step-N``, so a
+    resumed run reuses the rollouts its last step had finished."""
+    num_generations: int = Field(8, ge=2)
+    """Rollouts per task per step: the group each advantage is relative to."""
+    beta: float = 0.0
+    """KL coefficient against the start policy (0: no KL term and no reference model)."""
+    loss_type: str = "dr_grpo"
+    """TRL loss aggregation: ``dr_grpo`` divides by a constant (``max_completion_length``), so a
+    long trajectory's tokens weigh what a short one's do; ``dapo`` normalises by the tokens in the batch."""
+    scale_rewards: str = "none"
+    """Advantage scaling: ``none`` (Dr. GRPO: no division by the group's std), ``group`` or ``batch``."""
+    epsilon: float = 0.2
+    """PPO clip range (lower)."""
+    epsilon_high: float | None = 0.28
+    """Upper clip (DAPO's clip-higher), so rare good tokens can still grow."""
+    num_iterations: int = Field(1, ge=1)
+    """Optimisation passes over one step's rollouts."""
+    max_completion_length: int = 16384
+    """``dr_grpo``'s normaliser: about the most tokens after the first prompt (sampled and tool
+    output) a trajectory can have; it also bounds vLLM's generation length."""
+    use_vllm: bool = False
+    """Generate with TRL's vLLM engine (GPU only); the agent's model calls then go to it."""
+    vllm_mode: Literal["colocate"] = "colocate"
+    """vLLM in the training process, the engine the agent's model calls go to (TRL's server
+    mode is not wired to the agent)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """GPU memory share for vLLM in colocate mode."""

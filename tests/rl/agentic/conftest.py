@@ -23,16 +23,14 @@ def acting_dir(tiny_dir, docker_client, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def submitting_dir(tiny_dir, tmp_path_factory):
-    """The tiny model fitted to fix textkit-1 (then submit) or submit at once, about half and
-    half, in tool-calling mode and local sandboxes (see ``fitted_tools``)."""
-    from tests.agent.conftest import agent_config, load_instance, open_task_sandbox
+def submitting_dir(tiny_dir, docker_client, tmp_path_factory):
+    """The tiny model fitted to fix textkit-1 (then submit) or submit at once, in tool-calling
+    mode and Docker sandboxes (see ``fitted_tools``)."""
+    from patchloop.agent.workspace import open_workspace
+    from tests.agent.conftest import agent_config, load_instance
     from tests.rl.agentic.fitted_tools import AGENT, fit_tools
 
     task = load_instance("textkit-1")
-    sandbox = open_task_sandbox(task, tmp_path_factory.mktemp("fit-repo") / "repo")
-    try:
-        return fit_tools(tiny_dir, tmp_path_factory.mktemp("submitting") / "model", task, sandbox,
-                         agent_config(**AGENT))
-    finally:
-        sandbox.close()
+    with open_workspace(task, "docker") as (sandbox, python):
+        return fit_tools(tiny_dir, tmp_path_factory.mktemp("submitting") / "model", task,
+                         [(sandbox, agent_config(**AGENT, python=python))])

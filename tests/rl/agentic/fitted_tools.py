@@ -1,14 +1,16 @@
 """A tiny model fitted to finish episodes of the agent in tool-calling mode (the default one)
-on the built-in instance ``textkit-1``, in local sandboxes: the model the project builds
+on the built-in instance ``textkit-1``, in Docker sandboxes: the model the project builds
 offline, fine-tuned (plain torch, about a hundred steps) on the agent's real prompts with the
 real tool schemas.
 
-On the task prompt it calls ``edit`` with the fix or ``submit`` at once, about half and half;
-after the edit's real tool result it calls ``submit``. So its episodes end by submitting (none
+On the task prompt it calls ``edit`` with the fix or ``submit`` at once (about two times in
+three it edits); after the edit's real tool result it calls ``submit``. So its episodes end by submitting (none
 is cut by the step limit, which GRPO masks), a group of rollouts holds resolved and unresolved
 ones by the draw, and a resolved one has a tool output between its two model turns. (The text
 mode model of ``fitted.py`` acts once and is cut by the step limit; it suits RFT and DPO.)
-The prompt names the sandbox's random working directory; the fit carries over to others.
+The prompt names the sandbox's working directory: ``/workspace`` in every Docker sandbox, so the
+prompt fitted on is the prompt rollouts get (a local sandbox's random directory name alone moves
+a model this small off its fit).
 """
 
 from __future__ import annotations
@@ -68,10 +70,30 @@ def _reply_nats(model, cache, prompt: list[int], replies: list[list[int]], label
     return -(lp * keep).sum(), keep.sum()
 
 
-def fit_tools(base_dir: Path, out_dir: Path, task, sandbox, cfg, steps: int = 300) -> Path:
-    """Fine-tune a copy of ``base_dir`` (see the module docstring); save it to ``out_dir``. The
-    long prompts' keys and values are computed without gradients and refreshed every few steps,
-    so a step costs a forward-backward of the replies alone."""
+def _batches(engine, task, workspaces) -> list[tuple[list[int], list[list[int]], list[list[int]], float]]:
+    """Per prompt: its replies (right-padded), their labels (pads not scored), and the least
+    summed loss they allow. On each workspace's first prompt the fix is taught twice and the
+    submit once, so the model edits about two times in three there; after the edit's result,
+    submit."""
+    import math
+
+    eot = engine.tokenizer.eos_token_id
+    edit, submit = engine.encode(EDIT) + [eot], engine.encode(SUBMIT) + [eot]
+    pad = len(edit) - len(submit)
+    out = []
+    for sandbox, cfg in workspaces:
+        first, second = agent_prompts(engine, task, sandbox, cfg)
+        out.append((first, [edit, edit, submit + [eot] * pad], [edit, edit, submit + [-100] * pad],
+                    2 * math.log(3 / 2) + math.log(3)))
+        out.append((second, [submit], [submit], 0.0))
+    return out
+
+
+def fit_tools(base_dir: Path, out_dir: Path, task, workspaces, steps: int = 300) -> Path:
+    """Fine-tune a copy of ``base_dir`` (see the module docstring) on the agent's prompts in
+    ``workspaces`` (``(sandbox, agent config)`` pairs); save it to ``out_dir``. The long prompts' keys and values are
+    computed without gradients and refreshed every few steps, so a step costs a
+    forward-backward of the replies alone."""
     import torch
 
     from patchloop.llm.local import LocalModel
@@ -79,12 +101,7 @@ def fit_tools(base_dir: Path, out_dir: Path, task, sandbox, cfg, steps: int = 30
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: far faster than two fighting over a busy machine
     engine = LocalModel(str(base_dir))
-    first, second = agent_prompts(engine, task, sandbox, cfg)
-    eot = engine.tokenizer.eos_token_id
-    edit, submit = engine.encode(EDIT) + [eot], engine.encode(SUBMIT) + [eot]
-    pad = len(edit) - len(submit)
-    # one batch per prompt: both replies to the first (right-padded, pads not scored), then the submit
-    batches = [(first, [edit, submit + [eot] * pad], [edit, submit + [-100] * pad]), (second, [submit], [submit])]
+    batches = _batches(engine, task, workspaces)
     model = engine.model
     torch.manual_seed(0)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -94,18 +111,17 @@ def fit_tools(base_dir: Path, out_dir: Path, task, sandbox, cfg, steps: int = 30
         if fresh:
             model.eval()
             with torch.no_grad():
-                caches = [model(torch.tensor([p[:-1]]), use_cache=True).past_key_values for p, _, _ in batches]
+                caches = [model(torch.tensor([b[0][:-1]]), use_cache=True).past_key_values for b in batches]
             model.train()
-        nats = []
-        for (prompt, replies, labels), cache in zip(batches, caches):
+        excess = 0.0
+        for (prompt, replies, labels, floor), cache in zip(batches, caches):
             total, count = _reply_nats(model, cache, prompt, replies, labels)
             (total / count).backward()
-            nats.append(total.item())
+            excess = max(excess, total.item() - floor)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()
-        # edit and submit share the first prompt: ln 2 each at the branch is the best they can do
-        near = nats[0] < 2 * 0.69 + 0.2 and nats[1] < 0.3
+        near = excess < 0.25  # within a quarter nat of the best fit on every prompt
         if near and fresh:  # a stale cache flatters: only a fresh one may end the fit
             break
     model.eval()

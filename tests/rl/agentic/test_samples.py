@@ -1,4 +1,4 @@
-"""``trajectory_segments`` on real episodes of the agent (tiny models, local sandboxes): the
+"""``trajectory_segments`` on real episodes of the agent (tiny models, real sandboxes): the
 model's own tokens are marked and nothing else, tool outputs are not, the logprobs sit on the
 tokens they belong to, and a conversation cut to fit the context becomes two sequences."""
 
@@ -8,31 +8,29 @@ import pytest
 
 from patchloop.rl.agentic.samples import trajectory_segments
 from patchloop.types import Step, Trajectory
-from tests.agent.conftest import agent_config, load_instance, open_task_sandbox
+from tests.agent.conftest import agent_config, load_instance
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 
 
-def episode(model_dir, seed: int, where, **agent) -> Trajectory:
+def episode(model_dir, seed: int, backend: str, **agent) -> Trajectory:
     from patchloop.agent.runner import run_episode
+    from patchloop.agent.workspace import open_workspace
     from patchloop.llm import load_chat_model
 
     task = load_instance("textkit-1")
-    sandbox = open_task_sandbox(task, where / f"repo-{seed}")
     model = load_chat_model(f"hf:{model_dir}", temperature=1.0, max_tokens=agent["completion_tokens"], seed=seed)
-    try:
-        return run_episode(model, sandbox, task, agent_config(**agent))
-    finally:
-        sandbox.close()
+    with open_workspace(task, backend) as (sandbox, python):  # as rollouts get them
+        return run_episode(model, sandbox, task, agent_config(**agent, python=python))
 
 
-def test_only_sampled_tokens_are_marked_and_tool_output_is_not(submitting_dir, tmp_path):
+def test_only_sampled_tokens_are_marked_and_tool_output_is_not(submitting_dir):
     import torch
     from transformers import AutoModelForCausalLM
 
     from tests.rl.agentic.fitted_tools import AGENT
 
-    runs = (episode(submitting_dir, seed, tmp_path, **AGENT) for seed in range(8))
+    runs = (episode(submitting_dir, seed, "docker", **AGENT) for seed in range(8))
     traj = next(t for t in runs if t.steps[0].tool_calls and t.steps[0].tool_calls[0]["name"] == "edit")
     assert len(traj.steps) == 2 and traj.steps[1].continued and traj.exit_reason == "submitted"
     [seg] = trajectory_segments(traj)
@@ -60,9 +58,9 @@ def test_only_sampled_tokens_are_marked_and_tool_output_is_not(submitting_dir, t
                           atol=2e-3)
 
 
-def test_a_conversation_cut_to_fit_the_context_gives_two_segments(tiny_dir, tmp_path):
+def test_a_conversation_cut_to_fit_the_context_gives_two_segments(tiny_dir):
     # 2,300 tokens: three turns fit whole, the fourth only with old replies shortened
-    traj = episode(tiny_dir, 0, tmp_path, max_steps=4, context_tokens=2300, completion_tokens=120,
+    traj = episode(tiny_dir, 0, "local", max_steps=4, context_tokens=2300, completion_tokens=120,
                    repo_map_tokens=300)
     cut = [i for i, s in enumerate(traj.steps) if s.context_cut]
     assert cut and all(s.continued for s in traj.steps[1: cut[0]])
