@@ -135,10 +135,9 @@ def build_dataset(cfg: GRPORunConfig):
     return Dataset.from_list(grpo_rows(rows, d.prompt_format))
 
 
-def grpo_args(cfg: GRPORunConfig, cuda: bool | None = None):
-    """TRL's ``GRPOConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
-    from trl import GRPOConfig
-
+def group_and_vllm_kwargs(cfg, cuda: bool | None = None) -> tuple[dict, dict]:
+    """The trainer arguments every GRPO run shares (single-turn and the agent's): the training
+    settings, checked that a step holds whole groups, and vLLM's where the run asks for it."""
     cuda = has_cuda() if cuda is None else cuda
     kw = training_kwargs(cfg.train, cuda)
     if kw["per_device_train_batch_size"] % cfg.num_generations:
@@ -149,7 +148,15 @@ def grpo_args(cfg: GRPORunConfig, cuda: bool | None = None):
         if not cuda:
             raise ValueError("use_vllm needs a CUDA GPU; set use_vllm=false on CPU")
         extra = {"use_vllm": True, "vllm_mode": cfg.vllm_mode,
-                     "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization}
+                 "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization}
+    return kw, extra
+
+
+def grpo_args(cfg: GRPORunConfig, cuda: bool | None = None):
+    """TRL's ``GRPOConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
+    from trl import GRPOConfig
+
+    kw, extra = group_and_vllm_kwargs(cfg, cuda)
     return GRPOConfig(
         **kw, **extra, num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
         temperature=cfg.temperature, top_p=cfg.top_p, beta=cfg.beta, loss_type=cfg.loss_type,

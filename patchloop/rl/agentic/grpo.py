@@ -31,13 +31,11 @@ from patchloop.rl.agentic.config import AgentGRPOConfig
 from patchloop.rl.agentic.grpo_rollouts import AgentReward, AgentRolloutFunc
 from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, StepTimer, WallBudgetCallback
 from patchloop.rl.common import (
-    has_cuda,
     load_model,
     peft_config,
     quiet_libraries,
     save_final,
     set_cpu_threads,
-    training_kwargs,
 )
 from patchloop.rl.config import dump_config
 
@@ -48,19 +46,13 @@ def agent_grpo_args(cfg: AgentGRPOConfig, cuda: bool | None = None):
     """TRL's ``GRPOConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
     from trl import GRPOConfig
 
-    cuda = has_cuda() if cuda is None else cuda
-    kw = training_kwargs(cfg.train, cuda)
-    if kw["per_device_train_batch_size"] % cfg.num_generations:
-        raise ValueError(f"train.per_device_train_batch_size ({kw['per_device_train_batch_size']}) must be a "
-                         f"multiple of num_generations ({cfg.num_generations})")
-    extra = {}
-    if cfg.use_vllm:
-        if not cuda:
-            raise ValueError("use_vllm needs a CUDA GPU; set use_vllm=false on CPU")
+    from patchloop.rl.grpo import group_and_vllm_kwargs
+
+    kw, extra = group_and_vllm_kwargs(cfg, cuda)
+    if extra:
         # the agent's logprobs are the raw distribution's: no importance correction against them
-        extra = {"use_vllm": True, "vllm_mode": cfg.vllm_mode, "vllm_importance_sampling_correction": False,
-                 "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization,
-                 "vllm_max_model_length": cfg.rollouts.agent.context_tokens}
+        extra.update(vllm_importance_sampling_correction=False,
+                     vllm_max_model_length=cfg.rollouts.agent.context_tokens)
     s = cfg.rollouts
     return GRPOConfig(
         **kw, **extra, num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
