@@ -9,7 +9,8 @@ For each model (catalog names; fetched first with ``patchloop model fetch``):
    a short reply per turn), with and without KV-prefix reuse, same greedy replies;
 4. ``patchloop serve`` over HTTP on 127.0.0.1: completion tokens/s with 1 client vs 4
    concurrent clients (dynamic batching);
-5. llama.cpp (``bench/llamacpp.py``) where a working build is installed.
+5. llama.cpp (``bench/llamacpp.py``) where a working build is installed: prefill, one-sequence
+   decoding, and the same 10-turn conversation with and without its prefix reuse.
 
     .venv/bin/python bench/inference.py [--models qwen2.5-coder-0.5b-instruct,...] [--tokens 32]
 
@@ -98,22 +99,53 @@ def prefill_rate(engine, n_prompt: int) -> tuple[int, float]:
 
 def conversation(engine, turns: int, reuse: bool, reply_tokens: int, system_blocks: int = 30,
                  observation_blocks: int = 4) -> dict:
-    """Seconds for ``turns`` agent turns; the replies are greedy, so both arms see the same text."""
-    engine.prefix_cache.clear()
+    """Seconds for ``turns`` agent turns; the replies are greedy, so both arms see the same text.
+
+    Works on both engines: transformers' ``LocalModel`` (``reuse_prefix``, an LRU of KV caches)
+    and llama.cpp's (``use_cache``, the one sequence its context holds)."""
+    if hasattr(engine, "prefix_cache"):
+        engine.prefix_cache.clear()
+        switch = {"reuse_prefix": reuse}
+    else:
+        switch = {"use_cache": reuse}
     system = "You fix bugs in Python repositories. Repository map:\n" + "".join(
         FILLER.format(i=i) for i in range(system_blocks))
     history = [{"role": "system", "content": system}, {"role": "user", "content": "Fix: helper_3 drops zeros."}]
-    start, prompt_tokens, replies = time.perf_counter(), 0, []
+    start, prompt_tokens, reused, replies = time.perf_counter(), 0, 0, []
     for t in range(turns):
         prompt = engine.render(history)
         prompt_tokens += len(prompt)
-        gen = engine.generate(prompt, max_new_tokens=reply_tokens, temperature=0, reuse_prefix=reuse)
+        gen = engine.generate(prompt, max_new_tokens=reply_tokens, temperature=0, **switch)
+        reused += int(gen.extra.get("cached_prompt_tokens") or 0)
         replies.append(gen.token_ids)
         observation = f"$ sed -n 1,40p helpers.py  (turn {t})\n" + "".join(
             FILLER.format(i=100 * t + i) for i in range(observation_blocks))
         history += [{"role": "assistant", "content": gen.text}, {"role": "user", "content": observation}]
     return {"seconds": time.perf_counter() - start, "prompt_tokens": prompt_tokens, "replies": replies,
-            "reused_tokens": engine.prefix_cache.reused_tokens}
+            "reused_tokens": reused}
+
+
+def conversation_pair(engine, args) -> dict:
+    """The conversation with and without prefix reuse on one engine, and their ratio."""
+    sizes = dict(system_blocks=args.system_blocks, observation_blocks=args.observation_blocks)
+    with_reuse = conversation(engine, args.turns, True, args.reply_tokens, **sizes)
+    without = conversation(engine, args.turns, False, args.reply_tokens, **sizes)
+    # bf16 sums in another order with a cache, so a near-tie may flip a greedy token: say so
+    return {"same_replies": with_reuse["replies"] == without["replies"], "turns": args.turns,
+            "turn_prompt_tokens": with_reuse["prompt_tokens"], "conversation_reuse_s": with_reuse["seconds"],
+            "conversation_noreuse_s": without["seconds"], "reused_tokens": with_reuse["reused_tokens"],
+            "prefix_reuse_speedup": without["seconds"] / with_reuse["seconds"]}
+
+
+def llamacpp_conversation(name: str, args) -> dict | str:
+    """The same conversation on the llama.cpp engine (the fast path for one user at a terminal)."""
+    try:
+        from patchloop.llm.engines.llamacpp import load_engine
+
+        engine = load_engine(name, n_ctx=16384)
+    except Exception as e:  # noqa: BLE001 -- no working build here: say so in the results
+        return f"not measured: {e}"
+    return conversation_pair(engine, args)
 
 
 def serve_rate(name: str, clients: int, requests: int, max_tokens: int) -> float:
@@ -154,14 +186,7 @@ def bench_model(name: str, args) -> dict:
             r["decode_16_bfloat16"] = decode_rate(engine, args.tokens, 16)
         r["prefill_tokens"], r[f"prefill_{dtype}"] = prefill_rate(engine, args.prefill)
         if dtype == "bfloat16":
-            sizes = dict(system_blocks=args.system_blocks, observation_blocks=args.observation_blocks)
-            with_reuse = conversation(engine, args.turns, True, args.reply_tokens, **sizes)
-            without = conversation(engine, args.turns, False, args.reply_tokens, **sizes)
-            # bf16 sums in another order with a cache, so a near-tie may flip a greedy token: say so
-            r["same_replies"] = with_reuse["replies"] == without["replies"]
-            r["turns"], r["turn_prompt_tokens"] = args.turns, with_reuse["prompt_tokens"]
-            r["conversation_reuse_s"], r["conversation_noreuse_s"] = with_reuse["seconds"], without["seconds"]
-            r["reused_tokens"] = with_reuse["reused_tokens"]
+            r.update(conversation_pair(engine, args))
         del engine
     for clients in (1, 4):
         r[f"serve_{clients}_clients_tok_s"] = serve_rate(name, clients, args.requests, args.serve_tokens)
@@ -171,9 +196,9 @@ def bench_model(name: str, args) -> dict:
         r["llamacpp"] = f"not measured: {e}"
     else:
         r["llamacpp"] = bench_llamacpp(name, prompt_tokens=args.prefill, decode_tokens=args.tokens)
+        r["llamacpp_conversation"] = llamacpp_conversation(name, args)
     r["batched_bf16_vs_fp32_single"] = r["decode_8_bfloat16"] / r["decode_1_float32"]
     r["batched16_bf16_vs_fp32_single"] = r["decode_16_bfloat16"] / r["decode_1_float32"]
-    r["prefix_reuse_speedup"] = r["conversation_noreuse_s"] / r["conversation_reuse_s"]
     r["serve_4_vs_1"] = r["serve_4_clients_tok_s"] / r["serve_1_clients_tok_s"]
     return r
 
@@ -189,6 +214,13 @@ def report(r: dict) -> None:
           f"({r['reused_tokens']} tokens reused; same greedy replies: {r['same_replies']})")
     print(f"serve completion tok/s: 1 client {f('serve_1_clients_tok_s')} | 4 clients {f('serve_4_clients_tok_s')}")
     print(f"llama.cpp: {r['llamacpp']}")
+    lc = r.get("llamacpp_conversation")
+    if isinstance(lc, dict):
+        print(f"llama.cpp {lc['turns']}-turn conversation: {lc['conversation_noreuse_s']:.1f} s without reuse, "
+              f"{lc['conversation_reuse_s']:.1f} s with ({lc['reused_tokens']} tokens reused; same greedy replies: "
+              f"{lc['same_replies']}) = {lc['prefix_reuse_speedup']:.2f}x")
+    elif lc:
+        print(f"llama.cpp conversation: {lc}")
     print(f"ratios: bf16 x8 / fp32 x1 = {r['batched_bf16_vs_fp32_single']:.1f}x, "
           f"bf16 x16 / fp32 x1 = {r['batched16_bf16_vs_fp32_single']:.1f}x (goal >= 10) | "
           f"prefix reuse {r['prefix_reuse_speedup']:.2f}x (goal >= 3) | serve 4/1 {r['serve_4_vs_1']:.2f}x (goal >= 3)")

@@ -166,6 +166,8 @@ def func(
     if model is not None:
         from patchloop.rl.evaluate import sample_completions
 
+        _grader_starts(backend)
+
         samples = out / "samples.jsonl"
         try:
             meta = sample_completions(model, list(problems.values()), samples, n_samples=n_samples,
@@ -183,3 +185,29 @@ def func(
     scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))
     typer.echo(f"{summary['problems']} problems, {summary['samples']} samples: {scores or 'no pass@k (no samples)'}; "
                f"statuses {summary['statuses']}; summary: {out / 'summary.json'}")
+    if summary.get("infra_errors"):
+        _report_ungraded(summary, out / "results.jsonl")
+
+
+def _grader_starts(backend: str) -> None:
+    """Open and close one grading sandbox before sampling: a backend that cannot start (no engine,
+    no base image and no tool to build it) would otherwise show only after the whole sampling
+    pass, as an ERROR on every sample and a pass@k of zero."""
+    from patchloop.sandbox import SandboxError, open_sandbox
+
+    try:
+        open_sandbox(backend=backend, task_id="eval-func-check").close()
+    except SandboxError as e:
+        _fail(f"--backend {backend}: the grading sandbox does not start ({e}); nothing was sampled")
+
+
+def _report_ungraded(summary: dict, results: Path) -> None:
+    """Samples that ended in an infrastructure error count as failures in pass@k, so the run is
+    not a measurement: say how many, the first cause, and that a rerun grades them again."""
+    from patchloop.types import read_jsonl
+
+    first = next((r.get("detail") for r in read_jsonl(results) if r.get("infra_error")), None) if results.exists() else None
+    typer.echo(f"error: {summary['infra_errors']} of {summary['samples']} samples were not graded "
+               f"(first cause: {first or 'unknown'}); pass@k above counts them as failures. "
+               "Rerun the same command to grade them again.", err=True)
+    raise typer.Exit(1)

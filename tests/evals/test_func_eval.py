@@ -97,3 +97,39 @@ def test_docker_backend_scores_the_builtin_set(docker_client, tmp_path):
                                         ks=[1, 2], backend="docker", meta={"temperature": 0.0})
     assert summary["pass@1"] == pytest.approx(0.5) and summary["pass@2"] == pytest.approx(1.0)
     assert json.loads((tmp_path / "summary.json").read_text())["meta"] == {"temperature": 0.0}
+
+
+def _sandbox_that_cannot_start(monkeypatch):
+    import patchloop.sandbox as sandbox
+    from patchloop.sandbox import SandboxError
+
+    def refuse(*_a, **_k):
+        raise SandboxError("images", "install mmdebstrap (apt-get install mmdebstrap) to build the base image offline")
+
+    monkeypatch.setattr(sandbox, "open_sandbox", refuse)
+
+
+def test_cli_refuses_to_sample_when_the_grader_cannot_start(tmp_path, monkeypatch):
+    """With --model the grading sandbox is opened first: no 20-minute sampling pass ending in ERRORs."""
+    from patchloop.cli import app
+
+    _sandbox_that_cannot_start(monkeypatch)
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["eval", "func", "--dataset", str(EXAMPLES / "problems.jsonl"), "--model",
+                                   "no-such-model-is-loaded", "--backend", "docker", "--out", str(out), "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert "grading sandbox does not start" in res.output and "mmdebstrap" in res.output
+    assert "nothing was sampled" in res.output and not (out / "samples.jsonl").exists()
+
+
+def test_cli_fails_when_samples_were_not_graded(tmp_path, monkeypatch):
+    """Infrastructure errors count as failures in pass@k, so the command says so and exits 1."""
+    from patchloop.cli import app
+
+    _sandbox_that_cannot_start(monkeypatch)
+    res = CliRunner().invoke(app, ["eval", "func", "--dataset", str(EXAMPLES / "problems.jsonl"), "--samples",
+                                   str(EXAMPLES / "samples.jsonl"), "--k", "1", "--backend", "local",
+                                   "--out", str(tmp_path / "run"), "--no-progress"])
+    assert res.exit_code == 1, res.output
+    assert "20 of 20 samples were not graded" in res.output and "mmdebstrap" in res.output
+    assert "Rerun the same command" in res.output
