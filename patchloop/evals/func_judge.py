@@ -17,15 +17,20 @@ import tempfile
 import time
 
 if __package__:  # imported from the package (host side, tests)
+    from patchloop.evals import func_procs as procs
     from patchloop.evals.func_candidate import candidate_main
     from patchloop.evals.func_codec import encode, send
-    from patchloop.evals.func_procs import PR_SET_CHILD_SUBREAPER, has_children, kill_and_reap, kill_descendants, prctl
-    from patchloop.evals.func_proxy import (CandidateDied, CandidateError, CandidateSetupFailed, CandidateTimeout,
-                                            Proxy)
+    from patchloop.evals.func_proxy import (
+        CandidateDied,
+        CandidateError,
+        CandidateSetupFailed,
+        CandidateTimeout,
+        Proxy,
+    )
 else:  # a file in the sandbox, imported while func_server.py has this directory on sys.path
+    import func_procs as procs
     from func_candidate import candidate_main
     from func_codec import encode, send
-    from func_procs import PR_SET_CHILD_SUBREAPER, has_children, kill_and_reap, kill_descendants, prctl
     from func_proxy import CandidateDied, CandidateError, CandidateSetupFailed, CandidateTimeout, Proxy
 
 MAX_REPORTED = 16 * 1024  # bytes of one structured-case return value sent back to the host
@@ -139,7 +144,7 @@ def judge_main(job, test_fd, result_w, uid, limits) -> None:
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 1)  # tests may print; nothing of ours goes to the server's stdout
     try:
-        prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
+        procs.prctl(procs.PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
     except OSError as e:  # without it a double-forked candidate would outlive the kill
         send(result_w, {"infra": f"judge set-up failed, refusing to grade: {e}"})
         os._exit(0)
@@ -160,9 +165,9 @@ def judge_main(job, test_fd, result_w, uid, limits) -> None:
     report = run_tests(job["kind"], test, job["entry_point"], proxy)
     report["state"] = proxy.state
     report["calls"] = proxy.calls
-    kill_and_reap(pid, group=True)
-    if has_children():  # orphans re-parented to us (we are their subreaper)
-        kill_descendants(uid)
+    procs.kill_and_reap(pid, group=True)
+    if procs.has_children():  # orphans re-parented to us (we are their subreaper)
+        procs.kill_descendants(uid)
     shutil.rmtree(workdir, ignore_errors=True)
     send(result_w, report)
     os._exit(0)

@@ -74,18 +74,16 @@ import sys
 import time
 
 if __package__:  # imported from the package (host side, tests) ...
+    from patchloop.evals import func_procs as procs
     from patchloop.evals.func_codec import CodecError, recv
     from patchloop.evals.func_judge import judge_main
-    from patchloop.evals.func_procs import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, can_switch_uid, fresh_uid,
-                                            has_children, kill_and_reap, kill_descendants, prctl)
     from patchloop.evals.func_scratch import scratch_restore, scratch_snapshot
 else:  # ... or run in a sandbox from the directory the host wrote SERVER_FILES into
     _HERE = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, _HERE)
+    import func_procs as procs
     from func_codec import CodecError, recv
     from func_judge import judge_main  # and, through it, func_candidate and func_proxy
-    from func_procs import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, can_switch_uid, fresh_uid, has_children,
-                            kill_and_reap, kill_descendants, prctl)
     from func_scratch import scratch_restore, scratch_snapshot
 
     # That directory belongs to the sandbox user, whom candidates may share: nothing may be
@@ -110,7 +108,7 @@ def run_job(job, test_fd, limits):
 
 
 def _run_judge(job, test_fd, limits):
-    uid = fresh_uid() if limits.get("switch_uid") else None
+    uid = procs.fresh_uid() if limits.get("switch_uid") else None
     result_r, result_w = os.pipe()
     try:
         pid = os.fork()
@@ -135,16 +133,17 @@ def _run_judge(job, test_fd, limits):
     except (CodecError, ValueError) as e:
         report = {"judge_failed": f"bad report: {e}"}
     os.close(result_r)
-    kill_and_reap(pid)
-    if has_children():  # only when the judge died before cleaning up after its candidate
-        kill_descendants(uid)
+    procs.kill_and_reap(pid)
+    if procs.has_children():  # only when the judge died before cleaning up after its candidate
+        procs.kill_descendants(uid)
     return report
 
 
 def harden_server() -> None:
     """The server's own defences; raises (naming the one that failed) rather than grade without."""
-    prctl(PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")  # /proc/<us>/fd and /mem closed to same-uid candidates
-    prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
+    # non-dumpable: /proc/<us>/fd and /mem are closed to same-uid candidates
+    procs.prctl(procs.PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")
+    procs.prctl(procs.PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
     failed = []
     for name in PRELOAD:
         try:
@@ -166,7 +165,7 @@ def main(batch_dir) -> int:
     with open(os.path.join(batch_dir, "jobs.json"), encoding="utf-8") as fh:
         batch = json.load(fh)
     jobs, limits = batch["jobs"], batch["limits"]
-    limits["switch_uid"] = can_switch_uid()
+    limits["switch_uid"] = procs.can_switch_uid()
     test_fds = []
     for i in range(len(jobs)):  # open, then unlink: no candidate can ever open them by name
         path = os.path.join(batch_dir, f"test-{i}.json")
