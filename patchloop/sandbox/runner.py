@@ -155,7 +155,6 @@ def run_command(cmd: str, *, cwd: str, env: dict, timeout: float, cap: int, rlim
             "oom_killed": procs.oom_kills(oom_file) > oom_before, "truncated": out.truncated or err.truncated}
 
 
-
 # ---------------------------------------------------------------- git state
 
 
@@ -187,7 +186,6 @@ def restore_git(git_dir: str, tar_bytes: bytes) -> None:
         members = [m for m in tar.getmembers()
                    if not os.path.isabs(m.name) and ".." not in m.name.split("/")]
         tar.extractall(git_dir, members=members)
-
 
 
 # ---------------------------------------------------------------- server
@@ -266,5 +264,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(sys.argv[2:])
     else:
-        sys.exit("usage: runner.py --serve [--workspace DIR --tmp-bytes N] [--oom-file F|none] "
-                 "[--flags drop-caps,subreaper]")
+        sys.exit("usage: python -m patchloop.sandbox.runner --serve [--workspace DIR --tmp-bytes N] "
+                 "[--oom-file F|none] [--flags drop-caps,subreaper]")

@@ -63,7 +63,8 @@ def test_no_lazy_import_a_candidate_could_plant_for_the_judge():
     loaded_early = set(sys.builtin_module_names) | set(PRELOAD)
     late = []
     for name, text in SERVER.items():
-        for fn in (n for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        functions = [n for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for fn in functions:
             for node in ast.walk(fn):
                 if isinstance(node, ast.Import):
                     late += [f"{name}:{fn.name}: {a.name}" for a in node.names if a.name not in loaded_early]
