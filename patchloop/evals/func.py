@@ -8,7 +8,7 @@ ERROR when the grader itself could not decide (``infra_error``: RL maps it to a 
 What a completion is (a body, a whole function in a chat reply, fenced or not, with prose
 around it) is decided once, by ``patchloop.evals.extract``, before anything runs.
 
-How a batch runs: the host writes ``func_server.py`` + ``func_codec.py``, a jobs file (programs,
+How a batch runs: the host writes the server's files (``SERVER_FILES``), a jobs file (programs,
 entry points, timeouts) and one test file per sample into a fresh directory of the sandbox,
 then runs the server once per chunk. See ``func_server`` for the per-sample processes and the
 anti-tampering protocol. Structured tests (``extra["cases"]``: ``{"args": [...], "expected": v}``)
@@ -35,6 +35,9 @@ from patchloop.types import FunctionTask, Record
 PASS, FAIL, TIMEOUT, ERROR = "PASS", "FAIL", "TIMEOUT", "ERROR"
 CHUNK = 32  # samples per server run: bounds the output size and what one crash can cost
 _HERE = Path(__file__).parent
+# The in-sandbox grader server and every module it imports: all of them travel into the sandbox.
+SERVER_FILES = ("func_server.py", "func_judge.py", "func_proxy.py", "func_candidate.py", "func_procs.py",
+                "func_scratch.py", "func_codec.py")
 
 
 @dataclass
@@ -157,11 +160,8 @@ def _run_chunk(sandbox: Any, jobs: list[dict], tests: list[dict], limits: FuncLi
     import shlex
 
     where = f"/tmp/plfunc-{secrets.token_hex(8)}"
-    files = {
-        "func_server.py": (_HERE / "func_server.py").read_text(encoding="utf-8"),
-        "func_codec.py": (_HERE / "func_codec.py").read_text(encoding="utf-8"),
-        "jobs.json": json.dumps({"jobs": jobs, "limits": vars(limits)}),
-    }
+    files = {name: (_HERE / name).read_text(encoding="utf-8") for name in SERVER_FILES}
+    files["jobs.json"] = json.dumps({"jobs": jobs, "limits": vars(limits)})
     files.update({f"test-{i}.json": json.dumps(t) for i, t in enumerate(tests)})
     sandbox.write_file(f"{where}/bundle.json", json.dumps(files))
     py = shlex.quote(_python_for(sandbox))

@@ -1,6 +1,6 @@
 """Strict plain-data codec and framed pipes, shared by the in-sandbox fork server and the host.
 
-Standard library only: this file is copied into sandboxes next to ``func_server.py``.
+Standard library only: this file is copied into sandboxes with ``func_server.py`` and its modules.
 Only builtin plain types cross a pipe (exact types, no subclasses), so a candidate's return
 value can be compared, but cannot *compare itself* (no lying ``__eq__`` survives ``decode``).
 """

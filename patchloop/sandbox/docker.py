@@ -1,10 +1,10 @@
 """``DockerSandbox``: one long-lived, locked-down container per workspace.
 
-The container's PID 1 is ``runner.py``: a one-line ``python3 -c`` bootstrap reads the runner's
-source as the first line of stdin, so nothing is written into the read-only image. Commands
-then travel as JSON lines over the container's attached stdin/stdout: a round trip costs a
-few milliseconds (mostly ``bash`` starting) instead of the 100+ a ``docker exec`` pays, and
-every command stays inside the container's cgroup and pids limit.
+The container's PID 1 is ``runner.py``: a one-line ``python3 -c`` bootstrap (``boot.BOOT``)
+reads the runner's modules as the first line of stdin, so nothing is written into the read-only
+image. Commands then travel as JSON lines over the container's attached stdin/stdout: a round
+trip costs a few milliseconds (mostly ``bash`` starting) instead of the 100+ a ``docker exec``
+pays, and every command stays inside the container's cgroup and pids limit.
 
 The workspace is a tmpfs volume (``limits.workspace_bytes``) owned by uid 1000: the engine
 sees it, so files move in and out with ``put_archive``/``get_archive``; being RAM, what is
@@ -27,7 +27,6 @@ process start time; ``gc()`` removes those whose owner is gone (or all of them).
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import re
@@ -38,14 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.sandbox.base import SandboxError, SandboxLimits
+from patchloop.sandbox.boot import BOOT, runner_bundle
 from patchloop.sandbox.client import RunnerSandbox, owner_gone, owner_labels
 
 log = logging.getLogger(__name__)
-RUNNER_SOURCE = (Path(__file__).with_name("runner.py")).read_text()
 UID = 1000
-# PID 1 reads the runner's source as the first line of its stdin: nothing to write into the
-# read-only image, and `ps` inside the sandbox shows one short line instead of the whole file.
-BOOT = "import json,sys;exec(compile(json.loads(sys.stdin.buffer.readline()),'patchloop-runner','exec'))"
 PATH = "/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _GC_DONE = False
 RUNNER_WRITE_MAX = 256 * 1024  # bytes: larger workspace files travel as archives
@@ -168,7 +164,7 @@ class DockerSandbox(RunnerSandbox):
         self._sockio = sock  # keeps the HTTP response (and so the hijacked connection) alive
         self._sock = getattr(sock, "_sock", sock)
         self.container.start()
-        self._send(json.dumps(RUNNER_SOURCE).encode() + b"\n")  # BOOT reads it as its first line
+        self._send(runner_bundle())  # BOOT reads it as its first line
 
     # ---- transport: docker's multiplexed attach stream (8-byte frame headers)
     def _send(self, data: bytes) -> None:

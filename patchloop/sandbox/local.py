@@ -45,10 +45,10 @@ import uuid
 from pathlib import Path
 
 from patchloop.sandbox.base import SandboxError, SandboxLimits
+from patchloop.sandbox.boot import BOOT, runner_bundle
 from patchloop.sandbox.client import RunnerSandbox, owner_gone, owner_labels
 
 log = logging.getLogger(__name__)
-RUNNER = str(Path(__file__).with_name("runner.py"))
 NS_FLAGS = ["--net", "--pid", "--mount", "--fork", "--mount-proc", "--kill-child"]
 WEAKER = ("LocalSandbox is weaker isolation than DockerSandbox: commands can read what your user "
           "can read, and limits are rlimits; use the docker backend for untrusted code.")
@@ -162,7 +162,7 @@ class LocalSandbox(RunnerSandbox):
         owner = {**owner_labels(), "cgroups": [str(c) for c in self.cgroups]}
         (self.root / "owner.json").write_text(json.dumps(owner))
         flags = "drop-caps" + ("" if self.prefix else ",subreaper")
-        argv = [sys.executable, "-I", RUNNER, "--serve", "--flags", flags, "--oom-file", oom or "none"]
+        argv = [sys.executable, "-I", "-c", BOOT, "--serve", "--flags", flags, "--oom-file", oom or "none"]
         if self.prefix:
             argv = [*self.prefix, *argv, "--workspace", self.workdir, "--tmp-bytes", str(self.limits.tmp_bytes),
                     "--keep", os.pathsep.join(_python_dirs_under_tmp())]
@@ -172,6 +172,10 @@ class LocalSandbox(RunnerSandbox):
         self._log = open(self.root / "runner.log", "wb")  # noqa: SIM115 -- closed in _shutdown
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, bufsize=0,
                                      cwd=self.workdir, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        try:
+            self._send(runner_bundle())  # BOOT reads it as its first line
+        except OSError:
+            pass  # it died before reading it: wait_ready reports why, from its log
         self.ready_info = self.wait_ready(60)
         self.ready_info["cgroups"] = [str(c) for c in self.cgroups]
         self.ready_info["namespaces"] = bool(self.prefix)

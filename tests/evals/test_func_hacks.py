@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from patchloop.evals.func import FAIL, PASS, TIMEOUT, grade_function_batch
+from patchloop.evals.func import FAIL, PASS, SERVER_FILES, TIMEOUT, grade_function_batch
 from patchloop.types import FunctionTask
 
 ADD = FunctionTask(
@@ -114,11 +114,12 @@ if f is not None:
 def parse(*a, **k):
     raise SyntaxError('forged')
 """
+_OWN_MODULES = tuple(name.removesuffix(".py") for name in SERVER_FILES)  # the server's own, too
 HACKS["module_planted_for_the_judge"] = (ADD, (
     "import glob, os\n"
     f"EVIL = {_EVIL_MODULE!r}\n"
     "for d in glob.glob('/tmp/plfunc-*') + glob.glob('/tmp/*/'):\n"
-    "    for name in ('ast', 'shutil', 'tempfile', 'json', 'inspect', 'dis'):\n"
+    f"    for name in ('ast', 'shutil', 'tempfile', 'json', 'inspect', 'dis', *{_OWN_MODULES!r}):\n"
     "        try:\n"
     "            with open(os.path.join(d, name + '.py'), 'w') as fh:\n"
     "                fh.write(EVIL)\n"

@@ -4,21 +4,26 @@ verdict. Each failure is made real by running a copy of the server with one defe
 
 from __future__ import annotations
 
+import ast
+import sys
+
 import pytest
 
 from patchloop.evals import func
 from patchloop.evals.func import ERROR, PASS, grade_function_batch
+from patchloop.evals.func_server import PRELOAD
 from patchloop.types import FunctionTask
 
 ADD = FunctionTask("he/add", 'def add(a, b):\n    """Return a + b."""\n', "add",
                    "def check(candidate):\n    assert candidate(1, 2) == 3\n")
-SERVER = (func._HERE / "func_server.py").read_text(encoding="utf-8")
+SERVER = {name: (func._HERE / name).read_text(encoding="utf-8") for name in func.SERVER_FILES}
 
 
 def _grade_with(tmp_path, monkeypatch, old: str, new: str):
-    assert old in SERVER, f"the server no longer contains {old!r}: update this test"
-    (tmp_path / "func_server.py").write_text(SERVER.replace(old, new, 1), encoding="utf-8")
-    (tmp_path / "func_codec.py").write_text((func._HERE / "func_codec.py").read_text(encoding="utf-8"), encoding="utf-8")
+    holders = [name for name, text in SERVER.items() if old in text]
+    assert len(holders) == 1, f"{len(holders)} server files contain {old!r}: update this test"
+    for name, text in SERVER.items():  # only what the host ships: a missing module fails here
+        (tmp_path / name).write_text(text.replace(old, new, 1), encoding="utf-8")
     monkeypatch.setattr(func, "_HERE", tmp_path)
     return grade_function_batch(ADD, ["    return a + b\n"] * 3, backend="local", timeout_s=3.0)
 
@@ -50,3 +55,19 @@ def test_a_program_cannot_forge_a_set_up_failure(tmp_path):
               "os.write(4, len(b).to_bytes(4, 'big') + b)\n")
     (result,) = grade_function_batch(ADD, [forged], backend="local", timeout_s=3.0)
     assert result.status != ERROR and not result.infra_error and not result.passed, result
+
+
+def test_no_lazy_import_a_candidate_could_plant_for_the_judge():
+    # An import inside a function runs after candidates did: only modules loaded before any
+    # candidate runs (built in, or pre-imported by the server) may be imported there.
+    loaded_early = set(sys.builtin_module_names) | set(PRELOAD)
+    late = []
+    for name, text in SERVER.items():
+        functions = [n for n in ast.walk(ast.parse(text)) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for fn in functions:
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import):
+                    late += [f"{name}:{fn.name}: {a.name}" for a in node.names if a.name not in loaded_early]
+                elif isinstance(node, ast.ImportFrom) and node.module not in loaded_early:
+                    late.append(f"{name}:{fn.name}: {node.module}")
+    assert late == []

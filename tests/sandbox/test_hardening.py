@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import pytest
 
-from patchloop.sandbox import local
+from patchloop.sandbox import boot, local
 from patchloop.sandbox.base import SandboxError
 
-RUNNER = open(local.RUNNER, encoding="utf-8").read()
+RUNNER = {name: (boot.RUNNER_DIR / name).read_text(encoding="utf-8") for name in boot.RUNNER_FILES}
 
 pytestmark = pytest.mark.skipif(not local.unshare_prefix(), reason="needs unshare: the lock-down runs only in namespaces")
 
 
 def _start_with(tmp_path, monkeypatch, old: str, new: str):
-    assert old in RUNNER, f"the runner no longer contains {old!r}: update this test"
-    copy = tmp_path / "runner.py"
-    copy.write_text(RUNNER.replace(old, new, 1), encoding="utf-8")
-    monkeypatch.setattr(local, "RUNNER", str(copy))
+    holders = [name for name, text in RUNNER.items() if old in text]
+    assert len(holders) == 1, f"{len(holders)} runner files contain {old!r}: update this test"
+    for name, text in RUNNER.items():  # only what the backend ships: a missing module fails here
+        (tmp_path / name).write_text(text.replace(old, new, 1), encoding="utf-8")
+    monkeypatch.setattr(local, "runner_bundle", lambda: boot.runner_bundle(tmp_path))
     return local.LocalSandbox(task_id="hardening")
 
 
