@@ -9,11 +9,15 @@ same wall-clock budget (``--arm-wall-s``):
   dpo   agentic DPO on (resolved, unresolved) pairs of the same rollouts (``train agent-dpo``);
   grpo  multi-turn GRPO (``train agent-grpo``) where ``patchloop.rl.agentic.grpo`` exists.
 
-RFT and DPO learn offline from one shared set of rollouts (``OUT/rollouts``); its wall time is
-charged to both budgets, so their training gets ``--arm-wall-s`` minus the rollouts' time. GRPO
-rolls out online inside its own budget. The start model and every trained model then run as the
-agent (``patchloop batch``, the same limits as the rollouts) on the held-out tasks, graded by
-``patchloop eval swe``. Printed: resolved counts, the rate's standard error, the paired change
+Every method sees k = ``--samples`` rollouts of each training task: RFT and DPO through
+``rollouts.samples_per_task``, GRPO as its group size ``num_generations`` (its per-device batch
+set to whole groups, as TRL requires). RFT and DPO learn offline from one shared set of rollouts
+(``OUT/rollouts``); its wall time is charged to both budgets, so their training gets
+``--arm-wall-s`` minus the rollouts' time. GRPO rolls out online inside its own budget. The start
+model and every trained model then run as the agent (``patchloop batch``, the same limits as the
+rollouts) on the held-out tasks, greedily by default (``--eval-temperature``; above 0 seeded with
+``--seed``) so a change against the start model is the training's and not the sampler's, graded
+by ``patchloop eval swe``. Printed: resolved counts, the rate's standard error, the paired change
 against the start model and its standard error, and the time split of the rollouts (model,
 sandbox, grading) and of each arm (rollouts, training, held-out evaluation).
 
@@ -55,10 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="Start model (catalog name or HF dir).")
     p.add_argument("--methods", default="rft,dpo,grpo", type=_methods)
     p.add_argument("--eval-fraction", type=float, default=0.3, help="Held-out share when --tasks is one file.")
-    p.add_argument("--seed", type=int, default=0, help="Seed of the repository split.")
+    p.add_argument("--seed", type=int, default=0, help="Seed of the repository split (and of sampled held-out runs).")
     p.add_argument("--train-tasks", type=int, default=16, help="Training tasks (the first N of the train split).")
     p.add_argument("--eval-tasks", type=int, default=16, help="Held-out tasks (the first N of the eval split).")
-    p.add_argument("--samples", type=int, default=4, help="Rollouts per training task (k).")
+    p.add_argument("--samples", type=int, default=4, help="Rollouts per training task (k), for every method "
+                   "(GRPO: its group size).")
+    p.add_argument("--eval-temperature", type=float, default=0.0, help="Sampling temperature of every held-out "
+                   "run, the start model's and each arm's (0: greedy; above 0 seeded with --seed).")
     p.add_argument("--arm-wall-s", type=float, default=3600.0, help="Wall-clock budget of each method.")
     p.add_argument("--max-steps", type=int, default=10, help="Agent steps per episode (rollouts and evaluation).")
     p.add_argument("--context", type=int, default=8192, help="Agent context window in tokens.")
@@ -69,6 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.train_tasks < 1 or args.eval_tasks < 1 or args.samples < 1:
         p.error("--train-tasks, --eval-tasks and --samples must be at least 1")
+    if "grpo" in args.methods and args.samples < 2:
+        p.error("--samples must be at least 2 with grpo: a GRPO group needs two rollouts of a task")
+    if args.eval_temperature < 0:
+        p.error("--eval-temperature must be at least 0")
     return args
 
 
@@ -105,7 +116,8 @@ def prepare(args) -> dict[str, Path]:
     train, held = split_tasks(args.tasks, args.eval_fraction, args.seed)
     train, held = train[: args.train_tasks], held[: args.eval_tasks]
     plan = {k: getattr(args, k) for k in ("model", "samples", "max_steps", "context", "max_new_tokens", "seed")}
-    plan |= {"train": [t.instance_id for t in train], "eval": [t.instance_id for t in held]}
+    plan |= {"heldout_sampling": heldout_sampling(args),
+             "train": [t.instance_id for t in train], "eval": [t.instance_id for t in held]}
     mark = args.out / "bench.json"
     if mark.exists() and json.loads(mark.read_text()) != plan:
         raise SystemExit(f"agentic_rl: {args.out} holds a run with other tasks or settings: use another --out")
@@ -117,6 +129,39 @@ def prepare(args) -> dict[str, Path]:
     print(f"train: {len(train)} tasks of {sorted({t.repo for t in train})}", flush=True)
     print(f"held out: {len(held)} tasks of {sorted({t.repo for t in held})}", flush=True)
     return paths
+
+
+def heldout_sampling(args) -> dict:
+    """How every held-out run samples (``patchloop batch --temperature/--seed``): one setting for
+    the start model and every arm, greedy unless asked, so their difference is not sampling noise."""
+    if args.eval_temperature == 0:
+        return {"temperature": 0.0}
+    return {"temperature": args.eval_temperature, "seed": args.seed}
+
+
+def grpo_group(args) -> dict[str, int]:
+    """GRPO's overrides for k = ``--samples``: ``num_generations`` k (GRPO groups by it and ignores
+    ``samples_per_task``) and a per-device batch of whole groups (TRL refuses another), as many
+    tasks per step as the preset has."""
+    from patchloop.rl.agentic.config import AgentGRPOConfig
+    from patchloop.rl.config import load_config
+
+    preset = load_config(AgentGRPOConfig, CONFIGS / PRESETS["grpo"])
+    per_step = max(1, preset.train.per_device_train_batch_size // preset.num_generations)
+    return {"num_generations": args.samples, "train.per_device_train_batch_size": args.samples * per_step}
+
+
+def describe_plan(args) -> list[str]:
+    """What every arm shares, said before anything runs (and in the dry run)."""
+    k = args.samples
+    lines = [f"rollouts per training task: k={k} for every method"]
+    if "grpo" in args.methods:
+        g = grpo_group(args)
+        lines[0] += (f" (rft/dpo: rollouts.samples_per_task={k}; grpo: num_generations={g['num_generations']}, "
+                     f"per-device batch {g['train.per_device_train_batch_size']})")
+    s = heldout_sampling(args)
+    how = "greedy (temperature 0)" if s["temperature"] == 0 else f"temperature {s['temperature']}, seed {s['seed']}"
+    return lines + [f"held-out runs (start model and every arm): {how}"]
 
 
 def rollout_overrides(args, tasks: Path) -> list[str]:
@@ -132,8 +177,9 @@ def train_command(args, method: str, tasks: Path, budget_s: float) -> list[str]:
     cmd = [sys.executable, "-m", "patchloop", "train", f"agent-{method}", "--config", str(CONFIGS / PRESETS[method]),
            *rollout_overrides(args, tasks), f"train.output_dir={args.out / method / 'train'}",
            f"train.max_wall_s={int(budget_s)}"]
-    if method == "grpo":  # GRPO rolls out online, into its own directory
-        cmd = [c for c in cmd if not c.startswith("rollouts.output_dir=")]
+    if method == "grpo":  # online rollouts in its own directory; its k is the group size
+        cmd = [c for c in cmd if not c.startswith(("rollouts.output_dir=", "rollouts.samples_per_task="))]
+        cmd += [f"{key}={value}" for key, value in grpo_group(args).items()]
     return cmd
 
 
@@ -153,7 +199,8 @@ def heldout_commands(args, name: str, spec: str, tasks: Path) -> list[list[str]]
     """The agent on the held-out tasks, then the harness on its predictions."""
     run = args.out / name / "heldout"
     batch = [sys.executable, "-m", "patchloop", "batch", "--dataset", str(tasks), "--model", spec, "--out", str(run),
-             *agent_flags(args, tasks), "--workers", str(args.workers), "--backend", args.backend]
+             *agent_flags(args, tasks), "--workers", str(args.workers), "--backend", args.backend,
+             *[f for key, value in heldout_sampling(args).items() for f in (f"--{key}", str(value))]]
     grade = [sys.executable, "-m", "patchloop", "eval", "swe", "--dataset", str(tasks), "--predictions",
              str(run / "predictions.jsonl"), "--run-id", "heldout", "--runs-dir", str(args.out / name / "eval"),
              "--backend", args.backend, "--workers", str(args.workers), "--no-progress"]
@@ -234,6 +281,7 @@ def print_report(results: dict, base: dict, rollouts: dict, ids: list[str]) -> d
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     paths = prepare(args)
+    print("\n".join(describe_plan(args)), flush=True)
     offline = [m for m in args.methods if m != "grpo"]
     if args.dry_run:
         plan = heldout_commands(args, "start", f"hf:{args.model}", paths["eval"])
@@ -255,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     results = {m: run_arm(args, m, paths, rollout_s) for m in args.methods}
     ids = [t["instance_id"] for t in read_jsonl(paths["eval"])]
     rows = print_report(results, base, rollouts, ids)
-    write_json(args.out / "report.json", {"start": base, "arms": results, "compare": rows, "rollouts": rollouts})
+    write_json(args.out / "report.json", {"start": base, "arms": results, "compare": rows, "rollouts": rollouts,
+                                          "samples": args.samples, "heldout_sampling": heldout_sampling(args)})
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def safe_name(instance_id: str) -> str:
 
 
 def solve_instance(task: Task, out: str, model_spec: str, base_url: str | None, cfg: dict,
-                   backend: str = "auto", model_factory: Callable | None = None) -> dict:
-    """One instance end to end; never raises (the batch boundary): errors become a row."""
+                   backend: str = "auto", sampling: dict | None = None, model_factory: Callable | None = None) -> dict:
+    """One instance end to end; never raises (the batch boundary): errors become a row.
+    ``sampling`` (``temperature``, ``seed``) goes to the model; unset keys keep the backend's defaults."""
     from patchloop.agent.runner import open_checkpointer, run_episode
     from patchloop.agent.trajectory import write_trajectory
     from patchloop.agent.workspace import open_workspace
@@ -42,7 +43,7 @@ def solve_instance(task: Task, out: str, model_spec: str, base_url: str | None, 
         else:
             from patchloop.llm import load_chat_model
 
-            model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg["completion_tokens"])
+            model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg["completion_tokens"], **(sampling or {}))
         conf = AgentConfig(**cfg)
         with open_workspace(task, backend) as (sb, python):
             conf = conf.model_copy(update={"python": python})
@@ -62,12 +63,15 @@ def solve_instance(task: Task, out: str, model_spec: str, base_url: str | None, 
 def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: str | None = None,
               cfg: AgentConfig | None = None, workers: int = 1, executor: str = "local",
               backend: str = "auto", model_factory: Callable | None = None,
-              on_result: Callable[[dict, dict], None] | None = None, ray_address: str | None = None) -> dict:
-    """Run every unfinished task; return the summary (also written to summary.json)."""
+              on_result: Callable[[dict, dict], None] | None = None, ray_address: str | None = None,
+              sampling: dict | None = None) -> dict:
+    """Run every unfinished task; return the summary (also written to summary.json).
+    ``sampling``: the model's ``temperature`` and ``seed`` (0: greedy), part of the run's identity."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cfg_d = (cfg or AgentConfig()).model_dump()
-    check_run(out, model_spec, cfg_d)  # raises RunMismatch before anything is written
+    sampling = {k: v for k, v in (sampling or {}).items() if v is not None}
+    check_run(out, model_spec, cfg_d, sampling)  # raises RunMismatch before anything is written
     preds = Predictions(out)
     done = preds.finished()
     todo = [t for t in tasks if t.instance_id not in done]
@@ -87,7 +91,7 @@ def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: 
         if on_result is not None:
             on_result(row, counts)
 
-    args = (str(out), model_spec, base_url, cfg_d, backend)
+    args = (str(out), model_spec, base_url, cfg_d, backend, sampling)
     if executor == "ray":
         _run_ray(todo, args, workers, record, ray_address)
     elif workers <= 1:

@@ -1,7 +1,7 @@
 """What a batch run directory holds between runs, and the checks that keep it one run.
 
-``run.json`` records the model and the agent config the directory was made with; a rerun
-with another model or config would skip the finished instances and leave the old model's
+``run.json`` records the model, its sampling settings and the agent config the directory was
+made with; a rerun with another model, sampling or config would skip the finished instances and leave the old model's
 predictions under the new name, so it is refused (:class:`RunMismatch`) instead.
 
 ``predictions.jsonl`` has one row per instance a harness can read: the patch for a model
@@ -25,9 +25,12 @@ class RunMismatch(ValueError):
     """``--out`` was made by a run with another model or config. One line."""
 
 
-def check_run(out: Path, model_spec: str, cfg: dict) -> None:
-    """Record the run's identity in ``out/run.json``, or refuse when it differs from the one there."""
+def check_run(out: Path, model_spec: str, cfg: dict, sampling: dict | None = None) -> None:
+    """Record the run's identity in ``out/run.json``, or refuse when it differs from the one there.
+    ``sampling`` is recorded only when set, so directories from before it resume unchanged."""
     mine = {"model": model_spec, "config": {k: v for k, v in cfg.items() if k not in IGNORED_KEYS}}
+    if sampling:
+        mine["sampling"] = dict(sampling)
     path = out / "run.json"
     theirs = _read(path) or _read(out / "summary.json")  # summary.json: directories from before run.json
     if theirs is None:
@@ -36,6 +39,8 @@ def check_run(out: Path, model_spec: str, cfg: dict) -> None:
     diffs = []
     if theirs.get("model") != model_spec:
         diffs.append(f"model {theirs.get('model')!r}, not {model_spec!r}")
+    if (theirs.get("sampling") or {}) != (sampling or {}):
+        diffs.append(f"sampling {theirs.get('sampling') or 'the default'!r}, not {sampling or 'the default'!r}")
     old = {k: v for k, v in (theirs.get("config") or {}).items() if k not in IGNORED_KEYS}
     for key in sorted(set(old) | set(mine["config"])):
         if old.get(key) != mine["config"].get(key):

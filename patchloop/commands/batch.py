@@ -34,6 +34,8 @@ def batch(
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="A Ray cluster to scale out to.")] = None,
     instances: Annotated[str | None, typer.Option("--instances", help="Comma-separated instance ids to run (default: all).")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.auto,
+    temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, help="Sampling temperature of every model call; 0: greedy (default: the backend's, 0.7 for hf:).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed of every model call, for reproducible sampled runs (hf:, and servers that honour it).")] = None,
 ) -> None:
     """Run the agent on every instance of a dataset; writes SWE-bench predictions, trajectories and a summary (resumable)."""
     from rich.console import Console
@@ -71,17 +73,18 @@ def batch(
     cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens,
                       completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens,
                       action_mode=action_mode.value, demonstrations=demos)
+    sampling = {k: v for k, v in {"temperature": temperature, "seed": seed}.items() if v is not None}
     already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
     progress, on_result = batch_progress(console, len(tasks), already)
     try:
-        check_run(out, model, cfg.model_dump())
+        check_run(out, model, cfg.model_dump(), sampling)
     except RunMismatch as e:
         typer.echo(f"patchloop batch: {e}", err=True)
         raise typer.Exit(2) from None
     with progress:
         summary = run_batch(tasks, out, model_spec=model, base_url=base_url, cfg=cfg, workers=workers,
                             executor=executor.value, backend=backend.value, on_result=on_result,
-                            ray_address=ray_address)
+                            ray_address=ray_address, sampling=sampling)
     console.print(f"done {summary['done']}/{summary['total']}, errors {summary['errors']}, "
                   f"skipped {summary['skipped']}; predictions in {out / 'predictions.jsonl'}")
     raise typer.Exit(1 if summary["errors"] else 0)

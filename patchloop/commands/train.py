@@ -68,28 +68,26 @@ def _print_config(cls, cfg) -> None:
         typer.echo(f"#   {f'{flag} ({key})':<{width}}  {doc}", err=True)
 
 
-@app.command("sft", context_settings=_CTX)
-def sft(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-    """Supervised fine-tuning (TRL SFTTrainer) on prompt/canonical-solution pairs."""
-    _run("sft", config, overrides, dry_run)
+def add_command(app: typer.Typer, name: str, help: str, run) -> None:
+    """Add ``patchloop train NAME`` to ``app``: a preset (``--config``), any key as a flag and
+    ``--dry-run``, handed to ``run(name, config, overrides, dry_run)``. Every trainer takes the
+    same arguments, so each is one line of ``_COMMANDS`` rather than a function of its own."""
+
+    def command(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
+        run(name, config, overrides, dry_run)
+
+    command.__doc__ = help
+    app.command(name, context_settings=_CTX)(command)
 
 
-@app.command("grpo", context_settings=_CTX)
-def grpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-    """GRPO (TRL GRPOTrainer) with the sandboxed execution reward on test-only tasks."""
-    _run("grpo", config, overrides, dry_run)
-
-
-@app.command("rft", context_settings=_CTX)
-def rft(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-    """Rejection-sampling fine-tuning: sample k per prompt, keep what passes the tests, SFT on it."""
-    _run("rft", config, overrides, dry_run)
-
-
-@app.command("dpo", context_settings=_CTX)
-def dpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-    """DPO (TRL DPOTrainer) on pairs built by execution: a passing sample chosen, a failing one rejected."""
-    _run("dpo", config, overrides, dry_run)
+_COMMANDS = {
+    "sft": "Supervised fine-tuning (TRL SFTTrainer) on prompt/canonical-solution pairs.",
+    "grpo": "GRPO (TRL GRPOTrainer) with the sandboxed execution reward on test-only tasks.",
+    "rft": "Rejection-sampling fine-tuning: sample k per prompt, keep what passes the tests, SFT on it.",
+    "dpo": "DPO (TRL DPOTrainer) on pairs built by execution: a passing sample chosen, a failing one rejected.",
+}
+for _name, _help in _COMMANDS.items():
+    add_command(app, _name, _help, _run)
 
 
 def _add_agentic() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from patchloop.commands.train import _CONFIG, _CTX, _DRY_RUN, _OVERRIDES, _print_config
+from patchloop.commands.train import _print_config, add_command
 
 
 def _fail(e: Exception, code: int) -> typer.Exit:
@@ -62,27 +62,17 @@ def _run(kind: str, config: Path | None, overrides: list[str] | None, dry_run: b
         typer.echo(f"{kind}: model written to {result} (metrics: {Path(cfg.train.output_dir) / 'metrics.jsonl'})")
 
 
+_COMMANDS = {
+    "agent-rollouts": "Run the agent k times per task in parallel sandboxes, graded by the SWE harness (resumable).\n"
+                      "Takes its own preset or an agent-rft/agent-dpo one (then it is that run's first stage).",
+    "agent-rft": "Agentic RFT: roll out, keep the resolved trajectories, fine-tune on the model's own tokens (LoRA).",
+    "agent-dpo": "Agentic DPO: roll out, pair a resolved with an unresolved trajectory of each task, train (LoRA).",
+    "agent-grpo": "Multi-turn GRPO: the policy in training acts as the agent, k rollouts per task per step\n"
+                  "in parallel sandboxes, rewarded by the harness (TRL GRPOTrainer, LoRA; resumable).",
+}
+
+
 def register(app: typer.Typer) -> None:
     """Add the agentic commands to ``patchloop train``."""
-
-    @app.command("agent-rollouts", context_settings=_CTX)
-    def agent_rollouts(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-        """Run the agent k times per task in parallel sandboxes, graded by the SWE harness (resumable).
-        Takes its own preset or an agent-rft/agent-dpo one (then it is that run's first stage)."""
-        _run("agent-rollouts", config, overrides, dry_run)
-
-    @app.command("agent-rft", context_settings=_CTX)
-    def agent_rft(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-        """Agentic RFT: roll out, keep the resolved trajectories, fine-tune on the model's own tokens (LoRA)."""
-        _run("agent-rft", config, overrides, dry_run)
-
-    @app.command("agent-dpo", context_settings=_CTX)
-    def agent_dpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-        """Agentic DPO: roll out, pair a resolved with an unresolved trajectory of each task, train (LoRA)."""
-        _run("agent-dpo", config, overrides, dry_run)
-
-    @app.command("agent-grpo", context_settings=_CTX)
-    def agent_grpo(config: Path = _CONFIG, overrides: list[str] = _OVERRIDES, dry_run: bool = _DRY_RUN) -> None:
-        """Multi-turn GRPO: the policy in training acts as the agent, k rollouts per task per step
-        in parallel sandboxes, rewarded by the harness (TRL GRPOTrainer, LoRA; resumable)."""
-        _run("agent-grpo", config, overrides, dry_run)
+    for name, help in _COMMANDS.items():
+        add_command(app, name, help, _run)

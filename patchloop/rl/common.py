@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from patchloop.llm.checkpoints import resolve_checkpoint
+from patchloop.llm.checkpoints import last_checkpoint, resolve_checkpoint
 from patchloop.rl.config import LoraSettings, ModelSettings, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,17 @@ def training_kwargs(t: TrainSettings, cuda: bool | None = None) -> dict[str, Any
         "gradient_checkpointing": t.gradient_checkpointing, "bf16": bf16, "use_cpu": not cuda,
         "dataloader_num_workers": 0, "disable_tqdm": True,
     }
+
+
+def train_and_save(trainer, tok, cfg, name: str) -> Path:
+    """Train from the newest checkpoint in ``cfg.train.output_dir`` (when ``cfg.train.resume``
+    finds one, so a killed run goes on where it stopped) and save the final directory
+    (:func:`save_final`); what every trainer's run does once its trainer is built."""
+    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
+    if resume:
+        log.info("resuming %s from %s", name, resume)
+    trainer.train(resume_from_checkpoint=resume)
+    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
 
 
 def save_final(trainer, tok, output_dir: str | Path, lora: LoraSettings) -> Path:

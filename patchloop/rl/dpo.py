@@ -9,12 +9,10 @@ reference policy is the start model with the adapter switched off, so no second 
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from patchloop.llm.checkpoints import last_checkpoint
-from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
-from patchloop.rl.common import load_model, peft_config, save_final, set_cpu_threads, training_kwargs
+from patchloop.rl.callbacks import run_callbacks
+from patchloop.rl.common import load_model, peft_config, set_cpu_threads, train_and_save, training_kwargs
 from patchloop.rl.config import dump_config
 from patchloop.rl.data import DataError, training_rows
 from patchloop.rl.pairs import build_pairs, load_pairs
@@ -22,8 +20,6 @@ from patchloop.rl.sample_config import DPORunConfig
 from patchloop.rl.sampling import sample_and_grade
 from patchloop.rl.validation import validate_run
 from patchloop.types import write_json, write_jsonl
-
-log = logging.getLogger(__name__)
 
 
 def make_pairs(cfg: DPORunConfig, loaded, *, progress: bool = True) -> Path:
@@ -71,12 +67,9 @@ def build_trainer(cfg: DPORunConfig, *, progress: bool = True):
         dataset = load_pairs(make_pairs(cfg, (model, tok), progress=progress))
     if cfg.validation.before and not (out / "validation-before.json").exists():
         validate_run(cfg, model, tok, out, "before", "rl")
-    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback("dpo")]
-    if cfg.train.max_wall_s:
-        callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
     trainer = DPOTrainer(model=model, args=args, train_dataset=dataset.remove_columns(
         [c for c in dataset.column_names if c == "task_id"]), processing_class=tok,
-        peft_config=peft_config(cfg.lora), callbacks=callbacks)
+        peft_config=peft_config(cfg.lora), callbacks=run_callbacks(out, "dpo", cfg.train.max_wall_s))
     trainer.remove_callback(PrinterCallback)
     return trainer, tok
 
@@ -84,10 +77,6 @@ def build_trainer(cfg: DPORunConfig, *, progress: bool = True):
 def run_dpo(cfg: DPORunConfig) -> Path:
     """Train (resuming from the newest checkpoint); return the final model (or adapter) directory."""
     trainer, tok = build_trainer(cfg)
-    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
-    if resume:
-        log.info("resuming DPO from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    final = save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
+    final = train_and_save(trainer, tok, cfg, "DPO")
     validate_run(cfg, trainer.model, tok, cfg.train.output_dir, "after", "rl")
     return final

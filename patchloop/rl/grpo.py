@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from patchloop.llm.checkpoints import last_checkpoint
-from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, StepTimer, WallBudgetCallback
+from patchloop.rl.callbacks import StepTimer, run_callbacks
 from patchloop.rl.common import (
     has_cuda,
     load_model,
@@ -177,9 +177,7 @@ def build_trainer(cfg: GRPORunConfig):
     model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
     reward = build_reward(cfg.reward, cfg.data.prompt_format)
     timer = StepTimer()
-    callbacks = [timer, JsonlMetricsCallback(out / "metrics.jsonl", timer=timer), ProgressCallback("grpo")]
-    if cfg.train.max_wall_s:
-        callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
+    callbacks = run_callbacks(out, "grpo", cfg.train.max_wall_s, timer=timer)
     trainer = _trainer_class()(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
                           train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
                           callbacks=callbacks)

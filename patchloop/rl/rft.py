@@ -13,19 +13,15 @@ checkpoints and ``final`` as for ``train sft``; ``validation-*.json`` when tasks
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from patchloop.llm.checkpoints import last_checkpoint
-from patchloop.rl.common import load_model, save_final, set_cpu_threads
+from patchloop.rl.common import load_model, set_cpu_threads, train_and_save
 from patchloop.rl.config import SFTRunConfig, dump_config
 from patchloop.rl.data import DataError, model_prompt, training_rows
 from patchloop.rl.sample_config import RFTRunConfig
 from patchloop.rl.sampling import as_completion, sample_and_grade
 from patchloop.rl.validation import validate_run
 from patchloop.types import write_json, write_jsonl
-
-log = logging.getLogger(__name__)
 
 
 def kept_set(records: list[dict], max_per_prompt: int) -> tuple[list[dict], dict[str, int]]:
@@ -101,10 +97,6 @@ def build_trainer(cfg: RFTRunConfig, *, progress: bool = True):
 def run_rft(cfg: RFTRunConfig) -> Path:
     """Sample, keep, fine-tune (each resuming); return the final model (or adapter) directory."""
     trainer, tok, _ = build_trainer(cfg)
-    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
-    if resume:
-        log.info("resuming RFT from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    final = save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
+    final = train_and_save(trainer, tok, cfg, "RFT")
     validate_run(cfg, trainer.model, tok, cfg.train.output_dir, "after", "rl")
     return final

@@ -7,22 +7,12 @@ Runs resume from the newest finished checkpoint in ``train.output_dir``.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from patchloop.llm.checkpoints import last_checkpoint
-from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
-from patchloop.rl.common import (
-    load_model,
-    peft_config,
-    save_final,
-    set_cpu_threads,
-    training_kwargs,
-)
+from patchloop.rl.callbacks import run_callbacks
+from patchloop.rl.common import load_model, peft_config, set_cpu_threads, train_and_save, training_kwargs
 from patchloop.rl.config import SFTRunConfig, dump_config
 from patchloop.rl.data import sft_rows, training_rows
-
-log = logging.getLogger(__name__)
 
 
 def build_dataset(cfg: SFTRunConfig):
@@ -58,11 +48,8 @@ def build_trainer(cfg: SFTRunConfig, *, dataset=None, loaded=None, name: str = "
         loaded = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
     model, tok = loaded
     args = sft_args(cfg)
-    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback(name)]
-    if cfg.train.max_wall_s:
-        callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tok,
-                         peft_config=peft_config(cfg.lora), callbacks=callbacks)
+                         peft_config=peft_config(cfg.lora), callbacks=run_callbacks(out, name, cfg.train.max_wall_s))
     trainer.remove_callback(PrinterCallback)  # raw log dicts on stdout; ProgressCallback says it readably
     return trainer, tok
 
@@ -70,8 +57,4 @@ def build_trainer(cfg: SFTRunConfig, *, dataset=None, loaded=None, name: str = "
 def run_sft(cfg: SFTRunConfig) -> Path:
     """Train (resuming from the newest checkpoint); return the final model (or adapter) directory."""
     trainer, tok = build_trainer(cfg)
-    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
-    if resume:
-        log.info("resuming SFT from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
+    return train_and_save(trainer, tok, cfg, "SFT")

@@ -79,3 +79,29 @@ def test_unknown_instance_ids_are_an_error(tmp_path):
     out = batch_cli("--model", "openai:m", "--out", str(tmp_path / "run"), "--instances", "textkit-1,nope-1")
     assert out.returncode == 2 and "--instances names 1 id(s) not in builtin: nope-1" in out.stderr
     assert not (tmp_path / "run" / "predictions.jsonl").exists()
+
+
+def test_sampling_settings_reach_the_model_and_are_part_of_the_run(tmp_path, monkeypatch):
+    import patchloop.llm
+
+    calls = []
+
+    def fake_load(spec, **kw):  # what solve_instance asks the backend for, answered by a script
+        calls.append(kw)
+        return ScriptedChatModel(replies=FIX_SCRIPT)
+
+    monkeypatch.setattr(patchloop.llm, "load_chat_model", fake_load)
+    tasks, cfg = [load_instance("textkit-1")], agent_config(max_steps=10)
+    run_batch(tasks, tmp_path / "run", model_spec="hf:m", cfg=cfg, backend="local", sampling={"temperature": 0.0})
+    assert calls and calls[0]["temperature"] == 0.0 and "seed" not in calls[0]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["sampling"] == {"temperature": 0.0}
+    with pytest.raises(RunMismatch, match=r"sampling \{'temperature': 0.0\}, not 'the default'"):
+        run_batch(tasks, tmp_path / "run", model_spec="hf:m", cfg=cfg, backend="local")
+    with pytest.raises(RunMismatch, match=r"sampling .*, not \{'temperature': 0.7, 'seed': 3\}"):
+        run_batch(tasks, tmp_path / "run", model_spec="hf:m", cfg=cfg, backend="local",
+                  sampling={"temperature": 0.7, "seed": 3})
+
+
+def test_a_negative_temperature_is_refused(tmp_path):
+    out = batch_cli("--model", "openai:m", "--out", str(tmp_path / "run"), "--temperature", "-1")
+    assert out.returncode == 2 and "--temperature" in out.stderr and not (tmp_path / "run").exists()

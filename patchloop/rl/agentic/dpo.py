@@ -14,18 +14,15 @@ DPO checkpoints and ``final``. With LoRA the reference is the start model with t
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.agentic.config import AgentDPOConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key
-from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, WallBudgetCallback
-from patchloop.rl.common import load_model, peft_config, quiet_libraries, save_final, set_cpu_threads
+from patchloop.rl.callbacks import run_callbacks
+from patchloop.rl.common import load_model, peft_config, quiet_libraries, set_cpu_threads, train_and_save
 from patchloop.rl.config import dump_config
 from patchloop.types import read_jsonl, write_json, write_jsonl
-
-log = logging.getLogger(__name__)
 
 
 def pair_row(chosen, rejected) -> dict:
@@ -99,12 +96,9 @@ def build_trainer(cfg: AgentDPOConfig, *, progress: bool = True):
     tok.pad_token = tok.pad_token or tok.eos_token
     collator = TrajectoryPreferenceCollator(pad_token_id=tok.pad_token_id, max_length=args.max_length,
                                             truncation_mode=args.truncation_mode)
-    callbacks = [JsonlMetricsCallback(out / "metrics.jsonl"), ProgressCallback("agent-dpo")]
-    if cfg.train.max_wall_s:
-        callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
     trainer = TrajectoryDPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(data),
-                                   processing_class=tok, data_collator=collator,
-                                   peft_config=peft_config(cfg.lora), callbacks=callbacks)
+                                   processing_class=tok, data_collator=collator, peft_config=peft_config(cfg.lora),
+                                   callbacks=run_callbacks(out, "agent-dpo", cfg.train.max_wall_s))
     trainer.remove_callback(PrinterCallback)
     return trainer, tok, stats
 
@@ -113,8 +107,4 @@ def run_agent_dpo(cfg: AgentDPOConfig) -> Path:
     """Roll out, pair, train (each resuming); return the final model (or adapter) directory."""
     quiet_libraries()
     trainer, tok, _ = build_trainer(cfg)
-    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
-    if resume:
-        log.info("resuming agent DPO from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
+    return train_and_save(trainer, tok, cfg, "agent DPO")

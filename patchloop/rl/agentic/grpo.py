@@ -26,20 +26,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.agentic.config import AgentGRPOConfig
 from patchloop.rl.agentic.grpo_rollouts import AgentReward, AgentRolloutFunc
-from patchloop.rl.callbacks import JsonlMetricsCallback, ProgressCallback, StepTimer, WallBudgetCallback
-from patchloop.rl.common import (
-    load_model,
-    peft_config,
-    quiet_libraries,
-    save_final,
-    set_cpu_threads,
-)
+from patchloop.rl.callbacks import StepTimer, run_callbacks
+from patchloop.rl.common import load_model, peft_config, quiet_libraries, set_cpu_threads, train_and_save
 from patchloop.rl.config import dump_config
-
-log = logging.getLogger(__name__)
 
 
 def agent_grpo_args(cfg: AgentGRPOConfig, cuda: bool | None = None):
@@ -87,9 +78,7 @@ def build_trainer(cfg: AgentGRPOConfig, *, progress: bool = True):
     model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
     timer = StepTimer()
     rollout = AgentRolloutFunc(cfg, tasks, cfg.rollouts.directory(out), timer=timer, progress=progress)
-    callbacks = [timer, JsonlMetricsCallback(out / "metrics.jsonl", timer=timer), ProgressCallback("agent-grpo")]
-    if cfg.train.max_wall_s:
-        callbacks.append(WallBudgetCallback(cfg.train.max_wall_s))
+    callbacks = run_callbacks(out, "agent-grpo", cfg.train.max_wall_s, timer=timer)
     trainer = GRPOTrainer(model=model, reward_funcs=[AgentReward()], args=agent_grpo_args(cfg),
                           train_dataset=build_dataset(tasks), processing_class=tok,
                           peft_config=peft_config(cfg.lora), callbacks=callbacks, rollout_func=rollout)
@@ -106,8 +95,4 @@ def run_agent_grpo(cfg: AgentGRPOConfig) -> Path:
     # the step line and metrics.jsonl (agent/masked) count them
     logging.getLogger("trl.trainer.grpo_trainer").setLevel(logging.ERROR)
     trainer, tok, _ = build_trainer(cfg)
-    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
-    if resume:
-        log.info("resuming agent GRPO from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
+    return train_and_save(trainer, tok, cfg, "agent GRPO")

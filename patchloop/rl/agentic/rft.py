@@ -15,17 +15,14 @@ checkpoints and ``final`` as for ``train sft``.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from patchloop.llm.checkpoints import last_checkpoint
 from patchloop.rl.agentic.config import AgentRFTConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key
-from patchloop.rl.common import load_model, quiet_libraries, save_final, set_cpu_threads
+from patchloop.rl.common import load_model, quiet_libraries, set_cpu_threads, train_and_save
 from patchloop.rl.config import SFTRunConfig, dump_config
 from patchloop.types import read_jsonl, write_json, write_jsonl
-
-log = logging.getLogger(__name__)
 
 
 def kept_rows(out: Path, rows: list[dict], max_per_task: int) -> tuple[list[dict], list[dict], dict]:
@@ -94,9 +91,5 @@ def run_agent_rft(cfg: AgentRFTConfig) -> Path:
     """Roll out, keep, fine-tune (each resuming); return the final model (or adapter) directory."""
     quiet_libraries()
     trainer, tok, _ = build_trainer(cfg)
-    resume = last_checkpoint(cfg.train.output_dir) if cfg.train.resume else None
-    if resume:
-        log.info("resuming agent RFT from %s", resume)
-    trainer.train(resume_from_checkpoint=resume)
-    return save_final(trainer, tok, cfg.train.output_dir, cfg.lora)
+    return train_and_save(trainer, tok, cfg, "agent RFT")
 

@@ -3,6 +3,7 @@ method the same tasks, rollouts and budget, and the statistics are what the repo
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -27,6 +28,9 @@ def test_arguments_are_checked():
         agentic_rl.parse_args(["--tasks", "x", "--methods", "rft,ppo"])
     with pytest.raises(SystemExit):
         agentic_rl.parse_args(["--tasks", "x", "--samples", "0"])
+    with pytest.raises(SystemExit):  # a GRPO group of one has no advantage
+        agentic_rl.parse_args(["--tasks", "x", "--methods", "grpo", "--samples", "1"])
+    assert agentic_rl.parse_args(["--tasks", "x", "--methods", "rft", "--samples", "1"]).samples == 1
     assert agentic_rl.parse_args(["--tasks", "x", "--methods", "dpo, rft"]).methods == ["dpo", "rft"]
 
 
@@ -46,6 +50,53 @@ def test_dry_run_plans_the_same_rollouts_and_budget_for_every_method(tmp_path, c
     assert f"--model hf:{out / 'rft' / 'train'}" in plan[4] and "--max-steps 10" in plan[4]
     assert "--repo-map-tokens 600 --action-mode text" in plan[0]  # the rollouts' agent, not batch's defaults
     assert not out.exists()  # a dry run writes nothing
+
+
+def _plan(argv: list[str], capsys) -> tuple[list[str], list[str]]:
+    agentic_rl.main(["--tasks", str(BUILTIN), "--train-tasks", "2", "--eval-tasks", "1", "--dry-run", *argv])
+    lines = capsys.readouterr().out.splitlines()
+    return lines, [x.removeprefix("patchloop ") for x in lines if x.startswith("patchloop ")]
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_grpo_groups_by_the_same_k_as_the_other_methods(tmp_path, k, capsys):
+    from patchloop.rl.agentic.config import AgentGRPOConfig
+    from patchloop.rl.agentic.grpo import agent_grpo_args
+    from patchloop.rl.config import load_config
+
+    lines, plan = _plan(["--out", str(tmp_path / "b"), "--methods", "rft,grpo", "--samples", str(k)], capsys)
+    rft = next(c for c in plan if c.startswith("train agent-rft"))
+    grpo = next(c for c in plan if c.startswith("train agent-grpo")).split()
+    assert f"rollouts.samples_per_task={k}" in rft
+    assert f"num_generations={k}" in grpo and not any(c.startswith("rollouts.samples_per_task=") for c in grpo)
+    assert f"k={k} for every method" in "\n".join(lines) and f"grpo: num_generations={k}" in "\n".join(lines)
+    # TRL's own check: a step's rollouts are whole groups of num_generations (4 of 3 would be refused)
+    overrides = [c for c in grpo if "=" in c and not c.startswith("-")]
+    cfg = load_config(AgentGRPOConfig, agentic_rl.CONFIGS / agentic_rl.PRESETS["grpo"], overrides)
+    args = agent_grpo_args(cfg, cuda=False)
+    assert args.num_generations == k and args.per_device_train_batch_size == k  # the preset's one task per step
+    assert args.generation_batch_size % k == 0
+
+
+def test_held_out_runs_are_greedy_for_the_start_model_and_every_arm(tmp_path, capsys):
+    lines, plan = _plan(["--out", str(tmp_path / "b"), "--methods", "rft,dpo,grpo"], capsys)
+    batches = [c for c in plan if c.startswith("batch ")]
+    assert len(batches) == 4 and all(c.endswith("--temperature 0.0") and "--seed" not in c for c in batches)
+    assert "held-out runs (start model and every arm): greedy (temperature 0)" in lines
+    lines, plan = _plan(["--out", str(tmp_path / "b"), "--methods", "rft", "--eval-temperature", "0.7",
+                         "--seed", "5"], capsys)
+    batches = [c for c in plan if c.startswith("batch ")]
+    assert len(batches) == 2 and all(c.endswith("--temperature 0.7 --seed 5") for c in batches)
+    assert "held-out runs (start model and every arm): temperature 0.7, seed 5" in lines
+
+
+def test_the_held_out_sampling_is_recorded_and_a_rerun_with_another_is_refused(tmp_path, capsys):
+    argv = ["--tasks", str(BUILTIN), "--out", str(tmp_path), "--methods", "rft", "--train-tasks", "1",
+            "--eval-tasks", "1"]
+    agentic_rl.prepare(agentic_rl.parse_args(argv))
+    assert json.loads((tmp_path / "bench.json").read_text())["heldout_sampling"] == {"temperature": 0.0}
+    with pytest.raises(SystemExit, match="holds a run with other tasks or settings"):
+        agentic_rl.prepare(agentic_rl.parse_args([*argv, "--eval-temperature", "0.7"]))
 
 
 def test_paired_change_and_its_standard_error():
