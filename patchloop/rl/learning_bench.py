@@ -172,8 +172,8 @@ def method_score(start: dict[str, bool], seeds: list[dict[str, bool]]) -> dict[s
     error over problems and seeds: per problem, the change averaged over seeds; SE² = (SE over
     problems of that)² + (seed-to-seed variance of pass@1) / seeds."""
     ids = sorted(start)
-    per_seed = [sum(s[t] for t in ids) / len(ids) for s in seeds]
-    change = [statistics.mean(s[t] for s in seeds) - start[t] for t in ids]
+    per_seed = [sum(s[t] for t in ids) / len(ids) for s in seeds]  # floats, in JSON too
+    change = [statistics.mean(float(s[t]) for s in seeds) - start[t] for t in ids]
     means = [statistics.mean(float(s[t]) for s in seeds) for t in ids]
     seed_var = statistics.variance(per_seed) / len(seeds) if len(seeds) > 1 else 0.0
     return {"pass@1": statistics.mean(per_seed), "se": math.sqrt(se_of_mean(means) ** 2 + seed_var),
