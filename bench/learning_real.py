@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from patchloop.rl.learning_bench import (
     METHODS,
@@ -128,7 +129,7 @@ def print_plan(args, path: str) -> None:
     for m, s in arms(args):
         done = (args.out / arm_name(m, s) / "DONE.json").exists()
         console.print(f"[bold]{arm_name(m, s)}[/bold]{' (done, skipped)' if done else ''}: "
-                      + " ".join(arm_command(m, s, args, args.out, path, validate_start=validate and not done)))
+                      + escape(" ".join(arm_command(m, s, args, args.out, path, validate_start=validate and not done))))
         validate = validate and done
 
 
@@ -187,7 +188,7 @@ def train_arm(args, method: str, seed: int, path: str) -> None:
         return
     cmd = arm_command(method, seed, args, args.out, path, validate_start=start_validated(args.out) is None)
     arm.mkdir(parents=True, exist_ok=True)
-    console.print(f"  {' '.join(cmd)}\n  log: {arm / 'train.log'} (budget {args.arm_wall_s:g} s)")
+    console.print(f"  {escape(' '.join(cmd))}\n  log: {arm / 'train.log'} (budget {args.arm_wall_s:g} s)")
     t = time.monotonic()
     with open(arm / "train.log", "ab") as log:
         rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -237,6 +238,8 @@ def print_results(res: dict) -> None:
         console.print(f"{name:<12} {pct(r['pass@1'])} ± {pct(r['se'])} {100 * r['change']:+6.1f} ± {pct(r['change_se'])} "
                       f"{pct(r['validation_after']):>6} {r['steps']:>6} {t['generation_s'] or 0:>8.0f} "
                       f"{t['grading_s'] or 0:>8.0f} {t['optimisation_s'] or 0:>8.0f} {r['wall_s'] or 0:>8.0f}")
+        if "time_per_step" in r:
+            console.print("  per step: " + ", ".join(f"{k} {v}" for k, v in r["time_per_step"].items()))
     for m, r in res["methods"].items():
         checks = res["goal"]["per_method"][m]["checks"]
         console.print(f"{m:<5} over {r['seeds']} seed(s): {pct(r['pass@1'])} ± {pct(r['se'])}, change "

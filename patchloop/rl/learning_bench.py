@@ -132,6 +132,7 @@ def arm_figures(arm_dir: Path, method: str) -> dict[str, Any]:
         out["time"] = {k: round(sum(r.get(f"time/{k}", 0.0) for r in step), 1)
                        for k in ("generation_s", "reward_s", "optimisation_s", "step_s")}
         out["time"]["grading_s"] = out["time"].pop("reward_s")
+        out["time_per_step"] = {k: round(v / max(1, len(step)), 2) for k, v in out["time"].items()}
         keys = {"reward": "reward", "reward_std": "reward_std", "groups_kept": "groups_kept",
                 "zero_std_groups": "frac_reward_zero_std", "clip_ratio": "clip_ratio/region_mean",
                 "kl": "kl", "completion_tokens": "completions/mean_length",

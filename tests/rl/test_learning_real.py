@@ -108,6 +108,7 @@ def test_one_arm_on_the_tiny_model_end_to_end_then_resumes_with_nothing_to_do(tm
         assert isinstance(arm[key], float)
     assert arm["steps"] >= 1 and arm["validation_after"] is not None
     assert arm["time"]["generation_s"] > 0 and arm["time"]["optimisation_s"] > 0 and "grading_s" in arm["time"]
+    assert arm["time_per_step"]["step_s"] > 0
     assert set(arm["diagnostics"]) >= {"reward_std", "groups_kept", "clip_ratio", "kl", "completion_tokens"}
     assert res["methods"]["grpo"]["seeds"] == 1 and res["goal"]["met"] is False
     assert "goal (>= +5 points over the start, > 2 SE, above RFT at equal time): NOT met" in first
