@@ -44,8 +44,10 @@ def humaneval_subset(n: int, seed: int) -> dict:
     return {t: problems[t] for t in ids}
 
 
-def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str, seed: int) -> dict:
-    """Greedy chat-format pass@1 of ``model`` on ``problems``; resumable through ``out``."""
+def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str, seed: int,
+                   max_new_tokens: int = PLAN["eval_tokens"], prompt_format: str = "chat",
+                   batch_size: int = PLAN["batch"]) -> dict:
+    """Greedy pass@1 of ``model`` on ``problems`` (chat format unless told); resumable through ``out``."""
     from patchloop.evals.func_eval import evaluate_function_samples
     from patchloop.rl.evaluate import sample_completions
 
@@ -53,8 +55,8 @@ def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str
     if done.exists():
         return json.loads(done.read_text())
     meta = sample_completions(model, list(problems.values()), out / "samples.jsonl", temperature=0.0,
-                              max_new_tokens=PLAN["eval_tokens"], prompt_format="chat",
-                              batch_size=PLAN["batch"], seed=seed, progress=True)
+                              max_new_tokens=max_new_tokens, prompt_format=prompt_format,
+                              batch_size=batch_size, seed=seed, progress=True)
     return evaluate_function_samples(problems, out / "samples.jsonl", out_dir=out, ks=[1], backend=backend,
                                      timeout_s=10.0, progress=True, meta=meta)
 

@@ -40,6 +40,10 @@ class SamplingSettings(_Strict):
     is cut off."""
     seed: int = 0
     """Seed of the sampler (each batch is seeded from it and the position of its first prompt)."""
+    max_wall_s: float | None = None
+    """Start no new batch after this many seconds of sampling (in this process): the prompts not
+    reached are left out, so a run fits a time budget (the learning benchmark gives RFT and DPO
+    the same total time as GRPO). None: sample every training prompt."""
 
 
 class GraderSettings(_Strict):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +142,9 @@ def _done(path: Path, settings: dict[str, Any]) -> dict[str, dict]:
 
 def sample_and_grade(cfg, model, tok, rows: list[dict], path: str | Path, *, progress: bool = True) -> list[dict]:
     """One record per distinct training task: ``{"task_id", "samples": [{"completion",
-    "reward", "passed"}]}``, in the order of ``rows``; finished tasks are read back, not redone."""
+    "reward", "passed"}], "generation_s", "grading_s"}``, in the order of ``rows``; finished
+    tasks are read back, not redone. With ``sampling.max_wall_s`` the tasks not reached in time
+    have no record (the list is shorter than ``rows``)."""
     from patchloop.rl.rewards import ExecutionReward
 
     path = Path(path)
@@ -158,7 +161,7 @@ def sample_and_grade(cfg, model, tok, rows: list[dict], path: str | Path, *, pro
             _sample_todo(cfg, model, tok, todo, reward, path, done, progress)
         finally:
             reward.close()
-    return [done[str(r.get("task_id", ""))] for r in unique]
+    return [done[t] for r in unique if (t := str(r.get("task_id", ""))) in done]
 
 
 def _sample_todo(cfg, model, tok, todo, reward, path: Path, done: dict, progress: bool) -> None:
@@ -166,20 +169,30 @@ def _sample_todo(cfg, model, tok, todo, reward, path: Path, done: dict, progress
 
     s, fmt = cfg.sampling, cfg.data.prompt_format
     n = s.prompts_per_batch
+    t0 = time.monotonic()
     with Progress(TextColumn("sampling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   disable=not progress) as bar:
         job = bar.add_task("sample", total=len(todo))
         for b in range(0, len(todo), n):
+            if s.max_wall_s is not None and time.monotonic() - t0 >= s.max_wall_s:
+                print(f"sampling: time budget of {s.max_wall_s:.0f}s spent; {len(todo) - b} of {len(todo)} "
+                      "prompts left unsampled", flush=True)
+                break
             part = todo[b:b + n]
             rows = grpo_rows([r for _, r in part], fmt)
             # Seeded by the first prompt's position: a run resumed at a batch boundary draws what
             # an uninterrupted one would (one killed inside a batch redraws the rest of it).
+            t_start = time.perf_counter()
             groups = generate_groups(model, tok, [model_prompt(r["prompt"], fmt) for _, r in part], s, fmt,
                                      seed=s.seed * 1_000_003 + part[0][0])
+            t_gen = time.perf_counter()
             rewards = grade_groups(reward, rows, groups, fmt)
+            # The batch's times, shared evenly by its prompts: summed over records they give the cost split.
+            gen_s, grade_s = (t_gen - t_start) / len(part), (time.perf_counter() - t_gen) / len(part)
             for row, texts, rs in zip(rows, groups, rewards):
-                rec = {"task_id": row["task_id"], "samples": [
-                    {"completion": t, "reward": r, "passed": r is not None and r >= 1.0} for t, r in zip(texts, rs)]}
+                rec = {"task_id": row["task_id"], "generation_s": round(gen_s, 4), "grading_s": round(grade_s, 4),
+                       "samples": [{"completion": t, "reward": r, "passed": r is not None and r >= 1.0}
+                                   for t, r in zip(texts, rs)]}
                 append_jsonl(path, rec)
                 done[row["task_id"]] = rec
             bar.advance(job, len(part))

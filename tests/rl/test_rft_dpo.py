@@ -105,6 +105,33 @@ def _regrade(tasks_dir, task_id, completion):
         reward.close()
 
 
+def _content(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in ("generation_s", "grading_s")}
+
+
+@pytest.mark.train
+@pytest.mark.slow
+def test_sampling_stops_at_its_time_budget_and_keeps_what_it_finished(tiny_model, comment_tasks, tmp_path,
+                                                                       monkeypatch):
+    """A clock that moves 100 s per reading: the first batch (2 prompts) starts at 100 s, inside a
+    150 s budget; the second would start at 200 s, so it never does."""
+    import types
+
+    from patchloop.rl import sampling
+    from patchloop.rl.common import load_model
+    from patchloop.rl.data import training_rows
+
+    cfg = load_config(RFTRunConfig, None, [*_common(tiny_model, comment_tasks, tmp_path / "r"),
+                                           "sampling.max_wall_s=150"])
+    clock = iter(range(0, 10_000, 100))
+    monkeypatch.setattr(sampling, "time", types.SimpleNamespace(monotonic=lambda: next(clock),
+                                                                perf_counter=sampling.time.perf_counter))
+    rows = training_rows(cfg.data, "rl", 0)
+    records = sampling.sample_and_grade(cfg, *load_model(cfg.model), rows, tmp_path / "s.jsonl", progress=False)
+    assert [r["task_id"] for r in records] == [str(r["task_id"]) for r in rows[:2]]
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2
+
+
 @pytest.mark.train
 @pytest.mark.slow
 def test_rft_keeps_only_passing_samples_resumes_and_trains_the_adapter(tiny_model, comment_tasks, tmp_path):
@@ -135,7 +162,8 @@ def test_rft_keeps_only_passing_samples_resumes_and_trains_the_adapter(tiny_mode
     prepare(cfg, progress=False)
     assert [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()[:2]] == records[:2]
     again = [json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines() if x.endswith("}")]
-    assert again == records
+    assert [_content(r) for r in again] == [_content(r) for r in records]  # the times differ, nothing else
+    assert all(r["generation_s"] > 0 and r["grading_s"] > 0 for r in again)
     hotter = load_config(RFTRunConfig, None, [*_common(tiny_model, comment_tasks, out), "sampling.temperature=1.0"])
     with pytest.raises(ValueError, match=r"sampled with other settings \(sampling\)"):
         prepare(hotter, progress=False)
