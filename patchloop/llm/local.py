@@ -18,6 +18,7 @@ from typing import Any
 
 from patchloop.llm.device import pick_device
 from patchloop.llm.errors import LLMError
+from patchloop.llm.cpu_attention import use_for_cpu_decoding
 from patchloop.llm.prefix_cache import PrefixCache
 
 
@@ -103,13 +104,13 @@ class LocalModel:
         dev, dtype = pick_device(path)
         name = path if adapter is None else f"{path}+{adapter}"
         tokenizer = _load(path, "model", AutoTokenizer.from_pretrained)
-        model = _load(path, "model", lambda p: AutoModelForCausalLM.from_pretrained(p, dtype=dtype))
+        model = _load(path, "model", lambda p: AutoModelForCausalLM.from_pretrained(p, dtype=dtype)).to(device or dev)
+        use_for_cpu_decoding(model)
         if adapter is not None:
             from peft import PeftModel
 
             model = _load(adapter, "LoRA adapter", lambda p: PeftModel.from_pretrained(model, p))
-        self._setup(model.to(device or dev).eval(), tokenizer, name, torch,
-                    int(os.environ.get("PATCHLOOP_PREFIX_SLOTS", "4")))
+        self._setup(model.eval(), tokenizer, name, torch, int(os.environ.get("PATCHLOOP_PREFIX_SLOTS", "4")))
 
     @classmethod
     def from_loaded(cls, model, tokenizer, name: str = "policy", *, prefix_slots: int = 0) -> LocalModel:
