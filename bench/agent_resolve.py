@@ -1,7 +1,7 @@
 """Does the agent fix anything? patchloop (both action modes) beside mini-swe-agent on the same
 served model, the same instances and the same step limit; resolved counts from `eval swe`.
 
-A skeleton the lead runs; it is a benchmark, not a test, and takes hours on a CPU.
+A benchmark, not a test: it takes hours on a CPU.
 
     python bench/agent_resolve.py setup-mini                       # once: mini-swe-agent's own venv
     patchloop sandbox build-env --dataset builtin                  # the images mini's commands run in
