@@ -165,12 +165,12 @@ def make_tasks(args) -> dict:
 def humaneval(args, model: str | Path, name: str) -> dict[str, bool]:
     """Per-problem greedy verdicts of ``model`` (resumable under ``OUT/eval/<name>``)."""
     from patchloop.evals.func_eval import load_func_problems
-    from patchloop.rl.demo_real import humaneval_pass, per_problem
+    from patchloop.rl.demo_real import humaneval_done, humaneval_pass, per_problem
 
     problems = load_func_problems("humaneval")
     ids = sorted(problems, key=lambda t: int(t.split("/")[-1]))[:args.humaneval_limit]
     out, spec = args.out / "eval" / name, spec_for(args.model)
-    if stage(f"HumanEval: {name}", (out / "summary.json").exists()):
+    if stage(f"HumanEval: {name}", humaneval_done(out)):
         t = time.monotonic()
         humaneval_pass(model, {t: problems[t] for t in ids}, out, backend=args.backend, seed=0,
                        max_new_tokens=spec.eval_tokens, prompt_format=spec.prompt_format,
@@ -265,6 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     path = model_path(args)  # refused before anything is written
     check_settings(args.out, settings_of(args), write=True)
     print_plan(args, path)
+    try:
+        return run(args, path)
+    except ValueError as e:  # e.g. samples the grading sandbox could not grade: one line, rerun resumes
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def run(args, path: str) -> int:
     if args.model == "tiny" and stage("tiny model", (args.out / "model" / "config.json").exists()):
         from patchloop.llm.tiny import init_tiny
 

@@ -51,14 +51,23 @@ def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str
     from patchloop.evals.func_eval import evaluate_function_samples
     from patchloop.rl.evaluate import sample_completions
 
-    done = out / "summary.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    if humaneval_done(out):
+        return json.loads((out / "summary.json").read_text())
     meta = sample_completions(model, list(problems.values()), out / "samples.jsonl", temperature=0.0,
                               max_new_tokens=max_new_tokens, prompt_format=prompt_format,
                               batch_size=batch_size, seed=seed, progress=True)
-    return evaluate_function_samples(problems, out / "samples.jsonl", out_dir=out, ks=[1], backend=backend,
-                                     timeout_s=10.0, progress=True, meta=meta)
+    summary = evaluate_function_samples(problems, out / "samples.jsonl", out_dir=out, ks=[1], backend=backend,
+                                        timeout_s=10.0, progress=True, meta=meta)
+    if summary.get("infra_errors"):  # counted as failures, so the pass rate would be a false figure
+        raise ValueError(f"{out}: {summary['infra_errors']} of {summary['samples']} HumanEval samples were not "
+                         "graded (the grading sandbox failed); rerun to grade them again")
+    return summary
+
+
+def humaneval_done(out: Path) -> bool:
+    """A finished evaluation: its summary is there and every sample was graded."""
+    done = out / "summary.json"
+    return done.exists() and not json.loads(done.read_text()).get("infra_errors")
 
 
 def per_problem(out: Path) -> dict[str, bool]:

@@ -60,3 +60,34 @@ def test_per_problem_reads_the_graders_per_task_file(tmp_path):
     (tmp_path / "per_task.jsonl").write_text('{"task_id": "HumanEval/1", "n": 1, "c": 1}\n\n'
                                              '{"task_id": "HumanEval/4", "n": 1, "c": 0}\n')
     assert per_problem(tmp_path) == {"HumanEval/1": True, "HumanEval/4": False}
+
+
+def test_humaneval_pass_never_reports_ungraded_samples_as_a_pass_rate(tmp_path, monkeypatch):
+    """A grading sandbox that failed counts every sample as a failure: that is refused, and a rerun
+    grades again instead of reading the cached summary back."""
+    import patchloop.evals.func_eval as func_eval
+    import patchloop.rl.evaluate as evaluate
+    from patchloop.rl.demo_real import humaneval_done, humaneval_pass
+
+    graded = []
+
+    def fake_grade(problems, samples, *, out_dir, **_kw):
+        broken = not graded
+        graded.append(broken)
+        summary = {"samples": 2, "infra_errors": 2 if broken else 0, "pass@1": 0.0 if broken else 0.5}
+        (out_dir / "summary.json").write_text(json.dumps(summary))
+        return summary
+
+    monkeypatch.setattr(evaluate, "sample_completions", lambda *a, **k: {})
+    monkeypatch.setattr(func_eval, "evaluate_function_samples", fake_grade)
+    out = tmp_path / "eval"
+    out.mkdir()
+    try:
+        humaneval_pass("m", {"HumanEval/0": {}, "HumanEval/1": {}}, out, backend="docker", seed=0)
+    except ValueError as e:
+        assert "2 of 2 HumanEval samples were not graded" in str(e)
+    else:
+        raise AssertionError("ungraded samples were reported as a pass rate")
+    assert not humaneval_done(out)
+    assert humaneval_pass("m", {"HumanEval/0": {}, "HumanEval/1": {}}, out, backend="docker", seed=0)["pass@1"] == 0.5
+    assert graded == [True, False] and humaneval_done(out)
