@@ -5,9 +5,10 @@ measured on the 0.5B model in bf16 (2-core AMD EPYC), a decode step with 5,000 c
 took ~140 ms against ~55 ms with 20, and the kernel alone was 55% of the step. The agent's turns
 decode on top of thousands of cached prompt tokens, so that is where its time went. For one
 query token the whole computation is two small matrix products per KV head (the query heads
-of a GQA group share their keys and values, so no ``repeat_kv`` copy) and a softmax in float32;
-with those the same step took ~60 ms at 5,000 cached tokens and greedy outputs were unchanged
-(``tests/llm/test_cpu_attention.py``). Prefill, training and any query longer than one token
+of a GQA group share their keys and values, so no ``repeat_kv`` copy) and a softmax, all in
+float32 as SDPA's kernel accumulates (scores rounded to bf16 flipped a greedy near-tie of the real
+model); with those the same step took ~60 ms at 5,000 cached tokens, and greedy outputs match
+SDPA's (``tests/llm/test_cpu_attention.py``, ``tests/llm/test_real_model.py``). Prefill, training and any query longer than one token
 keep transformers' SDPA path unchanged.
 
 ``PATCHLOOP_ATTENTION=sdpa`` turns it off.
@@ -33,14 +34,15 @@ def decode_attention(module, query, key, value, attention_mask, dropout: float =
 
     batch, heads, _, dim = query.shape
     kv_heads = key.shape[1]
-    q = query.reshape(batch, kv_heads, heads // kv_heads, dim)  # a GQA group's queries side by side
-    scores = torch.matmul(q, key.transpose(-1, -2)).float() * (scaling if scaling is not None else dim ** -0.5)
+    # float32 throughout, as SDPA's kernel accumulates: bf16 scores (8 mantissa bits) flip greedy near-ties
+    q = query.float().reshape(batch, kv_heads, heads // kv_heads, dim)  # a GQA group's queries side by side
+    scores = torch.matmul(q, key.float().transpose(-1, -2)) * (scaling if scaling is not None else dim ** -0.5)
     if attention_mask is not None:
         mask = attention_mask[..., : key.shape[-2]]  # (batch, 1, 1, keys), as SDPA's path cuts it
         scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
-    probs = torch.softmax(scores, dim=-1).to(value.dtype)
-    out = torch.matmul(probs, value).reshape(batch, heads, 1, dim)
-    return out.transpose(1, 2).contiguous(), None
+    probs = torch.softmax(scores, dim=-1)
+    out = torch.matmul(probs, value.float()).reshape(batch, heads, 1, dim)
+    return out.transpose(1, 2).to(value.dtype).contiguous(), None
 
 
 def register() -> None:
