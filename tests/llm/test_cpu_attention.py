@@ -69,3 +69,21 @@ def test_off_switch_and_non_cpu_models_keep_sdpa(monkeypatch):
     monkeypatch.delenv("PATCHLOOP_ATTENTION")
     model.config._attn_implementation = "eager"  # a model that asked for another implementation keeps it
     assert not cpu_attention.use_for_cpu_decoding(model)
+
+
+def test_bf16_inputs_are_attended_in_float32_like_sdpa():
+    """Scores rounded to bf16 (8 mantissa bits) move outputs by ~10x SDPA's rounding and flipped a
+    greedy near-tie of the real model; computed in float32 the two agree to a bf16 ulp or two."""
+    import types
+
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    torch.manual_seed(0)
+    module = types.SimpleNamespace(training=False, num_key_value_groups=7, is_causal=True)
+    q = (torch.randn(1, 14, 1, 64) * 3).bfloat16()
+    k = (torch.randn(1, 2, 3000, 64) * 3).bfloat16()
+    v = torch.randn(1, 2, 3000, 64).bfloat16()
+    want, _ = sdpa_attention_forward(module, q, k, v, None, scaling=0.125)
+    got, _ = cpu_attention.decode_attention(module, q, k, v, None, scaling=0.125)
+    assert got.dtype == torch.bfloat16 and got.shape == want.shape
+    assert (got.float() - want.float()).abs().max().item() <= 0.016
