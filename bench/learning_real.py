@@ -165,12 +165,12 @@ def make_tasks(args) -> dict:
 def humaneval(args, model: str | Path, name: str) -> dict[str, bool]:
     """Per-problem greedy verdicts of ``model`` (resumable under ``OUT/eval/<name>``)."""
     from patchloop.evals.func_eval import load_func_problems
-    from patchloop.rl.demo_real import humaneval_done, humaneval_pass, per_problem
+    from patchloop.rl.demo_real import finished_humaneval, humaneval_pass, per_problem
 
     problems = load_func_problems("humaneval")
     ids = sorted(problems, key=lambda t: int(t.split("/")[-1]))[:args.humaneval_limit]
     out, spec = args.out / "eval" / name, spec_for(args.model)
-    if stage(f"HumanEval: {name}", humaneval_done(out)):
+    if stage(f"HumanEval: {name}", finished_humaneval(out) is not None):
         t = time.monotonic()
         humaneval_pass(model, {t: problems[t] for t in ids}, out, backend=args.backend, seed=0,
                        max_new_tokens=spec.eval_tokens, prompt_format=spec.prompt_format,

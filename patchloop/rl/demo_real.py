@@ -51,8 +51,8 @@ def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str
     from patchloop.evals.func_eval import evaluate_function_samples
     from patchloop.rl.evaluate import sample_completions
 
-    if humaneval_done(out):
-        return json.loads((out / "summary.json").read_text())
+    if (done := finished_humaneval(out)) is not None:
+        return done
     meta = sample_completions(model, list(problems.values()), out / "samples.jsonl", temperature=0.0,
                               max_new_tokens=max_new_tokens, prompt_format=prompt_format,
                               batch_size=batch_size, seed=seed, progress=True)
@@ -64,10 +64,11 @@ def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str
     return summary
 
 
-def humaneval_done(out: Path) -> bool:
-    """A finished evaluation: its summary is there and every sample was graded."""
-    done = out / "summary.json"
-    return done.exists() and not json.loads(done.read_text()).get("infra_errors")
+def finished_humaneval(out: Path) -> dict | None:
+    """The summary of a finished evaluation (there, and every sample graded), else None."""
+    path = out / "summary.json"
+    summary = json.loads(path.read_text()) if path.exists() else None
+    return None if summary is None or summary.get("infra_errors") else summary
 
 
 def per_problem(out: Path) -> dict[str, bool]:

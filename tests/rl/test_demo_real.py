@@ -67,7 +67,7 @@ def test_humaneval_pass_never_reports_ungraded_samples_as_a_pass_rate(tmp_path, 
     grades again instead of reading the cached summary back."""
     import patchloop.evals.func_eval as func_eval
     import patchloop.rl.evaluate as evaluate
-    from patchloop.rl.demo_real import humaneval_done, humaneval_pass
+    from patchloop.rl.demo_real import finished_humaneval, humaneval_pass
 
     graded = []
 
@@ -88,6 +88,6 @@ def test_humaneval_pass_never_reports_ungraded_samples_as_a_pass_rate(tmp_path, 
         assert "2 of 2 HumanEval samples were not graded" in str(e)
     else:
         raise AssertionError("ungraded samples were reported as a pass rate")
-    assert not humaneval_done(out)
+    assert finished_humaneval(out) is None
     assert humaneval_pass("m", {"HumanEval/0": {}, "HumanEval/1": {}}, out, backend="docker", seed=0)["pass@1"] == 0.5
-    assert graded == [True, False] and humaneval_done(out)
+    assert graded == [True, False] and finished_humaneval(out)["pass@1"] == 0.5
