@@ -81,4 +81,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from patchloop.llm.quiet import quiet_env
+
+    quiet_env()  # before transformers is imported: its loading bars stay out of the log
     main()

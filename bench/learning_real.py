@@ -289,4 +289,7 @@ def run(args, path: str) -> int:
 
 
 if __name__ == "__main__":
+    from patchloop.llm.quiet import quiet_env
+
+    quiet_env()  # before transformers is imported: its loading bars stay out of the log
     sys.exit(main())

@@ -8,6 +8,8 @@ import sys
 
 import typer
 
+from patchloop.llm.quiet import quiet_env
+
 # -h everywhere; help as wide as the terminal, and not squeezed to 80 columns when piped
 # (rich's default there), where long option help was cut off mid-word.
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 200}
@@ -16,20 +18,9 @@ if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
 
     typer.rich_utils.MAX_WIDTH = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 160
 
-# Third-party progress bars and advice (model loading, hub downloads) stay out of the user's
-# terminal; our own rich progress says what is happening. Set before any of them is imported;
-# a user who wants them back sets the variables.
-for _var, _value in (("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
-                     ("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")):
-    os.environ.setdefault(_var, _value)
-# Deprecation notices of the libraries under us are for their callers' developers, not for a
-# user at the terminal (they still show with -W or PYTHONWARNINGS).
-if not sys.warnoptions:
-    import warnings
-
-    for _lib in ("transformers", "trl", "peft", "accelerate", "datasets", "torch"):
-        warnings.filterwarnings("ignore", category=FutureWarning, module=_lib)
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=_lib)
+# Third-party progress bars, advice and deprecation notices stay out of the user's terminal;
+# our own rich progress says what is happening. Set before any of those libraries is imported.
+quiet_env()
 
 app = typer.Typer(
     name="patchloop",

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from patchloop.llm.cpu_attention import use_for_cpu_decoding
 from patchloop.llm.device import pick_device
 from patchloop.llm.errors import LLMError
-from patchloop.llm.cpu_attention import use_for_cpu_decoding
 from patchloop.llm.prefix_cache import PrefixCache
 
 

@@ -20,23 +20,6 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def quiet_libraries() -> None:
-    """Keep the libraries' own notes out of the user's terminal during a long run: loading bars,
-    dataset-map bars, deprecation and advice warnings of transformers, TRL, PEFT and datasets
-    (errors still show; our progress bars and step lines say what is happening)."""
-    import warnings
-
-    import datasets
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    datasets.utils.logging.set_verbosity_error()
-    for module in ("transformers", "trl", "peft", "datasets", "torch", "accelerate"):
-        warnings.filterwarnings("ignore", module=module)
-
-
 def set_cpu_threads(threads: int | None) -> None:
     """Pin torch's intra-op threads when there is no GPU (see ``TrainSettings.cpu_threads``)."""
     if threads and not has_cuda():

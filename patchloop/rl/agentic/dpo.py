@@ -17,10 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from patchloop.llm.checkpoints import last_checkpoint
+from patchloop.llm.quiet import quiet_libraries
 from patchloop.rl.agentic.config import AgentDPOConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key
 from patchloop.rl.callbacks import run_callbacks
-from patchloop.rl.common import load_model, peft_config, quiet_libraries, set_cpu_threads, train_and_save
+from patchloop.rl.common import load_model, peft_config, set_cpu_threads, train_and_save
 from patchloop.rl.config import dump_config
 from patchloop.types import read_jsonl, write_json, write_jsonl
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from patchloop.llm.quiet import quiet_libraries
 from patchloop.rl.agentic.config import AgentGRPOConfig
 from patchloop.rl.agentic.grpo_rollouts import AgentReward, AgentRolloutFunc
 from patchloop.rl.callbacks import StepTimer, run_callbacks
-from patchloop.rl.common import load_model, peft_config, quiet_libraries, set_cpu_threads, train_and_save
+from patchloop.rl.common import load_model, peft_config, set_cpu_threads, train_and_save
 from patchloop.rl.config import dump_config
 
 

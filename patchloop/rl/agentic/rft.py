@@ -18,9 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from patchloop.llm.checkpoints import last_checkpoint
+from patchloop.llm.quiet import quiet_libraries
 from patchloop.rl.agentic.config import AgentRFTConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key
-from patchloop.rl.common import load_model, quiet_libraries, set_cpu_threads, train_and_save
+from patchloop.rl.common import load_model, set_cpu_threads, train_and_save
 from patchloop.rl.config import SFTRunConfig, dump_config
 from patchloop.types import read_jsonl, write_json, write_jsonl
 

@@ -149,8 +149,8 @@ def run_rollouts(s: RolloutSettings, out: str | Path, *, model_spec: str, tasks:
 
 def run_from_config(cfg) -> dict:
     """``patchloop train agent-rollouts``: the rollouts of an ``AgentRolloutsConfig``; the summary."""
+    from patchloop.llm.quiet import quiet_libraries
     from patchloop.rl.agentic.data import acting_spec
-    from patchloop.rl.common import quiet_libraries
 
     quiet_libraries()
     out = Path(cfg.rollouts.output_dir or "runs/agent-rollouts")
