@@ -32,7 +32,7 @@ PACKAGES = ["toolz==1.2.0", "boltons==26.2.0", "inflection==0.5.1", "six==1.17.0
 
 
 def generate(out: Path, args) -> None:
-    cfg = ReposConfig(seed=0, max_candidates=args.max_candidates, timeout_s=120.0)
+    cfg = ReposConfig(seed=0, max_candidates=args.max_candidates, timeout_s=120.0, combine=args.combine)
     check_fingerprint(out, cfg)
     deadline = time.monotonic() + 60 * args.minutes
     stop = lambda: time.monotonic() > deadline  # noqa: E731
@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--round", type=int, default=15, help="Candidates per repository per round.")
     ap.add_argument("--max-candidates", type=int, default=150)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--combine", type=int, default=0, help="Pairs of kept bugs in one file per repository (harder tasks).")
     ap.add_argument("--skip-eval", action="store_true")
     args = ap.parse_args()
     data = args.out / "data"
@@ -88,4 +89,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from patchloop.llm.quiet import quiet_env
+
+    quiet_env()  # before transformers is imported: its loading bars stay out of the log
     main()

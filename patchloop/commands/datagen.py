@@ -76,6 +76,7 @@ def repos(
     suite_timeout: float = typer.Option(900.0, "--suite-timeout", help="Seconds for the one full-suite run."),
     eval_fraction: float = typer.Option(0.3, "--eval-fraction", min=0.0, max=1.0, help="Share of instances (whole repositories) in eval.jsonl."),
     teacher: str = typer.Option("", "--teacher", help="Chat model spec writing issue text (openai:NAME, hf:PATH); default: a template."),
+    combine: int = typer.Option(0, "--combine", min=0, help="Pairs of kept bugs in one file to validate per repository, as harder tasks."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Candidates validated in parallel."),
     backend: str = typer.Option("docker", "--backend", "-b", help="docker (the environment images need it)."),
 ) -> None:
@@ -86,7 +87,7 @@ def repos(
     if not specs:
         raise typer.BadParameter("give at least one --package NAME==VERSION or --repo PATH")
     cfg = ReposConfig(seed=seed, max_candidates=max_candidates, timeout_s=timeout, suite_timeout_s=suite_timeout,
-                      eval_fraction=eval_fraction, teacher=teacher)
+                      eval_fraction=eval_fraction, teacher=teacher, combine=combine)
     try:
         check_fingerprint(out, cfg)
     except ValueError as e:

@@ -17,7 +17,7 @@ import os
 import random
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
@@ -42,6 +42,7 @@ class Candidate(Record):
     mutation: str
     diff: str
     code: str = ""
+    parts: list[str] = field(default_factory=list)  # a combination's kept bugs (``combine``)
 
 
 def is_source_file(rel: str) -> bool:

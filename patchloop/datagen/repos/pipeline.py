@@ -25,6 +25,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from patchloop.datagen.repos.candidates import Candidate, generate
+from patchloop.datagen.repos.combine import MUTATION as COMBINED
+from patchloop.datagen.repos.combine import combinations, validate_combined
 from patchloop.datagen.repos.issues import TeacherWriter, TemplateWriter
 from patchloop.datagen.repos.source import RepoSource, SourceError, prepare_source
 from patchloop.datagen.repos.suite import MIN_PASS_RATE, SuiteRun, run_suite
@@ -46,9 +48,11 @@ class ReposConfig(BaseModel):
     min_pass_rate: float = Field(MIN_PASS_RATE, description="A repository is kept only if this share of its tests pass.")
     eval_fraction: float = Field(0.3, description="Share of instances (whole repositories) put in eval.jsonl.")
     teacher: str = Field("", description="Chat model spec (openai:NAME, hf:PATH) writing issue text; empty: template.")
+    combine: int = Field(0, description="Pairs of kept bugs in one file validated per repository as harder tasks.")
 
     def fingerprint(self) -> str:
-        blob = json.dumps({"v": GENERATOR_VERSION, **self.model_dump()}, sort_keys=True)
+        settings = self.model_dump(exclude={"combine"} if not self.combine else None)  # hashes made before it match
+        blob = json.dumps({"v": GENERATOR_VERSION, **settings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -86,7 +90,8 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
                  writer=None, on_event=print, budget: int | None = None, stop=None) -> dict:
     """One repository (``pypi:NAME==VERSION`` or ``path:DIR``): returns its counts. ``budget``
     caps the candidates validated in this call and ``stop()`` ends it early (the rest of the
-    repository's candidates wait for a later call: that is how a run resumes)."""
+    repository's candidates wait for a later call: that is how a run resumes). Combinations
+    (``cfg.combine``) come once every single candidate has its outcome."""
     kind, _, value = spec.partition(":")
     try:
         src = prepare_source(out, package=value if kind == "pypi" else "", repo=value if kind == "path" else "")
@@ -98,34 +103,58 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
     if why:
         return _skip(out, spec, why, on_event)
     done = {o.id for o in _read(work / "outcomes.jsonl", Outcome)}
-    todo = [c for c in _candidates(src, work, suite, cfg) if c.id not in done][:budget]
+    todo = [c for c in _candidates(src, work, suite, cfg) if c.id not in done]
+    kept_singles = {t.instance_id: t for t in _read(out / "instances.jsonl", Task)
+                    if t.instance_id.startswith(f"{src.slug}.") and t.extra.get("mutation") != COMBINED}
+    if cfg.combine and not todo:
+        todo = [c for c in _combinations(src, work, list(kept_singles.values()), cfg) if c.id not in done]
+    todo = todo[:budget]
     on_event(f"{src.slug}: {len(suite.passing)}/{len(suite.statuses)} tests pass; "
              f"{len(todo)} candidates to validate ({len(done)} done before)")
     writer = writer or _writer(cfg)
-    kept = 0
-    written = {t.get("instance_id") for t in _read(out / "instances.jsonl")}  # killed between the two appends
 
     def one(cand):
         if stop is not None and stop():
             return None
         try:
+            if cand.parts:
+                return validate_combined(cand, [kept_singles[p] for p in cand.parts], src, suite.passing, work,
+                                         writer, timeout=cfg.timeout_s, backend=backend)
             return validate_candidate(cand, src, suite.passing, work, writer, timeout=cfg.timeout_s, backend=backend)
         except (SandboxError, RepoError) as e:  # counted, the batch goes on
             return Outcome(cand.id, cand.repo, cand.mutation, False, f"error: {e}"[:300]), None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for item in pool.map(one, todo):
-            if item is None:
-                continue
-            outcome, task = item
-            if task is not None and task.instance_id not in written:
-                task.extra["repo_path"] = str(Path("repos") / src.path.name)
-                append_jsonl(out / "instances.jsonl", task)
-                kept += 1
-            append_jsonl(work / "outcomes.jsonl", outcome)  # after the instance: a kill re-tries it
-            shutil.rmtree(work / "validate" / outcome.id, ignore_errors=True)
-            on_event(f"{outcome.id}: {'kept' if outcome.kept else outcome.reason} ({outcome.wall_s:.1f}s)")
+        kept = _record(pool.map(one, todo), out, work, src, on_event)
     return {"repo": src.slug, "kept": kept, "tried": len(todo), "left": len(todo) > 0}
+
+
+def _record(items, out: Path, work: Path, src: RepoSource, on_event) -> int:
+    """Write each validated candidate as it comes: its instance (if kept), then its outcome."""
+    written = {t.get("instance_id") for t in _read(out / "instances.jsonl")}  # killed between the two appends
+    kept = 0
+    for item in items:
+        if item is None:
+            continue
+        outcome, task = item
+        if task is not None and task.instance_id not in written:
+            task.extra["repo_path"] = str(Path("repos") / src.path.name)
+            append_jsonl(out / "instances.jsonl", task)
+            kept += 1
+        append_jsonl(work / "outcomes.jsonl", outcome)  # after the instance: a kill re-tries it
+        shutil.rmtree(work / "validate" / outcome.id, ignore_errors=True)
+        on_event(f"{outcome.id}: {'kept' if outcome.kept else outcome.reason} ({outcome.wall_s:.1f}s)")
+    return kept
+
+
+def _combinations(src: RepoSource, work: Path, kept: list[Task], cfg: ReposConfig) -> list[Candidate]:
+    """The repository's combined candidates, listed once (after its single bugs) in ``combined.jsonl``."""
+    path = work / "combined.jsonl"
+    if path.exists():
+        return list(iter_jsonl(path, Candidate))
+    cands = combinations(src.path, src.slug, kept, seed=cfg.seed, limit=cfg.combine)
+    write_jsonl(path, cands)
+    return cands
 
 
 def _candidates(src: RepoSource, work: Path, suite: SuiteRun, cfg: ReposConfig) -> list[Candidate]:
