@@ -39,7 +39,6 @@ def load_model(settings: ModelSettings, keep_merged_in: str | Path | None = None
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from patchloop.llm.catalog import resolve_model_path
-    from patchloop.llm.device import best_dtype_name, checkpoint_dtype
 
     settings = settings.model_copy(update={"name_or_path": resolve_model_path(settings.name_or_path)})
     path = Path(settings.name_or_path)
@@ -51,10 +50,7 @@ def load_model(settings: ModelSettings, keep_merged_in: str | Path | None = None
         if found and adapter:
             raise ValueError(f"model {path} is a LoRA adapter already; drop model.adapter={adapter}")
         settings = settings.model_copy(update={"name_or_path": base, "adapter": found or adapter})
-    dtype = settings.dtype
-    if dtype == "auto":
-        dtype = best_dtype_name("cuda" if has_cuda() else "cpu", checkpoint_dtype(settings.name_or_path))
-    kw: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    kw: dict[str, Any] = {"dtype": getattr(torch, weights_dtype(settings, "cuda" if has_cuda() else "cpu"))}
     if settings.attn_implementation:
         kw["attn_implementation"] = settings.attn_implementation
     tok = AutoTokenizer.from_pretrained(settings.name_or_path)
@@ -85,14 +81,39 @@ def peft_config(lora: LoraSettings):
                       target_modules=lora.target_modules, task_type="CAUSAL_LM")
 
 
-def training_kwargs(t: TrainSettings, cuda: bool | None = None) -> dict[str, Any]:
+def weights_dtype(settings: ModelSettings, device: str) -> str:
+    """The dtype ``load_model`` gives ``settings`` on ``device``: ``auto`` is bfloat16 on CUDA and
+    on a CPU with bf16 hardware for a bf16 checkpoint, else float32 (``llm.device``). Where a
+    CPU emulates bf16 (AVX2 only), a bf16 forward pass is several times slower than float32."""
+    from patchloop.llm.catalog import resolve_model_path
+    from patchloop.llm.device import best_dtype_name, checkpoint_dtype
+
+    from patchloop.llm.errors import LLMError
+
+    if settings.dtype != "auto":
+        return settings.dtype
+    try:
+        path = Path(resolve_model_path(settings.name_or_path))
+    except LLMError:  # not fetched yet: loading it says so; its arguments can still be built
+        return best_dtype_name(device, None)
+    base = resolve_checkpoint(path)[0] if path.is_dir() else str(path)
+    return best_dtype_name(device, checkpoint_dtype(base))
+
+
+def training_kwargs(t: TrainSettings, cuda: bool | None = None, model: ModelSettings | None = None) -> dict[str, Any]:
     """TrainingArguments fields common to SFTConfig, GRPOConfig and DPOConfig. ``cuda`` says
     which machine they are for (None: this one), so a GPU preset's arguments can be built and
-    checked on a CPU box."""
+    checked on a CPU box. ``train.bf16`` unset: on where CUDA supports it, and on a CPU where
+    ``model``'s weights load in bfloat16 (so only where the CPU has bf16 hardware)."""
     import torch
 
     cuda = has_cuda() if cuda is None else cuda
-    bf16 = t.bf16 if t.bf16 is not None else bool(cuda and torch.cuda.is_bf16_supported())
+    if t.bf16 is not None:
+        bf16 = t.bf16
+    elif cuda:
+        bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    else:
+        bf16 = model is not None and weights_dtype(model, "cpu") == "bfloat16"
     return {
         "output_dir": t.output_dir, "seed": t.seed, "data_seed": t.seed, "learning_rate": t.learning_rate,
         "lr_scheduler_type": t.lr_scheduler_type, "warmup_steps": t.warmup_steps, "max_steps": t.max_steps,

@@ -118,7 +118,7 @@ class TrainSettings(_Strict):
     gradient_checkpointing: bool = False
     """Trade compute for memory (large models on a GPU)."""
     bf16: bool | None = None
-    """bf16 mixed precision; None = on when CUDA supports it."""
+    """bf16 mixed precision; None = on when CUDA supports it, and on a CPU when the weights load in bf16."""
     resume: bool = True
     """Resume from the latest checkpoint in output_dir if one exists (a killed run continues)."""
     cpu_threads: int | None = 1

@@ -48,7 +48,7 @@ def dpo_args(cfg: DPORunConfig, cuda: bool | None = None):
     """TRL's ``DPOConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
     from trl import DPOConfig
 
-    return DPOConfig(**training_kwargs(cfg.train, cuda), beta=cfg.beta, loss_type=[cfg.loss_type],
+    return DPOConfig(**training_kwargs(cfg.train, cuda, cfg.model), beta=cfg.beta, loss_type=[cfg.loss_type],
                      max_length=cfg.max_length, precompute_ref_log_probs=cfg.precompute_ref_log_probs)
 
 

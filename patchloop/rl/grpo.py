@@ -139,7 +139,7 @@ def group_and_vllm_kwargs(cfg, cuda: bool | None = None) -> tuple[dict, dict]:
     """The trainer arguments every GRPO run shares (single-turn and the agent's): the training
     settings, checked that a step holds whole groups, and vLLM's where the run asks for it."""
     cuda = has_cuda() if cuda is None else cuda
-    kw = training_kwargs(cfg.train, cuda)
+    kw = training_kwargs(cfg.train, cuda, cfg.model)
     if kw["per_device_train_batch_size"] % cfg.num_generations:
         raise ValueError(f"train.per_device_train_batch_size ({kw['per_device_train_batch_size']}) must be a "
                          f"multiple of num_generations ({cfg.num_generations})")

@@ -27,7 +27,7 @@ def sft_args(cfg: SFTRunConfig, cuda: bool | None = None):
     """TRL's ``SFTConfig`` for this run, on this machine or (``cuda=True``) on a GPU."""
     from trl import SFTConfig
 
-    return SFTConfig(**training_kwargs(cfg.train, cuda), max_length=cfg.max_length,
+    return SFTConfig(**training_kwargs(cfg.train, cuda, cfg.model), max_length=cfg.max_length,
                      completion_only_loss=cfg.completion_only_loss, packing=False)
 
 

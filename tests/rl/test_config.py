@@ -158,7 +158,8 @@ def test_gpu_presets_build_gpu_trainer_arguments(name, kind, monkeypatch):
 @pytest.mark.parametrize("kind", ["grpo", "rft", "dpo"])
 def test_cpu_presets_fit_the_real_model_on_this_cpu(kind):
     cfg = load_config(_cls(kind), CONFIGS / f"qwen0.5b-cpu-{kind}.yaml")
-    assert cfg.model.name_or_path == "qwen2.5-coder-0.5b-instruct" and cfg.model.dtype == "bfloat16"
+    assert cfg.model.name_or_path == "qwen2.5-coder-0.5b-instruct" and cfg.model.dtype == "auto"
+    assert cfg.train.bf16 is None  # follows the weights: bf16 only where the CPU has bf16 hardware
     assert cfg.lora.enabled and cfg.data.prompt_format == "chat" and cfg.data.validation_size > 0
     assert cfg.train.max_wall_s == 4500  # every arm gets the same wall-clock budget
     if kind == "grpo":
@@ -167,7 +168,26 @@ def test_cpu_presets_fit_the_real_model_on_this_cpu(kind):
         s = cfg.sampling
         assert s.max_new_tokens <= 256 and s.num_samples <= 4 and s.stop_at_code_end and s.prompts_per_batch > 1
     args = _args(kind, cfg, cuda=False)
-    assert args.use_cpu and args.bf16
+    assert args.use_cpu
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_cpu_training_precision_follows_the_weights(fast_bf16, tmp_path, monkeypatch):
+    """On an AVX2-only CPU bf16 is emulated (a forward pass measured 4.5x slower than float32),
+    so ``dtype: auto`` loads a bf16 checkpoint in float32 there and mixed precision stays off."""
+    from patchloop.llm import device
+    from patchloop.rl.common import training_kwargs, weights_dtype
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text('{"dtype": "bfloat16"}')
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda: fast_bf16)
+    cfg = load_config(GRPORunConfig, CONFIGS / "qwen0.5b-cpu-grpo.yaml", [f"model.name_or_path={ckpt}"])
+    assert weights_dtype(cfg.model, "cpu") == ("bfloat16" if fast_bf16 else "float32")
+    assert training_kwargs(cfg.train, cuda=False, model=cfg.model)["bf16"] is fast_bf16
+    forced = load_config(GRPORunConfig, CONFIGS / "qwen0.5b-cpu-grpo.yaml",
+                         [f"model.name_or_path={ckpt}", "model.dtype=float32", "train.bf16=true"])
+    assert weights_dtype(forced.model, "cpu") == "float32" and training_kwargs(forced.train, False, forced.model)["bf16"]
 
 
 def test_offline_configs_document_every_field():
