@@ -77,23 +77,42 @@ def repos(
     eval_fraction: float = typer.Option(0.3, "--eval-fraction", min=0.0, max=1.0, help="Share of instances (whole repositories) in eval.jsonl."),
     teacher: str = typer.Option("", "--teacher", help="Chat model spec writing issue text (openai:NAME, hf:PATH); default: a template."),
     combine: int = typer.Option(0, "--combine", min=0, help="Pairs of kept bugs in one file to validate per repository, as harder tasks."),
+    teacher_bugs: int = typer.Option(0, "--teacher-bugs", min=0, help="Covered functions per repository the --teacher rewrites, as bug candidates."),
+    teacher_mode: str = typer.Option("rewrite", "--teacher-mode", help="rewrite: the teacher writes the body from signature and docstring (its slips are the bugs); modify: it is asked for a bug."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Candidates validated in parallel."),
     backend: str = typer.Option("docker", "--backend", "-b", help="docker (the environment images need it)."),
 ) -> None:
     """Repository tasks by bug injection: mutate covered functions, keep bugs that fail tests (validated by the harness)."""
-    from patchloop.datagen.repos.pipeline import ReposConfig, check_fingerprint, finish, process_repo
+    from patchloop.datagen.repos.pipeline import (
+        ReposConfig,
+        check_fingerprint,
+        finish,
+        process_repo,
+        teacher_model,
+    )
+    from patchloop.llm import LLMError
 
     specs = [f"pypi:{p}" for p in package] + [f"path:{r}" for r in repo]
     if not specs:
         raise typer.BadParameter("give at least one --package NAME==VERSION or --repo PATH")
+    if teacher_mode not in ("rewrite", "modify"):
+        raise typer.BadParameter(f"--teacher-mode {teacher_mode!r}: choose rewrite or modify")
     cfg = ReposConfig(seed=seed, max_candidates=max_candidates, timeout_s=timeout, suite_timeout_s=suite_timeout,
-                      eval_fraction=eval_fraction, teacher=teacher, combine=combine)
+                      eval_fraction=eval_fraction, teacher=teacher, combine=combine, teacher_bugs=teacher_bugs,
+                      teacher_mode=teacher_mode)
+    if teacher_bugs and not teacher:
+        raise typer.BadParameter("--teacher-bugs needs a --teacher model (openai:NAME or hf:PATH)")
     try:
         check_fingerprint(out, cfg)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
+    try:
+        model = teacher_model(cfg)  # loaded once for every repository
+    except LLMError as e:
+        typer.echo(f"error: --teacher {teacher}: {e}", err=True)
+        raise typer.Exit(2) from None
     for spec in specs:
-        process_repo(spec, out, cfg, workers=workers, backend=backend, on_event=typer.echo)
+        process_repo(spec, out, cfg, workers=workers, backend=backend, teacher=model, on_event=typer.echo)
     st = finish(out, cfg)
     typer.echo(f"kept {st['kept']}/{st['tried']} candidates; splits "
                + ", ".join(f"{k} {v['instances']} ({', '.join(v['repos'])})" for k, v in st["splits"].items())

@@ -112,42 +112,43 @@ def _rng(seed: int, *names: str) -> random.Random:
     return random.Random(hashlib.sha256(":".join([str(seed), *names]).encode()).hexdigest())
 
 
+def covered_targets(repo: Path, covered: dict[str, list[int]]) -> Iterator[tuple[str, str, MetadataWrapper, Target]]:
+    """(file, its text, its parsed module, target) for every function and class of the
+    repository's source files that the passing tests executed, file by file in name order.
+    Files with no recorded coverage, and files that do not parse, give none."""
+    for rel in sorted(covered):
+        if not is_source_file(rel) or not (repo / rel).is_file():
+            continue
+        try:
+            text = (repo / rel).read_text(encoding="utf-8")
+            wrapper = MetadataWrapper(cst.parse_module(text))
+        except (cst.ParserSyntaxError, UnicodeDecodeError):
+            continue
+        lines, all_t = set(covered[rel]), targets(wrapper)
+        for t in all_t:
+            if _covered(t, lines, all_t):
+                yield rel, text, wrapper, t
+
+
 def generate(repo: Path, slug: str, covered: dict[str, list[int]], *, seed: int = 0,
              limit: int | None = None) -> Iterator[Candidate]:
     """Candidates of the repository at ``repo`` (its work tree at the base), at most ``limit``.
 
     Every (file, covered target, mutation) is listed first, then shuffled by ``seed``, and only
-    as many are rewritten as ``limit`` asks (a rewrite costs far more than listing). Files with
-    no recorded coverage give no candidates."""
-    modules: dict[str, MetadataWrapper] = {}
-    texts: dict[str, str] = {}
-    triples: list[tuple[str, int, str]] = []
-    tlist: dict[str, list[Target]] = {}
-    for rel in sorted(covered):
-        if not is_source_file(rel) or not (repo / rel).is_file():
-            continue
-        try:
-            texts[rel] = (repo / rel).read_text(encoding="utf-8")
-            modules[rel] = MetadataWrapper(cst.parse_module(texts[rel]))
-        except (cst.ParserSyntaxError, UnicodeDecodeError):
-            continue
-        lines, all_t = set(covered[rel]), targets(modules[rel])
-        tlist[rel] = all_t
-        for i, t in enumerate(all_t):
-            if _covered(t, lines, all_t):
-                score = complexity(t.node)
-                triples += [(rel, i, mu.name) for mu in MUTATIONS
-                            if isinstance(t.node, mu.kinds) and score >= mu.min_complexity]
+    as many are rewritten as ``limit`` asks (a rewrite costs far more than listing)."""
+    found = list(covered_targets(repo, covered))
+    triples = [(i, mu.name) for i, (_, _, _, t) in enumerate(found) for mu in MUTATIONS
+               if isinstance(t.node, mu.kinds) and complexity(t.node) >= mu.min_complexity]
     _rng(seed, slug).shuffle(triples)
     seen: set[str] = set()
-    for rel, i, name in triples:
+    for i, name in triples:
         if limit is not None and len(seen) >= limit:
             return
-        t, mu = tlist[rel][i], BY_NAME[name]
+        (rel, text, wrapper, t), mu = found[i], BY_NAME[name]
         rng = _rng(seed, slug, rel, t.qualname, mu.name)
         if rng.random() >= mu.likelihood:
             continue
-        code = apply(modules[rel].module, mu, t.node, rng, t.ancestors, texts[rel])
+        code = apply(wrapper.module, mu, t.node, rng, t.ancestors, text)
         if code is None:
             continue
         diff = file_diff(repo, rel, code)

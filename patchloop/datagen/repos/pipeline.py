@@ -21,6 +21,7 @@ import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +31,7 @@ from patchloop.datagen.repos.combine import combinations, validate_combined
 from patchloop.datagen.repos.issues import TeacherWriter, TemplateWriter
 from patchloop.datagen.repos.source import RepoSource, SourceError, prepare_source
 from patchloop.datagen.repos.suite import MIN_PASS_RATE, SuiteRun, run_suite
+from patchloop.datagen.repos.teacher_bugs import teacher_candidates
 from patchloop.datagen.repos.validate import Outcome, validate_candidate
 from patchloop.evals.repos import RepoError
 from patchloop.sandbox import SandboxError
@@ -49,9 +51,15 @@ class ReposConfig(BaseModel):
     eval_fraction: float = Field(0.3, description="Share of instances (whole repositories) put in eval.jsonl.")
     teacher: str = Field("", description="Chat model spec (openai:NAME, hf:PATH) writing issue text; empty: template.")
     combine: int = Field(0, description="Pairs of kept bugs in one file validated per repository as harder tasks.")
+    teacher_bugs: int = Field(0, description="Covered functions per repository the teacher rewrites (bug candidates).")
+    teacher_mode: Literal["rewrite", "modify"] = Field(
+        "rewrite", description="rewrite: the teacher writes the body from signature and docstring; modify: asked for a bug.")
 
     def fingerprint(self) -> str:
-        settings = self.model_dump(exclude={"combine"} if not self.combine else None)  # hashes made before it match
+        # settings added later are left out at their default, so outputs made before them resume
+        later = {"combine"} if not self.combine else set()
+        later |= {"teacher_bugs", "teacher_mode"} if not self.teacher_bugs else set()
+        settings = self.model_dump(exclude=later)
         blob = json.dumps({"v": GENERATOR_VERSION, **settings}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -69,14 +77,13 @@ def check_fingerprint(out: Path, cfg: ReposConfig) -> None:
     write_json(path, {"generator_version": GENERATOR_VERSION, "hash": cfg.fingerprint(), "config": cfg.model_dump()})
 
 
-def _writer(cfg: ReposConfig, model=None):
-    if model is not None:
-        return TeacherWriter(model)
-    if cfg.teacher:
-        from patchloop.llm import load_chat_model
+def teacher_model(cfg: ReposConfig):
+    """The chat model behind ``cfg.teacher`` (greedy: a rerun asks and gets the same), or None."""
+    if not cfg.teacher:
+        return None
+    from patchloop.llm import load_chat_model
 
-        return TeacherWriter(load_chat_model(cfg.teacher, temperature=0.0, max_tokens=512))
-    return TemplateWriter()
+    return load_chat_model(cfg.teacher, temperature=0.0, max_tokens=1024)
 
 
 def _read(path: Path, cls=None) -> list:
@@ -87,11 +94,14 @@ def _read(path: Path, cls=None) -> list:
 
 
 def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, backend: str = "docker",
-                 writer=None, on_event=print, budget: int | None = None, stop=None) -> dict:
+                 writer=None, teacher=None, on_event=print, budget: int | None = None, stop=None) -> dict:
     """One repository (``pypi:NAME==VERSION`` or ``path:DIR``): returns its counts. ``budget``
     caps the candidates validated in this call and ``stop()`` ends it early (the rest of the
-    repository's candidates wait for a later call: that is how a run resumes). Combinations
-    (``cfg.combine``) come once every single candidate has its outcome."""
+    repository's candidates wait for a later call: that is how a run resumes). ``teacher``: a
+    chat model (default: ``cfg.teacher``'s) that writes issue text and ``cfg.teacher_bugs`` bugs.
+    Combinations (``cfg.combine``) come once every single candidate has its outcome."""
+    if cfg.teacher_bugs and teacher is None and not cfg.teacher:
+        raise ValueError("teacher_bugs needs a teacher model (--teacher openai:NAME or hf:PATH)")
     kind, _, value = spec.partition(":")
     try:
         src = prepare_source(out, package=value if kind == "pypi" else "", repo=value if kind == "path" else "")
@@ -103,15 +113,14 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
     if why:
         return _skip(out, spec, why, on_event)
     done = {o.id for o in _read(work / "outcomes.jsonl", Outcome)}
-    todo = [c for c in _candidates(src, work, suite, cfg) if c.id not in done]
+    if teacher is None and (cfg.teacher_bugs or writer is None):
+        teacher = teacher_model(cfg)
     kept_singles = {t.instance_id: t for t in _read(out / "instances.jsonl", Task)
                     if t.instance_id.startswith(f"{src.slug}.") and t.extra.get("mutation") != COMBINED}
-    if cfg.combine and not todo:
-        todo = [c for c in _combinations(src, work, list(kept_singles.values()), cfg) if c.id not in done]
-    todo = todo[:budget]
+    todo = _todo(src, work, suite, cfg, teacher, done, kept_singles, on_event)[:budget]
     on_event(f"{src.slug}: {len(suite.passing)}/{len(suite.statuses)} tests pass; "
              f"{len(todo)} candidates to validate ({len(done)} done before)")
-    writer = writer or _writer(cfg)
+    writer = writer or (TeacherWriter(teacher) if teacher is not None else TemplateWriter())
 
     def one(cand):
         if stop is not None and stop():
@@ -127,6 +136,20 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         kept = _record(pool.map(one, todo), out, work, src, on_event)
     return {"repo": src.slug, "kept": kept, "tried": len(todo), "left": len(todo) > 0}
+
+
+def _todo(src: RepoSource, work: Path, suite: SuiteRun, cfg: ReposConfig, teacher, done: set[str],
+          kept: dict[str, Task], on_event) -> list[Candidate]:
+    """What is left to validate: the single bugs (procedural, then the teacher's) without an
+    outcome; once none is left, the combinations of the kept ones."""
+    singles = _candidates(src, work, suite, cfg)
+    if cfg.teacher_bugs:
+        singles += teacher_candidates(src.path, src.slug, suite.covered, teacher, work, seed=cfg.seed,
+                                      limit=cfg.teacher_bugs, mode=cfg.teacher_mode, on_event=on_event)
+    todo = [c for c in singles if c.id not in done]
+    if cfg.combine and not todo:
+        todo = [c for c in _combinations(src, work, list(kept.values()), cfg) if c.id not in done]
+    return todo
 
 
 def _record(items, out: Path, work: Path, src: RepoSource, on_event) -> int:
