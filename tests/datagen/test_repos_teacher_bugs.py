@@ -17,15 +17,9 @@ from patchloop.datagen.repos.source import prepare_source
 from patchloop.evals.repos import PROJECT_ROOT
 
 EXAMPLES = PROJECT_ROOT / "examples" / "repos"
-MEAN = '''def mean(values):
-    """Arithmetic mean; raises ValueError on an empty sequence."""
-    if not values:
-        raise ValueError("mean of nothing")
-    total = 0
-    for v in values:
-        total += v
-    return total / len(values)
-'''
+_STATS = cst.parse_module((EXAMPLES / "calckit" / "calckit" / "stats.py").read_text())
+MEAN = _STATS.code_for_node(next(f for f in _STATS.body if isinstance(f, cst.FunctionDef)
+                                 and f.name.value == "mean").with_changes(leading_lines=[]))
 
 
 def _fence(code: str, lead: str = "Here it is:\n") -> str:
