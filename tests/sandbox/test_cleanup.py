@@ -55,6 +55,9 @@ def test_owner_ending_removes_the_sandbox(request, backend, ending):
     assert _exists(request, backend, where) or ending in ("exception", "exit")
     if ending in ("sigint", "sigterm"):
         proc.send_signal(signal.SIGINT if ending == "sigint" else signal.SIGTERM)
+        # stdin stays open until the owner has ended: closing it first (as communicate() does)
+        # let a slow owner read EOF and exit 0 before the signal was handled
+        proc.wait(timeout=60)
     proc.communicate(timeout=60)
     assert proc.returncode != 0 or ending == "exit"
     assert not _exists(request, backend, where)
