@@ -87,7 +87,6 @@ def weights_dtype(settings: ModelSettings, device: str) -> str:
     CPU emulates bf16 (AVX2 only), a bf16 forward pass is several times slower than float32."""
     from patchloop.llm.catalog import resolve_model_path
     from patchloop.llm.device import best_dtype_name, checkpoint_dtype
-
     from patchloop.llm.errors import LLMError
 
     if settings.dtype != "auto":
