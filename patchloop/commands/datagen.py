@@ -95,8 +95,10 @@ def repos(
     specs = [f"pypi:{p}" for p in package] + [f"path:{r}" for r in repo]
     if not specs:
         raise typer.BadParameter("give at least one --package NAME==VERSION or --repo PATH")
-    if teacher_mode not in ("rewrite", "modify"):
-        raise typer.BadParameter(f"--teacher-mode {teacher_mode!r}: choose rewrite or modify")
+    from patchloop.datagen.repos.teacher_bugs import MODES
+
+    if teacher_mode not in MODES:
+        raise typer.BadParameter(f"--teacher-mode {teacher_mode!r}: choose {' or '.join(MODES)}")
     cfg = ReposConfig(seed=seed, max_candidates=max_candidates, timeout_s=timeout, suite_timeout_s=suite_timeout,
                       eval_fraction=eval_fraction, teacher=teacher, combine=combine, teacher_bugs=teacher_bugs,
                       teacher_mode=teacher_mode)

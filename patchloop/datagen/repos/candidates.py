@@ -108,7 +108,8 @@ def _covered(t: Target, lines: set[int], all_targets: list[Target]) -> bool:
     return any(t.start < ln <= t.end for ln in lines)
 
 
-def _rng(seed: int, *names: str) -> random.Random:
+def seeded_rng(seed: int, *names: str) -> random.Random:
+    """A ``Random`` seeded by the run's seed and the names of what it draws for (stable across runs)."""
     return random.Random(hashlib.sha256(":".join([str(seed), *names]).encode()).hexdigest())
 
 
@@ -139,13 +140,13 @@ def generate(repo: Path, slug: str, covered: dict[str, list[int]], *, seed: int 
     found = list(covered_targets(repo, covered))
     triples = [(i, mu.name) for i, (_, _, _, t) in enumerate(found) for mu in MUTATIONS
                if isinstance(t.node, mu.kinds) and complexity(t.node) >= mu.min_complexity]
-    _rng(seed, slug).shuffle(triples)
+    seeded_rng(seed, slug).shuffle(triples)
     seen: set[str] = set()
     for i, name in triples:
         if limit is not None and len(seen) >= limit:
             return
         (rel, text, wrapper, t), mu = found[i], BY_NAME[name]
-        rng = _rng(seed, slug, rel, t.qualname, mu.name)
+        rng = seeded_rng(seed, slug, rel, t.qualname, mu.name)
         if rng.random() >= mu.likelihood:
             continue
         code = apply(wrapper.module, mu, t.node, rng, t.ancestors, text)

@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import random
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from patchloop.datagen.repos.candidates import Candidate
+from patchloop.datagen.repos.candidates import Candidate, seeded_rng
 from patchloop.datagen.repos.source import RepoSource
 from patchloop.datagen.repos.validate import Outcome, validate_candidate
 from patchloop.evals.repos import RepoError, git
@@ -55,7 +54,7 @@ def combinations(repo: Path, slug: str, kept: list[Task], *, seed: int = 0, limi
     pairs = [(path, a, b) for path, ts in sorted(by_file.items()) if path
              for a, b in itertools.combinations(ts, 2)
              if a.extra.get("mutated_target") != b.extra.get("mutated_target")]
-    random.Random(hashlib.sha256(f"{seed}:{slug}:{MUTATION}".encode()).hexdigest()).shuffle(pairs)
+    seeded_rng(seed, slug, MUTATION).shuffle(pairs)
     out: list[Candidate] = []
     for path, a, b in pairs:
         if len(out) >= limit:

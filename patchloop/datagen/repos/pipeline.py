@@ -115,7 +115,8 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
     done = {o.id for o in _read(work / "outcomes.jsonl", Outcome)}
     if teacher is None and (cfg.teacher_bugs or writer is None):
         teacher = teacher_model(cfg)
-    kept_singles = {t.instance_id: t for t in _read(out / "instances.jsonl", Task)
+    instances = _read(out / "instances.jsonl", Task)
+    kept_singles = {t.instance_id: t for t in instances
                     if t.instance_id.startswith(f"{src.slug}.") and t.extra.get("mutation") != COMBINED}
     todo = _todo(src, work, suite, cfg, teacher, done, kept_singles, on_event)[:budget]
     on_event(f"{src.slug}: {len(suite.passing)}/{len(suite.statuses)} tests pass; "
@@ -134,7 +135,7 @@ def process_repo(spec: str, out: Path, cfg: ReposConfig, *, workers: int = 1, ba
             return Outcome(cand.id, cand.repo, cand.mutation, False, f"error: {e}"[:300]), None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        kept = _record(pool.map(one, todo), out, work, src, on_event)
+        kept = _record(pool.map(one, todo), {t.instance_id for t in instances}, out, work, src, on_event)
     return {"repo": src.slug, "kept": kept, "tried": len(todo), "left": len(todo) > 0}
 
 
@@ -152,9 +153,9 @@ def _todo(src: RepoSource, work: Path, suite: SuiteRun, cfg: ReposConfig, teache
     return todo
 
 
-def _record(items, out: Path, work: Path, src: RepoSource, on_event) -> int:
-    """Write each validated candidate as it comes: its instance (if kept), then its outcome."""
-    written = {t.get("instance_id") for t in _read(out / "instances.jsonl")}  # killed between the two appends
+def _record(items, written: set[str], out: Path, work: Path, src: RepoSource, on_event) -> int:
+    """Write each validated candidate as it comes: its instance (if kept and not ``written``
+    already: a kill between the two appends), then its outcome."""
     kept = 0
     for item in items:
         if item is None:

@@ -15,7 +15,6 @@ the teacher answers, so a killed run resumes at the next function.
 from __future__ import annotations
 
 import hashlib
-import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from patchloop.datagen.repos.candidates import Candidate, covered_targets, file_diff
+from patchloop.datagen.repos.candidates import Candidate, covered_targets, file_diff, seeded_rng
 from patchloop.types import Record, append_jsonl, iter_jsonl
 
 MODES = ("rewrite", "modify")
@@ -75,7 +74,7 @@ def _is_docstring(stmt: cst.CSTNode) -> bool:
             and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))
 
 
-def prompt(module: str, qualname: str, code: str, mode: str = "modify") -> str:
+def prompt(module: str, qualname: str, code: str, mode: str) -> str:
     return f"Function `{qualname}` of module `{module}`:\n```python\n{code.strip()}\n```\n\n{ASK[mode]}"
 
 
@@ -165,7 +164,7 @@ def teacher_candidates(repo: Path, slug: str, covered: dict[str, list[int]], mod
     done = {(a.path, a.target) for a in _attempts(work)}
     functions = [(rel, text, wrapper, t) for rel, text, wrapper, t in covered_targets(repo, covered)
                  if isinstance(t.node, cst.FunctionDef)]
-    random.Random(hashlib.sha256(f"{seed}:{slug}:lm".encode()).hexdigest()).shuffle(functions)
+    seeded_rng(seed, slug, "lm").shuffle(functions)
     for rel, text, wrapper, t in functions[:limit]:
         if (rel, t.qualname) in done:
             continue
