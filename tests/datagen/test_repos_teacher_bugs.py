@@ -167,3 +167,13 @@ def test_pipeline_validates_the_teachers_bugs(tmp_path, docker_client):
     assert process_repo(f"path:{EXAMPLES / 'calckit'}", out, cfg, teacher=teacher, on_event=lambda m: None)["tried"] == 0
     assert len(teacher.prompts) == asked  # resumed from teacher_bugs.jsonl
     assert finish(out, cfg)["per_mutation"]["lm_rewrite"] == {"tried": 1, "kept": 1}
+
+
+def test_a_torn_last_attempt_does_not_swallow_the_next(intervals, tmp_path):
+    src, covered = intervals
+    log = tmp_path / "w" / tb.LOG
+    log.parent.mkdir()
+    log.write_text('{"repo": "intervals", "path": "intervals/core.py", "tar')  # killed mid-write
+    tb.teacher_candidates(src.path, "intervals", covered, Scripted(lambda p: "no"), tmp_path / "w", limit=1)
+    rows = [json.loads(x) for x in log.read_text().splitlines()[1:]]
+    assert len(rows) == 1 and rows[0]["reason"] == "no python code block"

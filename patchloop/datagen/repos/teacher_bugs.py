@@ -23,7 +23,7 @@ from pathlib import Path
 import libcst as cst
 
 from patchloop.datagen.repos.candidates import Candidate, covered_targets, file_diff, seeded_rng
-from patchloop.types import Record, append_jsonl, iter_jsonl
+from patchloop.types import Record, append_jsonl, end_torn_line, iter_jsonl
 
 MODES = ("rewrite", "modify")
 # modify: shown the whole function, the teacher is asked for a bug. Small models mostly copy it
@@ -161,7 +161,8 @@ def teacher_candidates(repo: Path, slug: str, covered: dict[str, list[int]], mod
     appended to ``work/teacher_bugs.jsonl`` as it comes and never asked again. Returns every
     candidate made so far."""
     log = work / LOG
-    done = {(a.path, a.target) for a in _attempts(work)}
+    attempts = list(_attempts(work))
+    done = {(a.path, a.target) for a in attempts}
     functions = [(rel, text, wrapper, t) for rel, text, wrapper, t in covered_targets(repo, covered)
                  if isinstance(t.node, cst.FunctionDef)]
     seeded_rng(seed, slug, "lm").shuffle(functions)
@@ -170,12 +171,14 @@ def teacher_candidates(repo: Path, slug: str, covered: dict[str, list[int]], mod
             continue
         attempt = ask_one(repo, slug, rel, text, wrapper.module, t, model, mode)
         append_jsonl(log, attempt)
+        attempts.append(attempt)
         if on_event is not None:
             on_event(f"{slug}: teacher bug for {rel}:{t.qualname}: {attempt.reason or 'candidate'}")
-    return [Candidate.from_dict(a.candidate) for a in _attempts(work) if a.candidate]
+    return [Candidate.from_dict(a.candidate) for a in attempts if a.candidate]
 
 
 def _attempts(work: Path) -> Iterator[Attempt]:
     log = work / LOG
     if log.exists():
+        end_torn_line(log)  # a kill mid-write: the next attempt must not glue onto the torn line
         yield from iter_jsonl(log, Attempt, skip_bad=True)
