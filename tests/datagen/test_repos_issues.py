@@ -124,3 +124,24 @@ def test_suite_skip_reasons():
     assert "too slow: 525s" in SuiteRun("r", statuses=ok, duration_s=525).skip_reason(0.8, 120)
     assert "only 9/10 pass" in SuiteRun("r", statuses=ok).skip_reason(0.95)
     assert "no test collected" in SuiteRun("r", exit_code=5).skip_reason()
+
+
+def test_collection_cause_names_the_module_and_the_missing_import(tmp_path):
+    """Real pytest output for a suite whose test module imports a package the image lacks
+    (humanize 4.17.0 needs freezegun, idna 3.20 hypothesis): the skip says which and why."""
+    import subprocess
+    import sys
+
+    from patchloop.datagen.repos.suite import collection_cause
+
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_time.py").write_text("import not_installed_anywhere\n\ndef test_x():\n    pass\n")
+    (tmp_path / "tests" / "test_ok.py").write_text("def test_ok():\n    pass\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=tmp_path,
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 2
+    assert collection_cause(out.stdout + out.stderr) == \
+        "tests/test_time.py: ModuleNotFoundError: No module named 'not_installed_anywhere'"
+    usage = "ERROR: usage: __main__.py [options] [file_or_dir] [file_or_dir] [...]\n__main__.py: error: bad --cov"
+    assert collection_cause(usage).startswith("ERROR: usage")
+    assert collection_cause("") == "no output"

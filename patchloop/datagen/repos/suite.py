@@ -111,7 +111,20 @@ def run_suite(src: RepoSource, *, timeout: float = 900.0, backend: str = "docker
                 out.covered = covered_lines(json.loads(sb.read_file(f"{_OUT}/cov.json")), sb.workdir)
             except Exception as e:  # noqa: BLE001 -- coverage is an aid; without it every function is a target
                 out.error = "" if out.statuses else f"coverage failed: {e}"
+            if not out.statuses:
+                out.error = f"no test collected (pytest exit {res.exit_code}): {collection_cause(res.output)}"
     return out
+
+
+def collection_cause(output: str) -> str:
+    """The line of pytest's output that says why nothing was collected: the first exception
+    line of a collection error (with the module it came from), else pytest's own ERROR line."""
+    lines = [x.strip() for x in output.splitlines() if x.strip()]
+    where = next((x.split("ERROR collecting", 1)[1].strip(" _") for x in lines if "ERROR collecting" in x), "")
+    exc = next((x[1:].strip() for x in lines if x.startswith("E ") and x[1:].strip()), "")
+    if exc:
+        return f"{where}: {exc}"[:200] if where else exc[:200]
+    return next((x[:200] for x in lines if x.startswith("ERROR")), _last_line(output))
 
 
 def _last_line(text: str) -> str:
