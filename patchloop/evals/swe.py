@@ -167,7 +167,9 @@ def _test_command(task: Task, python: str, xml_path: str) -> tuple[str, dict[str
     cmd = (f"mkdir -p {shlex.quote(str(Path(xml_path).parent))} && {runner} -rA -q "
            f"-p no:cacheprovider -o junit_family=xunit1 -o junit_logging=no -o junit_suite_name=pl{nonce} "
            f"--junitxml={shlex.quote(xml_path)} " + " ".join(shlex.quote(i) for i in ids))
-    env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_ADDOPTS": ""}
+    # COLUMNS: pytest cuts each short-summary line at the terminal width (80 with no terminal),
+    # which left failure messages such as "AssertionError: asse..." in the logs issue text is read from
+    env = {"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_ADDOPTS": "", "COLUMNS": "400"}
     if not task.extra.get("needs_plugins"):
         env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return cmd, env

@@ -41,6 +41,19 @@ def test_template_reports_behaviour_not_fix_nor_tests():
     assert "test_mean" not in text and "len(values)" not in text  # cut test name dropped too
 
 
+def test_template_leaves_out_messages_cut_to_nothing_and_names_both_parts_of_a_combined_bug():
+    """Seen on inflection's combined bugs with pytest at 80 columns: "Asserti..." in the issue."""
+    ctx = _ctx()
+    ctx.target = "pluralize+singularize"
+    ctx.failures = {"tests/test_a.py::test_one": "AssertionError: asse...", "tests/test_a.py::test_two": "Asserti...",
+                    "tests/test_a.py::test_three": "AssertionError: assert 'octopi' == 'octopus'"}
+    text, _ = TemplateWriter().write(ctx)
+    assert "Asserti..." not in text and "asse..." not in text
+    assert "AssertionError: assert 'octopi' == 'octopus'" in text
+    assert text.startswith("`pluralize` and `singularize` in `pkg.stats`") and "+" not in text.splitlines()[0]
+    assert "Expected: `pluralize` and `singularize` behave as their documentation" in text
+
+
 def test_leaks_catches_diff_test_names_and_changed_lines():
     ctx = _ctx()
     assert leaks(DIFF, ctx) == "contains a diff"

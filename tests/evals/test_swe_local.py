@@ -205,3 +205,15 @@ def test_tests_dir_swapped_for_a_symlink_to_fake_tests_is_restored(task, tmp_pat
     res = grade(task, patch)
     assert res.verdict == "unresolved" and res.tests[F2P] == "FAILED"
     assert res.tests["tests/test_wrap.py::test_wrap_breaks_at_spaces"] == "PASSED"  # the real tests ran
+
+
+def test_log_keeps_whole_failure_messages(task, tmp_path):
+    """Issue text for generated bugs is read from these summary lines: pytest cuts them at the
+    terminal width (80 columns with no terminal) unless the harness widens it."""
+    from patchloop.datagen.repos.issues import failure_messages
+
+    patch = make_patch(task, {"textkit/trunc.py": ("        return text\n", "        return text  # unchanged\n")})
+    res = grade(task, patch, log_dir=tmp_path)
+    assert res.verdict == "unresolved" and res.tests[F2P] == "FAILED"
+    message = failure_messages(Path(res.log_path).read_text())[F2P]
+    assert message == "AssertionError: assert 'hello wo...' == 'hello world'", message

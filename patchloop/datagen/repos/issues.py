@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?: - (.*))?$", re.MULTILINE)
+MIN_CUT_MESSAGE = 30  # characters, "..." included: a cut message shorter than this is left out
+# a test id may hold spaces (``test_fit[hello world]``); the message follows the first " - "
+_SUMMARY = re.compile(r"^(?:FAILED|ERROR) (\S.*?)(?: - (.*))?$", re.MULTILINE)
 
 
 @dataclass
@@ -50,7 +52,12 @@ class IssueWriter(Protocol):
 
 def failure_messages(log_text: str) -> dict[str, str]:
     """{test id: message} from pytest's ``-rA`` short summary in a harness log."""
-    return {m.group(1): (m.group(2) or "").strip() for m in _SUMMARY.finditer(log_text)}
+    out: dict[str, str] = {}
+    for m in _SUMMARY.finditer(log_text):
+        tid, msg = m.group(1).strip(), (m.group(2) or "").strip()
+        if msg or tid not in out:  # a later bare line for the same test keeps the message
+            out[tid] = msg
+    return out
 
 
 def leaks(text: str, ctx: IssueContext) -> str:
@@ -74,23 +81,26 @@ class TemplateWriter:
     name = "template"
 
     def write(self, ctx: IssueContext) -> tuple[str, str]:
-        symbol = ctx.target
+        symbol = " and ".join(f"`{t}`" for t in ctx.target.split("+"))  # a combined bug names both functions
         messages = []
         for msg in ctx.failures.values():
             msg = msg[:300]
-            # pytest cuts summary lines at the terminal width: a cut test name is still a name
-            if msg and msg not in messages and not leaks(msg, ctx) and "test" not in msg.lower():
+            # pytest cuts summary lines at the terminal width: a cut test name is still a name, and
+            # a line cut to a few characters ("Asserti...") says nothing
+            cut_to_nothing = msg.endswith("...") and len(msg) < MIN_CUT_MESSAGE
+            if msg and msg not in messages and not leaks(msg, ctx) and "test" not in msg.lower() and not cut_to_nothing:
                 messages.append(msg)
         n = len(ctx.failures)
-        lines = [f"`{symbol}` in `{ctx.module}` does not behave as documented", "",
-                 f"Code that goes through `{symbol}` now gives wrong results or raises. In a fresh checkout "
+        lines = [f"{symbol} in `{ctx.module}` does not behave as documented", "",
+                 f"Code that goes through {symbol} now gives wrong results or raises. In a fresh checkout "
                  f"{n} test{'s' if n != 1 else ''} of the project fail{'s' if n == 1 else ''} "
                  f"while {ctx.n_pass} others still pass."]
         if messages:
             lines += ["", "What the failures report:", "", "```"] + messages[:3] + ["```"]
         else:
             lines += ["", "The failures report no message beyond the failed check."]
-        lines += ["", f"Expected: `{symbol}` behaves as its documentation and the rest of the library assume."]
+        verb, whose = ("behave", "their") if "+" in ctx.target else ("behaves", "its")
+        lines += ["", f"Expected: {symbol} {verb} as {whose} documentation and the rest of the library assume."]
         return "\n".join(lines) + "\n", self.name
 
 
