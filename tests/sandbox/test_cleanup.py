@@ -16,7 +16,10 @@ from tests.sandbox.backends import BACKENDS
 
 ROOT = Path(__file__).resolve().parents[2]
 OWNER = """
-import json, sys
+import json, signal, sys
+# a shell without job control starts background jobs with SIGINT ignored, and Python keeps that:
+# the owner gets the default handler a user's terminal process has
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from patchloop.sandbox import open_sandbox
 backend, ending = sys.argv[1], sys.argv[2]
 sb = open_sandbox(backend, task_id="cleanup-" + ending)
