@@ -56,8 +56,8 @@ def run_patchloop(a, mode: str, out: Path, task) -> dict:
 def selected(a) -> list:
     from patchloop.evals.datasets import load_tasks
 
-    tasks = load_tasks(a.dataset)
-    return [t for t in tasks if t.instance_id in set(a.instances.split(","))] if a.instances else tasks
+    tasks, wanted = load_tasks(a.dataset), set(a.instances.split(","))
+    return [t for t in tasks if t.instance_id in wanted] if a.instances else tasks
 
 
 def run_mini(a, out: Path, task) -> dict:

@@ -81,7 +81,8 @@ class TemplateWriter:
     name = "template"
 
     def write(self, ctx: IssueContext) -> tuple[str, str]:
-        symbol = " and ".join(f"`{t}`" for t in ctx.target.split("+"))  # a combined bug names both functions
+        parts = ctx.target.split("+")  # a combined bug names both functions
+        symbol = " and ".join(f"`{t}`" for t in parts)
         messages = []
         for msg in ctx.failures.values():
             msg = msg[:300]
@@ -99,7 +100,7 @@ class TemplateWriter:
             lines += ["", "What the failures report:", "", "```"] + messages[:3] + ["```"]
         else:
             lines += ["", "The failures report no message beyond the failed check."]
-        verb, whose = ("behave", "their") if "+" in ctx.target else ("behaves", "its")
+        verb, whose = ("behave", "their") if len(parts) > 1 else ("behaves", "its")
         lines += ["", f"Expected: {symbol} {verb} as {whose} documentation and the rest of the library assume."]
         return "\n".join(lines) + "\n", self.name
 

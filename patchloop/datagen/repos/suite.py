@@ -109,8 +109,8 @@ def run_suite(src: RepoSource, *, timeout: float = 900.0, backend: str = "docker
             out.statuses, out.unmapped = node_statuses(xml)
             try:
                 out.covered = covered_lines(json.loads(sb.read_file(f"{_OUT}/cov.json")), sb.workdir)
-            except Exception as e:  # noqa: BLE001 -- coverage is an aid; without it every function is a target
-                out.error = "" if out.statuses else f"coverage failed: {e}"
+            except Exception:  # noqa: BLE001 -- coverage is an aid; without it every function is a target
+                out.covered = {}
             if not out.statuses:
                 out.error = f"no test collected (pytest exit {res.exit_code}): {collection_cause(res.output)}"
     return out
