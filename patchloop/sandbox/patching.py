@@ -183,12 +183,14 @@ def workspace_diff(box: RunnerSandbox) -> str:
 
     ``git add -A`` goes into a throw-away index, so the workspace's own index (which the
     code under test may use) is left as it was. New, deleted and binary files included;
-    untracked build litter (bytecode, tool caches: ``LITTER_PATTERNS``) left out.
+    untracked build litter (bytecode, tool caches: ``LITTER_PATTERNS``) left out. The copy
+    keeps the index's mtime (``cp -p``): git tells a racily clean entry (a same-size edit in
+    the second the index was written) from a clean one by comparing it with that mtime.
     """
     litter = shlex.quote("\n".join(LITTER_PATTERNS) + "\n")
     script = f"""
 export GIT_INDEX_FILE=.git/patchloop.index
-rm -f "$GIT_INDEX_FILE"; cp .git/index "$GIT_INDEX_FILE" 2>/dev/null
+rm -f "$GIT_INDEX_FILE"; cp -p .git/index "$GIT_INDEX_FILE" 2>/dev/null
 printf %s {litter} > .git/patchloop.exclude
 own=$(git config core.excludesFile) && [ -f "$own" ] && cat "$own" >> .git/patchloop.exclude
 git -c core.excludesFile=.git/patchloop.exclude add -A && \\

@@ -100,6 +100,20 @@ def test_good_patch_applies_with_git_apply_and_shows_in_diff(clean):
     assert "+    return 2" in clean.diff()
 
 
+def test_same_size_edit_in_the_second_of_the_reset_shows_in_diff(clean):
+    """git trusts an index entry whose stat matches the file, unless the index file is no
+    older than the entry ("racily clean"). A same-size edit in the second of a reset is
+    caught only that way, so the diff's copy of the index must keep the index's mtime: a
+    fresh mtime on the copy hid such edits (a flaky CI failure). ``checkStat=minimal`` (mtime
+    to the second and size only) lets the test build that state without racing the clock."""
+    stamp = "202001010000.00"
+    prep = clean.run(f"git config core.checkStat minimal && git config core.trustctime false && "
+                     f"touch -t {stamp} mod.py && git update-index -q --refresh; "
+                     f"sed -i 's/return 1/return 3/' mod.py && touch -t {stamp} mod.py .git/index", timeout=30)
+    assert prep.ok, prep.output
+    assert "+    return 3" in clean.diff()
+
+
 DRIFTED = "import os\nimport re\n\ndef f():\n    return 1\n# end\nx = 1\ny = 3\n"
 AGAINST_ORIGINAL = """\
 --- a/mod.py
