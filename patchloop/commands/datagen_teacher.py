@@ -21,6 +21,8 @@ Out = Annotated[Path, typer.Option("--out", "-o", help="Stage output directory (
 BackendOpt = Annotated[Backend, typer.Option("--backend", help="Sandbox for verification.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds per task when verifying.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
+Workers = Annotated[int, typer.Option("--workers", min=1, help="Teacher requests in flight at once (a batching "
+                                      "server such as patchloop serve decodes them together); same output.")]
 
 
 def _warn(line: str) -> None:
@@ -138,13 +140,13 @@ def evol_instruct(
     operations: Annotated[str, typer.Option("--operations", help="Comma-separated subset of: constraint,rarer,"
                                             "reasoning,misdirection,complexity.")] = "",
     seed: Seed = 0, temperature: Temp = 0.7, top_p: TopP = 0.95, max_tokens: MaxTok = 1024,
-    backend: BackendOpt = Backend.auto, timeout: Timeout = 5.0, progress: Progress = True,
+    backend: BackendOpt = Backend.auto, timeout: Timeout = 5.0, progress: Progress = True, workers: Workers = 1,
 ) -> None:
     """Evol-Instruct for code: one WizardCoder operation a round; an evolution that fails is dropped."""
     from patchloop.datagen.instruct.evol import OPERATIONS, EvolConfig, run_evol
 
     ops = [o.strip() for o in operations.split(",") if o.strip()] or list(OPERATIONS)
-    cfg = EvolConfig(rounds=rounds, operations=ops, seed=seed, timeout_s=timeout)
+    cfg = EvolConfig(rounds=rounds, operations=ops, seed=seed, timeout_s=timeout, workers=workers)
     _teacher_stage(run_evol, input, out, cfg, model, base_url, temperature, top_p, max_tokens, backend, timeout,
                    progress)
 
@@ -154,20 +156,20 @@ def oss_instruct(
     model: Model, base_url: BaseUrl = None,
     n: Annotated[int, typer.Option("--n", min=1, help="Snippets (slots), one teacher prompt each.")] = 100,
     seed: Seed = 0, temperature: Temp = 0.7, top_p: TopP = 0.95, max_tokens: MaxTok = 1024,
-    backend: BackendOpt = Backend.auto, timeout: Timeout = 5.0, progress: Progress = True,
+    backend: BackendOpt = Backend.auto, timeout: Timeout = 5.0, progress: Progress = True, workers: Workers = 1,
 ) -> None:
     """OSS-Instruct: 1-15 lines of real code inspire a task; kept when its solution passes its tests."""
     from patchloop.datagen.instruct.oss_instruct import OssInstructConfig, run_oss_instruct
 
-    cfg = OssInstructConfig(n=n, seed=seed, timeout_s=timeout)
+    cfg = OssInstructConfig(n=n, seed=seed, timeout_s=timeout, workers=workers)
     _teacher_stage(run_oss_instruct, seeds, out, cfg, model, base_url, temperature, top_p, max_tokens, backend,
                    timeout, progress)
 
 
-def _align_cfg(samples: int, seed: int, timeout: float):
+def _align_cfg(samples: int, seed: int, timeout: float, workers: int):
     from patchloop.datagen.instruct.self_align import SelfAlignConfig
 
-    return SelfAlignConfig(samples=samples, seed=seed, timeout_s=timeout)
+    return SelfAlignConfig(samples=samples, seed=seed, timeout_s=timeout, workers=workers)
 
 
 def _align_text_step(runner: str, input_help: str, max_tokens_default: int, doc: str) -> Callable[..., None]:
@@ -177,11 +179,11 @@ def _align_text_step(runner: str, input_help: str, max_tokens_default: int, doc:
     def command(
         input: Path = typer.Option(..., "--input", help=input_help), out: Out = ..., model: Model = ...,
         base_url: BaseUrl = None, seed: Seed = 0, temperature: Temp = 0.7, top_p: TopP = 0.95,
-        max_tokens: MaxTok = max_tokens_default, progress: Progress = True,
+        max_tokens: MaxTok = max_tokens_default, progress: Progress = True, workers: Workers = 1,
     ) -> None:
         from patchloop.datagen.instruct import self_align
 
-        _teacher_stage(getattr(self_align, runner), input, out, _align_cfg(1, seed, 5.0), model, base_url,
+        _teacher_stage(getattr(self_align, runner), input, out, _align_cfg(1, seed, 5.0, workers), model, base_url,
                        temperature, top_p, max_tokens, progress=progress)
 
     command.__doc__ = doc
@@ -199,12 +201,12 @@ def align_respond(
     out: Out, model: Model, base_url: BaseUrl = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Responses per instruction.")] = 3,
     seed: Seed = 0, temperature: Temp = 0.7, top_p: TopP = 0.95, max_tokens: MaxTok = 1024,
-    backend: BackendOpt = Backend.auto, timeout: Timeout = 5.0, progress: Progress = True,
+    backend: BackendOpt = Backend.auto, timeout: Timeout = 5.0, progress: Progress = True, workers: Workers = 1,
 ) -> None:
     """Several responses with their own tests; one that passes them is kept per instruction."""
     from patchloop.datagen.instruct.self_align import run_responses
 
-    _teacher_stage(run_responses, input, out, _align_cfg(samples, seed, timeout), model, base_url, temperature,
+    _teacher_stage(run_responses, input, out, _align_cfg(samples, seed, timeout, workers), model, base_url, temperature,
                    top_p, max_tokens, backend, timeout, progress)
 
 

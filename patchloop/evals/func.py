@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,14 +266,20 @@ def _grade_prepared(sandbox, prepared, tasks, results, limits, timeout_s, partia
 class FunctionGrader:
     """``grade_function_batch`` with one sandbox kept open across calls, for reward functions
     that grade batch after batch. Picklable (the sandbox is not pickled; it reopens lazily),
-    and a sandbox that failed a whole batch is replaced at the next call."""
+    and a sandbox that failed a whole batch is replaced at the next call. Calls from several
+    threads (datagen's workers) take turns on the one sandbox."""
 
     def __init__(self, backend: str = "auto", *, timeout_s: float = 5.0, partial: bool = False,
                  limits: FuncLimits | None = None):
         self.backend, self.timeout_s, self.partial, self.limits = backend, timeout_s, partial, limits
         self.sandbox: Any = None
+        self._lock = threading.Lock()
 
     def __call__(self, tasks: Sequence[FunctionTask] | FunctionTask, completions: Sequence[str]) -> list[FuncResult]:
+        with self._lock:
+            return self._grade(tasks, completions)
+
+    def _grade(self, tasks: Sequence[FunctionTask] | FunctionTask, completions: Sequence[str]) -> list[FuncResult]:
         if self.sandbox is None:
             from patchloop.sandbox import open_sandbox
 
@@ -296,7 +303,11 @@ class FunctionGrader:
                 self.sandbox = None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "sandbox": None}
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"} | {"sandbox": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def __del__(self) -> None:
         try:

@@ -171,13 +171,47 @@ def test_function_grader_keeps_its_sandbox_pickles_and_recovers():
         assert grader(HELPER, ["    return twice(x) + 1\n"])[0].passed
         first = grader.sandbox
         assert grader(HELPER, ["    return x\n"])[0].status == FAIL and grader.sandbox is first
-        assert pickle.loads(pickle.dumps(grader)).sandbox is None
+        copy = pickle.loads(pickle.dumps(grader))
+        assert copy.sandbox is None and copy(HELPER, ["    return twice(x) + 1\n"])[0].passed
+        copy.close()
         first.close()  # the sandbox dies under the grader
         broken = grader(HELPER, ["    return twice(x) + 1\n"])
         assert broken[0].infra_error and grader.sandbox is None
         assert grader(HELPER, ["    return twice(x) + 1\n"])[0].passed and grader.sandbox is not first
     finally:
         grader.close()
+
+
+def test_threads_sharing_a_grader_take_turns_on_one_sandbox(monkeypatch):
+    """datagen's workers share one grader: two first calls at once must not open two sandboxes
+    (one would leak), nor may one thread's failed batch close the sandbox under another."""
+    import threading
+
+    import patchloop.evals.func as func
+    import patchloop.sandbox
+
+    opened, both_inside = [], threading.Barrier(2, timeout=1.0)
+
+    class Box:
+        def close(self):
+            pass
+
+    def open_sandbox(**kwargs):
+        opened.append(threading.current_thread().name)
+        try:
+            both_inside.wait()  # passes only if the other thread got in too
+        except threading.BrokenBarrierError:
+            pass
+        return Box()
+    monkeypatch.setattr(patchloop.sandbox, "open_sandbox", open_sandbox)
+    monkeypatch.setattr(func, "grade_function_batch", lambda tasks, comps, **kw: [func.FuncResult("t", PASS)])
+    grader = func.FunctionGrader("local")
+    threads = [threading.Thread(target=grader, args=(HELPER, ["    return 1\n"])) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(opened) == 1
 
 
 def test_a_sample_that_fills_tmp_does_not_starve_the_rest():

@@ -9,7 +9,9 @@ verdict code as RL rewards and evaluation.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -35,9 +37,11 @@ class StageConfig(BaseModel):
 
     seed: int = Field(0, description="Run seed: what is drawn and the teacher sampling seeds derive from it.")
     timeout_s: float = Field(5.0, description="Seconds per task when verifying in the sandbox.")
+    workers: int = Field(1, ge=1, description="Items in flight at once. Left out of the fingerprint: every "
+                                              "item has its own sampling seed, so the output is the same.")
 
     def fingerprinted(self) -> dict:
-        return self.model_dump()
+        return self.model_dump(exclude={"workers"})
 
 
 class SlotConfig(StageConfig):
@@ -47,7 +51,7 @@ class SlotConfig(StageConfig):
     n: int = Field(100, description="Slots: one teacher prompt each.")
 
     def fingerprinted(self) -> dict:
-        return self.model_dump(exclude={"n"})
+        return self.model_dump(exclude={"n", "workers"})
 
 
 def template(name: str, version: str = TEMPLATE_VERSION) -> str:
@@ -127,32 +131,71 @@ def task_row(task: FunctionTask, **provenance: Any) -> dict:
     return row
 
 
+def _finished(todo: Sequence[tuple[str, Any]], process: Callable[[str, Any], Outcome],
+              workers: int) -> Iterator[tuple[str, Outcome | Exception]]:
+    """``(key, outcome)`` as items finish, or ``(key, error)`` for an item the teacher or the
+    sandbox could not do. With ``workers`` > 1 that many items are in flight (a batching server
+    such as ``patchloop serve`` decodes them together), and no more: closing the iterator
+    waits for those and starts nothing else."""
+    if workers <= 1:
+        for key, payload in todo:
+            try:
+                yield key, process(key, payload)
+            except (LLMError, GraderUnavailable) as e:
+                yield key, e
+        return
+    pending = iter(todo)
+    inflight: dict[Future, str] = {}
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="datagen")
+
+    def start_next() -> None:
+        item = next(pending, None)
+        if item is not None:
+            inflight[pool.submit(process, *item)] = item[0]
+
+    try:
+        for _ in range(workers):
+            start_next()
+        while inflight:
+            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+            for fut in done:
+                key = inflight.pop(fut)
+                start_next()  # never more than ``workers`` started: a stage that stops wastes few
+                try:
+                    yield key, fut.result()
+                except (LLMError, GraderUnavailable) as e:
+                    yield key, e
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_items(stage: Stage, items: Sequence[tuple[str, Any]], process: Callable[[str, Any], Outcome], *,
-              progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
+              progress: bool = True, warn: Callable[[str], None] | None = None, workers: int = 1) -> dict:
     """``process`` every item not yet logged, logging each as it finishes; returns the stats.
 
     A teacher error (``LLMError``) or a sandbox that cannot grade leaves the item unlogged
-    (the next run retries it); a few teacher errors in a row stop the stage."""
+    (the next run retries it); a few teacher errors in a row stop the stage. The log is in the
+    order items finish; ``tasks.jsonl`` is in input order whatever ``workers`` is."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     grader_errors: list[str] = []
     todo = [(k, p) for k, p in items if k not in stage.done]
     with Progress(TextColumn(stage.name), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  disable=not progress) as bar:
+                  disable=not progress) as bar, closing(_finished(todo, process, workers)) as finished:
         job = bar.add_task(stage.name, total=len(items), completed=len(items) - len(todo))
-        for key, payload in todo:
-            try:
-                stage.record(key, process(key, payload))
-            except LLMError as e:
-                stage.teacher_failed(key, e)
+        for key, result in finished:
+            if isinstance(result, LLMError):
+                stage.teacher_failed(key, result)
                 if warn:
-                    warn(f"{key}: teacher failed: {e}")
-            except GraderUnavailable as e:
-                grader_errors.append(str(e))
+                    warn(f"{key}: teacher failed: {result}")
+            elif isinstance(result, GraderUnavailable):
+                grader_errors.append(str(result))
                 if warn:
-                    warn(f"{key}: not graded: {e}")
+                    warn(f"{key}: not graded: {result}")
                 if len(grader_errors) >= 3:
-                    raise StageError(f"{stage.name}: the sandbox cannot grade ({e})") from None
+                    raise StageError(f"{stage.name}: the sandbox cannot grade ({result})") from None
+            else:
+                stage.record(key, result)
             bar.advance(job)
     return stage.finish([k for k, _ in items], {"grader_errors_this_run": grader_errors[:20]})
 
@@ -161,4 +204,4 @@ def run_slots(stage: Stage, cfg: SlotConfig, process: Callable[[str, int], Outco
               progress: bool = True, warn: Callable[[str], None] | None = None) -> dict:
     """``run_items`` over slots ``0..n-1``, keyed ``slot-00000`` and so on."""
     slots = [(f"slot-{i:05d}", i) for i in range(cfg.n)]
-    return run_items(stage, slots, process, progress=progress, warn=warn)
+    return run_items(stage, slots, process, progress=progress, warn=warn, workers=cfg.workers)

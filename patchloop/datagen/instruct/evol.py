@@ -69,7 +69,8 @@ def run_evol(inputs: Path, out: Path, cfg: EvolConfig, teacher: Teacher, grader:
         return outcome
 
     items = [(str(r.get("task_id") or f"#{i}"), r) for i, r in enumerate(rows)]
-    return common.run_items(stage, items, process, progress=progress, warn=warn)
+    return common.run_items(stage, items, process, progress=progress, warn=warn,
+                            workers=cfg.workers)
 
 
 def _provenance(row: dict) -> dict:

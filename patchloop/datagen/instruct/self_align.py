@@ -64,7 +64,8 @@ def run_concepts(seeds: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher,
         outcome.rows.append({"id": key, "concepts": concepts, "seed_function": _seed_of(row)})
         return outcome
 
-    return common.run_items(stage, _items(seeds, warn), process, progress=progress, warn=warn)
+    return common.run_items(stage, _items(seeds, warn), process, progress=progress, warn=warn,
+                            workers=cfg.workers)
 
 
 def run_instructions(concepts: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher, *,
@@ -85,7 +86,8 @@ def run_instructions(concepts: Path, out: Path, cfg: SelfAlignConfig, teacher: T
                              "seed_function": _seed_of(row)})
         return outcome
 
-    return common.run_items(stage, _items(concepts, warn), process, progress=progress, warn=warn)
+    return common.run_items(stage, _items(concepts, warn), process, progress=progress, warn=warn,
+                            workers=cfg.workers)
 
 
 def run_responses(instructions: Path, out: Path, cfg: SelfAlignConfig, teacher: Teacher, grader: Callable, *,
@@ -114,4 +116,5 @@ def run_responses(instructions: Path, out: Path, cfg: SelfAlignConfig, teacher: 
         outcome.counts["kept"] += 1
         return outcome
 
-    return common.run_items(stage, _items(instructions, warn), process, progress=progress, warn=warn)
+    return common.run_items(stage, _items(instructions, warn), process, progress=progress, warn=warn,
+                            workers=cfg.workers)

@@ -30,6 +30,8 @@ class SelfInstructConfig(common.SlotConfig):
 
     examples: int = Field(3, description="Seed tasks shown in each prompt.")
     similarity: float = Field(0.7, description="MinHash Jaccard at or above which a new instruction is too similar.")
+    workers: int = Field(1, ge=1, le=1, description="One: novelty is judged against the tasks kept before an "
+                                                    "item, so items run in slot order.")
 
 
 def instruction_of(row: dict) -> str:
