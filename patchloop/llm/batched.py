@@ -6,7 +6,8 @@ left-padded to the longest; each row keeps its own limits: its own ``max_new_tok
 strings, cancel event and token callback, enforced by one stopping criterion that answers
 per row, so a finished row stops counting while the others go on. Rows share the sampling
 settings (``generate`` takes one temperature), which is why :class:`patchloop.llm.server`
-groups requests by them.
+groups requests by them; a row with its own seed is drawn from its own generator
+(:mod:`patchloop.llm.row_sampling`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class BatchRequest:
     stop: list[str] | None = None
     on_token: Callable[[int], None] | None = None
     cancel: threading.Event | None = None
+    seed: int | None = None  # this row's own sampling seed (row_sampling)
     done_at: int | None = field(default=None, repr=False)  # generated length when this row finished
 
 
@@ -94,7 +96,11 @@ def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, to
     kw: dict[str, Any] = {"max_new_tokens": max(r.max_new_tokens for r in reqs), "eos_token_id": sorted(lm.eos_ids),
                           "pad_token_id": lm.pad_id, "return_dict_in_generate": True, "output_logits": True,
                           "stopping_criteria": StoppingCriteriaList([rows]), "streamer": rows}
-    if temperature and temperature > 0:
+    if temperature and temperature > 0 and any(r.seed is not None for r in reqs):
+        from patchloop.llm.row_sampling import seeded_sampling
+
+        kw.update(seeded_sampling([r.seed for r in reqs], temperature, top_p, torch))
+    elif temperature and temperature > 0:
         kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
     else:
         kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)

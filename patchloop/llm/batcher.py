@@ -2,7 +2,8 @@
 
 One thread owns the model. It takes the oldest waiting request, waits a moment
 (``gather_s``) for the requests that are arriving with it, and takes every waiting request
-that can share its batch (same temperature and top-p, no seed), up to ``max_batch``,
+that can share its batch (same temperature and top-p; a seeded request samples from its own
+generator, :mod:`patchloop.llm.row_sampling`), up to ``max_batch``,
 and decodes them in one :func:`patchloop.llm.batched.generate_batch` call; requests that
 arrive meanwhile wait for the next batch. A request alone takes the single-sequence path,
 which reuses its conversation's KV prefix (:mod:`patchloop.llm.prefix_cache`), so an agent at
@@ -32,10 +33,8 @@ class _Job:
     cancel: threading.Event | None = None
     future: Future = field(default_factory=Future)
 
-    def key(self) -> tuple | None:
-        """Jobs with equal keys may share a batch; a seeded job runs alone (reproducible)."""
-        if self.settings.get("seed") is not None:
-            return None
+    def key(self) -> tuple:
+        """Jobs with equal keys may share a batch; a seed is the row's own (row_sampling)."""
         return (float(self.settings.get("temperature") or 0.0), float(self.settings.get("top_p") or 1.0))
 
 
@@ -66,22 +65,22 @@ class Batcher:
         if first is None:
             return None
         group, key = [first], first.key()
-        waiting = self._held + self._gather(key)
+        waiting = self._held + self._gather()
         self._held = []
         for job in waiting:
             if job is None:
                 self._queue.put(None)  # close after this group
-            elif key is not None and job.key() == key and len(group) < self.max_batch:
+            elif job.key() == key and len(group) < self.max_batch:
                 group.append(job)
             else:
                 self._held.append(job)
         return group
 
-    def _gather(self, key: tuple | None) -> list[_Job | None]:
+    def _gather(self) -> list[_Job | None]:
         """What is waiting, after giving requests in flight ``gather_s`` (from the last one that
         came) to arrive, until a full batch could be formed."""
         out = self._drain()
-        if key is None or not self.gather_s:
+        if not self.gather_s:
             return out
         while sum(1 for j in out if j is not None) + 1 < self.max_batch and None not in out:
             try:
@@ -118,6 +117,6 @@ class Batcher:
             j = group[0]
             return [self.engine.generate(j.prompt, on_token=j.on_token, cancel=j.cancel, **j.settings)]
         s = group[0].settings
-        reqs = [BatchRequest(j.prompt, j.settings["max_new_tokens"], j.settings.get("stop"), j.on_token, j.cancel)
-                for j in group]
+        reqs = [BatchRequest(j.prompt, j.settings["max_new_tokens"], j.settings.get("stop"), j.on_token, j.cancel,
+                             j.settings.get("seed")) for j in group]
         return self.engine.generate_batch(reqs, temperature=s.get("temperature", 0.7), top_p=s.get("top_p", 1.0))

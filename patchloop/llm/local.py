@@ -195,7 +195,11 @@ class LocalModel:
             "return_dict_in_generate": True,
             "output_logits": True,
         }
-        if temperature and temperature > 0:
+        if temperature and temperature > 0 and seed is not None:
+            from patchloop.llm.row_sampling import seeded_sampling
+
+            kw.update(seeded_sampling([seed], temperature, top_p, torch))  # the draws a batch row would get
+        elif temperature and temperature > 0:
             kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
         else:
             kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)

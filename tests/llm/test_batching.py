@@ -78,7 +78,7 @@ class _Gate:
         return Generation("x", [1], [0.0], len(prompt), "stop")
 
     def generate_batch(self, reqs, **kw):
-        self.calls.append(("batch", [r.prompt for r in reqs], kw))
+        self.calls.append(("batch", [r.prompt for r in reqs], kw, [r.seed for r in reqs]))
         return [Generation(str(r.prompt), [1], [0.0], len(r.prompt), "stop") for r in reqs]
 
 
@@ -94,9 +94,10 @@ def test_requests_that_wait_together_are_decoded_together():
     gate.release.set()
     results = [f.result(timeout=30) for f in [first, *later, seeded, hot]]
     b.close()
-    assert [r.text for r in results[1:5]] == ["[1]", "[2]", "[3]", "x"]  # the fourth waited for the next batch, alone
-    assert b.batches == [1, 3, 1, 1, 1]  # the queued four split by max_batch; seeded and hot alone
+    assert [r.text for r in results[1:6]] == ["[1]", "[2]", "[3]", "[4]", "[9]"]
+    assert b.batches == [1, 3, 2, 1]  # the queued four split by max_batch, the seeded one joins the fourth; hot alone
     assert gate.calls[1][:2] == ("batch", [[1], [2], [3]])
+    assert gate.calls[2][1] == [[4], [9]] and gate.calls[2][3] == [None, 3]  # the seed travels with its row
 
 
 def test_an_engine_error_reaches_only_its_batch_and_the_worker_lives_on():

@@ -1,0 +1,50 @@
+"""Seeded requests share a batch: each row samples from its own seed, the same draws it
+gets alone, and nucleus filtering keeps what top-p says."""
+
+from __future__ import annotations
+
+import pytest
+
+from patchloop.llm.batched import BatchRequest
+from patchloop.llm.row_sampling import nucleus
+
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    from patchloop.llm.local import LocalModel
+
+    return LocalModel(str(tiny_model_dir))
+
+
+def _prompt(engine, text: str) -> list[int]:
+    return engine.render([{"role": "user", "content": text}])
+
+
+def test_a_seeded_row_draws_what_it_draws_alone_whatever_shares_its_batch(engine):
+    p, other = _prompt(engine, "sample me"), _prompt(engine, "a longer neighbour request with more tokens")
+    alone = engine.generate(p, max_new_tokens=16, temperature=1.0, seed=11, reuse_prefix=False)
+    batch = engine.generate_batch([BatchRequest(other, 16, seed=5), BatchRequest(p, 16, seed=11),
+                                   BatchRequest(other, 16)], temperature=1.0)
+    assert batch[1].token_ids == alone.token_ids
+    again = engine.generate_batch([BatchRequest(p, 16, seed=11), BatchRequest(p, 16, seed=12),
+                                   BatchRequest(p, 16, seed=11)], temperature=1.0)
+    assert again[0].token_ids == again[2].token_ids == alone.token_ids
+    assert again[1].token_ids != alone.token_ids  # rows do not share one stream of draws
+
+
+def test_a_narrow_nucleus_leaves_only_the_most_likely_token(engine):
+    p = _prompt(engine, "greedy in disguise")
+    greedy = engine.generate(p, max_new_tokens=12, temperature=0, reuse_prefix=False)
+    narrow = engine.generate_batch([BatchRequest(p, 12, seed=s) for s in (1, 2)], temperature=1.0, top_p=1e-6)
+    assert [g.token_ids for g in narrow] == [greedy.token_ids] * 2
+
+
+def test_nucleus_keeps_the_smallest_set_that_reaches_top_p():
+    import torch
+
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.9, 0.03, 0.02]])
+    kept = nucleus(probs, 0.75, torch)
+    assert torch.allclose(kept[0], torch.tensor([0.625, 0.375, 0.0, 0.0]))  # 0.5 + 0.3 reaches 0.75
+    assert torch.allclose(kept[1], torch.tensor([0.0, 1.0, 0.0, 0.0]))
