@@ -100,12 +100,19 @@ class ChatServer:
         self.engine, self.model_id, self.default_max_tokens = engine, model_id, default_max_tokens
         self.batcher = Batcher(engine, max_batch=max_batch)
         self.shutdown = threading.Event()
+        self._streams: set[threading.Event] = set()  # the cancel events of streams in flight
         self.app = FastAPI(title="patchloop serve")
         self.app.get("/v1/models")(self.models)
         self.app.post("/v1/chat/completions")(self.chat)
 
+    def stop_generating(self) -> None:
+        """End every running generation at its next token (a stop request)."""
+        self.shutdown.set()
+        for cancel in list(self._streams):
+            cancel.set()
+
     def close(self) -> None:
-        self.shutdown.set()  # ends a running generation at its next token
+        self.stop_generating()
         self.batcher.close()
 
     async def models(self) -> dict:
@@ -148,6 +155,8 @@ class ChatServer:
             return StreamingResponse(self._stream(req, prompt, names, rid, created, forced),
                                      media_type="text/event-stream")
         gen = await asyncio.wrap_future(self.batcher.submit(prompt, self._settings(req), cancel=self.shutdown))
+        if self.shutdown.is_set():  # cut short by a stop request: not an answer (clients retry a 503)
+            return _error(503, "the server is shutting down", "server_error")
         parsed = self._parse(forced + gen.text, names)
         message: dict[str, Any] = {"role": "assistant", "content": self._content(parsed) or None}
         if parsed.tool_calls:
@@ -217,6 +226,9 @@ class ChatServer:
                     "model": self.model_id, "choices": choices, **extra}
             return f"data: {json.dumps(body)}\n\n"
 
+        self._streams.add(cancel)
+        if self.shutdown.is_set():
+            cancel.set()
         job = self.batcher.submit(prompt, self._settings(req), on_token=on_token, cancel=cancel)
         job.add_done_callback(finished)
         future = asyncio.wrap_future(job)
@@ -237,6 +249,9 @@ class ChatServer:
                     yield chunk({"content": safe[len(sent):]})
                     sent = safe
             gen = await future
+            if self.shutdown.is_set():  # cut short by a stop request: say so rather than finish
+                yield f"data: {json.dumps({'error': {'message': 'the server is shutting down', 'code': 503}})}\n\n"
+                return
             parsed = self._parse(forced + gen.text, names)
             rest = self._content(parsed)
             rest = rest[len(sent.strip()):] if rest.startswith(sent.strip()) else ("\n" + rest if rest else "")
@@ -250,6 +265,7 @@ class ChatServer:
             yield "data: [DONE]\n\n"
         finally:
             cancel.set()  # the client went away mid-stream: stop generating for it
+            self._streams.discard(cancel)
 
 
 def run_server(
@@ -307,12 +323,18 @@ def run_server(
                 for s, h in old.items():
                     signal.signal(s, h)
 
+        def handle_exit(self, sig, frame):
+            # in-flight generations end at their next token (and answer 503) instead of
+            # outlasting the graceful window and being cancelled with a traceback each
+            server.stop_generating()
+            super().handle_exit(sig, frame)
+
         async def startup(self, sockets=None):
             await super().startup(sockets=sockets)
             if self.started:
                 print(f"serving {server.model_id} at {url}", flush=True)
 
-    # SIGINT/SIGTERM: stop accepting, finish in-flight requests (up to 10 s), then return.
+    # SIGINT/SIGTERM: stop accepting, cut in-flight generations short, answer them, then return.
     config = uvicorn.Config(server.app, log_level="warning", timeout_graceful_shutdown=10)
     try:
         _Server(config).run(sockets=[sock])
