@@ -61,8 +61,12 @@ def _sample(path: Path, n: int, seed: int, out: Path) -> Path:
 
 def run(args) -> dict:
     out = Path(args.out)
-    teacher = open_teacher(args.model, base_url=args.base_url, temperature=args.temperature, top_p=0.95,
-                           max_tokens=args.max_tokens)
+
+    def teacher_of(max_tokens: int):
+        # a batch decodes until its longest row ends: each step's reply limit is what it needs
+        return open_teacher(args.model, base_url=args.base_url, temperature=args.temperature, top_p=0.95,
+                            max_tokens=max_tokens)
+    teacher = teacher_of(args.max_tokens)
     grader = open_grader(args.backend, 5.0)
     stages: list[dict] = []
     total = time.monotonic()
@@ -70,15 +74,17 @@ def run(args) -> dict:
         pypi = PypiSeedsConfig(packages=args.packages.split(","))
         _timed("seeds-pypi", lambda: run_pypi_seeds(out / "seeds", pypi, progress=False), stages)
         seeds = out / "seeds" / "tasks.jsonl"
-        _timed("oss-instruct", lambda: run_oss_instruct(seeds, out / "oss", OssInstructConfig(n=args.n_oss, workers=args.workers),
-                                                        teacher, grader, progress=False), stages)
+        oss = OssInstructConfig(n=args.n_oss, workers=args.workers)
+        _timed("oss-instruct", lambda: run_oss_instruct(seeds, out / "oss", oss, teacher, grader, progress=False),
+               stages)
         _timed("seed-functions", lambda: run_seed_functions(seeds, out / "fns", SeedFunctionsConfig(),
                                                             progress=False), stages)
         fns = _sample(out / "fns" / "tasks.jsonl", args.n_align, 0, out / "fns-sample.jsonl")
         sca = SelfAlignConfig(samples=args.samples, workers=args.workers)
-        _timed("self-align-concepts", lambda: run_concepts(fns, out / "sca-c", sca, teacher, progress=False), stages)
+        _timed("self-align-concepts", lambda: run_concepts(fns, out / "sca-c", sca, teacher_of(args.concept_tokens),
+                                                           progress=False), stages)
         _timed("self-align-instruct", lambda: run_instructions(out / "sca-c" / "tasks.jsonl", out / "sca-i", sca,
-                                                               teacher, progress=False), stages)
+                                                               teacher_of(args.instruct_tokens), progress=False), stages)
         _timed("self-align-respond", lambda: run_responses(out / "sca-i" / "tasks.jsonl", out / "sca", sca, teacher,
                                                            grader, progress=False), stages)
         start = time.monotonic()
@@ -117,7 +123,9 @@ def main() -> None:
     ap.add_argument("--n-align", type=int, default=400, help="Seed functions fed to SelfCodeAlign")
     ap.add_argument("--samples", type=int, default=3, help="SelfCodeAlign responses per instruction")
     ap.add_argument("--temperature", type=float, default=0.7)
-    ap.add_argument("--max-tokens", type=int, default=768)
+    ap.add_argument("--max-tokens", type=int, default=512, help="Reply limit of OSS-Instruct and responses")
+    ap.add_argument("--concept-tokens", type=int, default=256, help="Reply limit of the concepts step")
+    ap.add_argument("--instruct-tokens", type=int, default=512, help="Reply limit of the instruction step")
     ap.add_argument("--workers", type=int, default=16,
                     help="Teacher requests in flight (serve's --max-batch decodes them together)")
     ap.add_argument("--backend", default="auto", help="Sandbox for verification: docker, local or auto")
