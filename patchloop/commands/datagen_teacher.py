@@ -22,7 +22,7 @@ BackendOpt = Annotated[Backend, typer.Option("--backend", help="Sandbox for veri
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds per task when verifying.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Teacher requests in flight at once (a batching "
-                                      "server such as patchloop serve decodes them together); same output.")]
+                                      "server such as patchloop serve decodes them together); same seeds and fingerprint.")]
 
 
 def _warn(line: str) -> None:

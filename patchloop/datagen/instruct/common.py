@@ -38,7 +38,7 @@ class StageConfig(BaseModel):
     seed: int = Field(0, description="Run seed: what is drawn and the teacher sampling seeds derive from it.")
     timeout_s: float = Field(5.0, description="Seconds per task when verifying in the sandbox.")
     workers: int = Field(1, ge=1, description="Items in flight at once. Left out of the fingerprint: every "
-                                              "item has its own sampling seed, so the output is the same.")
+                                              "item has its own sampling seed, whatever runs beside it.")
 
     def fingerprinted(self) -> dict:
         return self.model_dump(exclude={"workers"})
