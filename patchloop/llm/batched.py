@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from patchloop.llm.errors import LLMError
 
@@ -79,6 +78,7 @@ def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, to
     from transformers import StoppingCriteriaList
 
     from patchloop.llm.local import Generation
+    from patchloop.llm.row_sampling import sampling_kwargs
 
     torch = lm._torch
     for r in reqs:
@@ -93,42 +93,30 @@ def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, to
         ids[i, width - len(r.prompt):] = torch.tensor(r.prompt)
         mask[i, width - len(r.prompt):] = 1
     rows = _Rows(reqs, width, lm.tokenizer, lm.eos_ids, torch)
-    kw: dict[str, Any] = {"max_new_tokens": max(r.max_new_tokens for r in reqs), "eos_token_id": sorted(lm.eos_ids),
-                          "pad_token_id": lm.pad_id, "return_dict_in_generate": True, "output_logits": True,
-                          "stopping_criteria": StoppingCriteriaList([rows]), "streamer": rows}
-    if temperature and temperature > 0 and any(r.seed is not None for r in reqs):
-        from patchloop.llm.row_sampling import seeded_sampling
-
-        kw.update(seeded_sampling([r.seed for r in reqs], temperature, top_p, torch))
-    elif temperature and temperature > 0:
-        kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
-    else:
-        kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    kw, chosen = sampling_kwargs([r.seed for r in reqs], temperature, top_p, torch)
+    kw.update({"max_new_tokens": max(r.max_new_tokens for r in reqs), "eos_token_id": sorted(lm.eos_ids),
+               "pad_token_id": lm.pad_id, "return_dict_in_generate": True,
+               "stopping_criteria": StoppingCriteriaList([rows]), "streamer": rows})
     with lm._lock, torch.inference_mode():
         if seed is not None:
             torch.manual_seed(seed)
         out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), **kw)
-    return [_row_result(lm, out, i, r, width, Generation) for i, r in enumerate(reqs)]
+    logprobs = chosen.of(out.sequences)
+    return [_row_result(lm, out.sequences[i], logprobs[i], r, width, Generation) for i, r in enumerate(reqs)]
 
 
-def _row_result(lm, out, i: int, r: BatchRequest, width: int, Generation):
+def _row_result(lm, row, logprobs, r: BatchRequest, width: int, Generation):
+    """One request's generation from its row of ``sequences`` and of the chosen logprobs."""
     from patchloop.llm.local import cut_at_stop
 
-    torch = lm._torch
-    new = out.sequences[i, width:].tolist()
+    new = row[width:].tolist()
     n = len(new) if r.done_at is None else min(r.done_at, len(new))
     for j, t in enumerate(new[:n]):
         if t in lm.eos_ids:
             n = j + 1
             break
     new = new[:n]
-    if new:
-        logits = torch.stack([step[i] for step in out.logits[:n]]).float()
-        lps = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new, device=logits.device)[:, None])[:, 0]
-        logprobs = [round(float(x), 6) for x in lps]
-    else:
-        logprobs = []
     text = lm.tokenizer.decode(new, skip_special_tokens=True)
     finish = "stop" if (new and new[-1] in lm.eos_ids) else "length"
     text, finish = cut_at_stop(text, r.stop, finish)
-    return Generation(text, new, logprobs, len(r.prompt), finish)
+    return Generation(text, new, [round(float(x), 6) for x in logprobs[:n]], len(r.prompt), finish)

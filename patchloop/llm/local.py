@@ -20,6 +20,7 @@ from patchloop.llm.cpu_attention import use_for_cpu_decoding
 from patchloop.llm.device import pick_device
 from patchloop.llm.errors import LLMError
 from patchloop.llm.prefix_cache import PrefixCache
+from patchloop.llm.row_sampling import sampling_kwargs
 
 
 @dataclass
@@ -193,16 +194,9 @@ class LocalModel:
             "pad_token_id": self.pad_id,
             "use_cache": use_cache,
             "return_dict_in_generate": True,
-            "output_logits": True,
         }
-        if temperature and temperature > 0 and seed is not None:
-            from patchloop.llm.row_sampling import seeded_sampling
-
-            kw.update(seeded_sampling([seed], temperature, top_p, torch))  # the draws a batch row would get
-        elif temperature and temperature > 0:
-            kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
-        else:
-            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        sampling, chosen = sampling_kwargs([seed], temperature, top_p, torch)  # a seed: the draws a batch row gets
+        kw.update(sampling)
         if stop:
             kw.update(stop_strings=list(stop), tokenizer=self.tokenizer)
         if on_token is not None:
@@ -225,12 +219,11 @@ class LocalModel:
             if reuse:
                 self.prefix_cache.put(out.sequences[0].tolist(), getattr(out, "past_key_values", None))
         new = out.sequences[0, n_prompt:].tolist()
-        logits = torch.stack([step[0] for step in out.logits]).float()
-        logprobs = torch.log_softmax(logits, dim=-1).gather(1, torch.tensor(new, device=logits.device)[:, None])
+        logprobs = chosen.of(out.sequences)[0]
         text = self.tokenizer.decode(new, skip_special_tokens=True)
         finish = "stop" if (new and new[-1] in self.eos_ids) else "length"
         text, finish = cut_at_stop(text, stop, finish)
-        return Generation(text, new, [round(float(x), 6) for x in logprobs[:, 0]], n_prompt, finish,
+        return Generation(text, new, [round(float(x), 6) for x in logprobs], n_prompt, finish,
                           {"cached_prompt_tokens": cached})
 
 

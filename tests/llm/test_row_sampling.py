@@ -48,3 +48,18 @@ def test_nucleus_keeps_the_smallest_set_that_reaches_top_p():
     kept = nucleus(probs, 0.75, torch)
     assert torch.allclose(kept[0], torch.tensor([0.625, 0.375, 0.0, 0.0]))  # 0.5 + 0.3 reaches 0.75
     assert torch.allclose(kept[1], torch.tensor([0.0, 1.0, 0.0, 0.0]))
+
+
+def test_batch_logprobs_are_the_models_own_for_every_row(engine):
+    """Kept one float per step (not a vocabulary-wide row): re-scored by one forward pass."""
+    import torch
+
+    prompts = [_prompt(engine, "first"), _prompt(engine, "a second, longer prompt for the batch")]
+    gens = engine.generate_batch([BatchRequest(p, 10, seed=s) for p, s in zip(prompts, (1, 2))], temperature=1.0)
+    for p, g in zip(prompts, gens):
+        ids = torch.tensor([p + g.token_ids])
+        with torch.no_grad():
+            logits = engine.model(input_ids=ids).logits[0, len(p) - 1:-1].float()
+        expected = torch.log_softmax(logits, -1).gather(1, torch.tensor(g.token_ids)[:, None])[:, 0]
+        assert len(g.logprobs) == len(g.token_ids) == 10
+        assert torch.allclose(torch.tensor(g.logprobs), expected, atol=1e-3)
