@@ -79,6 +79,14 @@ def _error(status: int, message: str, kind: str = "invalid_request_error") -> JS
     return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
 
 
+async def _until_disconnected(request: Request, cancel: threading.Event) -> None:
+    """Set ``cancel`` when the client hangs up (the body is read, so the next ASGI message
+    is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    cancel.set()
+
+
 def _plain_messages(messages: list[dict]) -> list[dict]:
     """Chat templates want string content; OpenAI allows lists of parts."""
     out = []
@@ -100,7 +108,7 @@ class ChatServer:
         self.engine, self.model_id, self.default_max_tokens = engine, model_id, default_max_tokens
         self.batcher = Batcher(engine, max_batch=max_batch)
         self.shutdown = threading.Event()
-        self._streams: set[threading.Event] = set()  # the cancel events of streams in flight
+        self._inflight: set[threading.Event] = set()  # the cancel events of generations in flight
         self.app = FastAPI(title="patchloop serve")
         self.app.get("/v1/models")(self.models)
         self.app.post("/v1/chat/completions")(self.chat)
@@ -108,7 +116,7 @@ class ChatServer:
     def stop_generating(self) -> None:
         """End every running generation at its next token (a stop request)."""
         self.shutdown.set()
-        for cancel in list(self._streams):
+        for cancel in list(self._inflight):
             cancel.set()
 
     def close(self) -> None:
@@ -154,7 +162,7 @@ class ChatServer:
         if req.stream:
             return StreamingResponse(self._stream(req, prompt, names, rid, created, forced),
                                      media_type="text/event-stream")
-        gen = await asyncio.wrap_future(self.batcher.submit(prompt, self._settings(req), cancel=self.shutdown))
+        gen = await self._generate_for(request, prompt, self._settings(req))
         if self.shutdown.is_set():  # cut short by a stop request: not an answer (clients retry a 503)
             return _error(503, "the server is shutting down", "server_error")
         parsed = self._parse(forced + gen.text, names)
@@ -173,6 +181,20 @@ class ChatServer:
             choice["token_ids"] = gen.token_ids
             body["prompt_token_ids"] = prompt
         return body
+
+    async def _generate_for(self, request: Request, prompt: list[int], settings: dict):
+        """One generation that stops when its client goes away (a client that timed out and
+        retries would otherwise queue the same work twice) or the server stops."""
+        cancel = threading.Event()
+        self._inflight.add(cancel)
+        if self.shutdown.is_set():
+            cancel.set()
+        watch = asyncio.create_task(_until_disconnected(request, cancel))
+        try:
+            return await asyncio.wrap_future(self.batcher.submit(prompt, settings, cancel=cancel))
+        finally:
+            watch.cancel()
+            self._inflight.discard(cancel)
 
     @staticmethod
     def _parse(text: str, names: set[str] | None):
@@ -226,7 +248,7 @@ class ChatServer:
                     "model": self.model_id, "choices": choices, **extra}
             return f"data: {json.dumps(body)}\n\n"
 
-        self._streams.add(cancel)
+        self._inflight.add(cancel)
         if self.shutdown.is_set():
             cancel.set()
         job = self.batcher.submit(prompt, self._settings(req), on_token=on_token, cancel=cancel)
@@ -265,7 +287,7 @@ class ChatServer:
             yield "data: [DONE]\n\n"
         finally:
             cancel.set()  # the client went away mid-stream: stop generating for it
-            self._streams.discard(cancel)
+            self._inflight.discard(cancel)
 
 
 def run_server(

@@ -52,3 +52,21 @@ def test_a_reply_cut_short_by_shutdown_is_a_503(tiny_model_dir):
         assert r.status_code == 503 and "shutting down" in r.json()["error"]["message"]
     finally:
         server.close()
+
+
+def test_a_client_that_hangs_up_stops_its_generation(tiny_model_dir, tmp_path):
+    """A client that timed out and went away must not keep the model busy: the next request
+    is answered at once, not after the abandoned 4,000 tokens (a minute or more here)."""
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "patchloop", "serve", "--model", str(tiny_model_dir),
+                                 "--port", "0"], stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            url = proc.stdout.readline().split(" at ")[-1].strip()
+            ask = {"model": "m", "messages": [{"role": "user", "content": "count"}], "temperature": 0}
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{url}/chat/completions", json={**ask, "max_tokens": 4000}, timeout=2)
+            r = httpx.post(f"{url}/chat/completions", json={**ask, "max_tokens": 4}, timeout=20)
+            assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] == 4
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
