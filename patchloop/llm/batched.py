@@ -93,13 +93,13 @@ def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, to
         ids[i, width - len(r.prompt):] = torch.tensor(r.prompt)
         mask[i, width - len(r.prompt):] = 1
     rows = _Rows(reqs, width, lm.tokenizer, lm.eos_ids, torch)
+    if seed is not None:
+        torch.manual_seed(seed)  # before the unseeded rows draw their seeds
     kw, chosen = sampling_kwargs([r.seed for r in reqs], temperature, top_p, torch)
     kw.update({"max_new_tokens": max(r.max_new_tokens for r in reqs), "eos_token_id": sorted(lm.eos_ids),
                "pad_token_id": lm.pad_id, "return_dict_in_generate": True,
                "stopping_criteria": StoppingCriteriaList([rows]), "streamer": rows})
     with lm._lock, torch.inference_mode():
-        if seed is not None:
-            torch.manual_seed(seed)
         out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), **kw)
     logprobs = chosen.of(out.sequences)
     return [_row_result(lm, out.sequences[i], logprobs[i], r, width, Generation) for i, r in enumerate(reqs)]

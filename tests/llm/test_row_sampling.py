@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from patchloop.llm.batched import BatchRequest
-from patchloop.llm.row_sampling import nucleus
+from patchloop.llm.row_sampling import RowSampler, candidates
 
 pytestmark = pytest.mark.train
 
@@ -41,13 +41,26 @@ def test_a_narrow_nucleus_leaves_only_the_most_likely_token(engine):
     assert [g.token_ids for g in narrow] == [greedy.token_ids] * 2
 
 
-def test_nucleus_keeps_the_smallest_set_that_reaches_top_p():
+def test_top_p_keeps_the_smallest_set_that_reaches_it_with_or_without_the_shortlist():
     import torch
 
     probs = torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.9, 0.03, 0.02]])
-    kept = nucleus(probs, 0.75, torch)
-    assert torch.allclose(kept[0], torch.tensor([0.625, 0.375, 0.0, 0.0]))  # 0.5 + 0.3 reaches 0.75
-    assert torch.allclose(kept[1], torch.tensor([0.0, 1.0, 0.0, 0.0]))
+    kept = [(p.tolist(), ids.tolist()) for p, ids in candidates(probs, 0.75, torch)]
+    assert [ids for _, ids in kept] == [[0, 1], [1]] and kept[0][0] == pytest.approx([0.5, 0.3])
+    # a shortlist of 2 does not reach 0.9 in the first row: that row is sorted whole
+    wide = [(p.tolist(), ids.tolist()) for p, ids in candidates(probs, 0.9, torch, shortlist=2)]
+    assert wide[0][1] == [0, 1, 2] and wide[0][0] == pytest.approx([0.5, 0.3, 0.15]) and wide[1][1] == [1]
+
+
+def test_each_row_draws_tokens_with_their_probabilities():
+    import torch
+
+    logits = torch.log(torch.tensor([[0.7, 0.2, 0.1, 1e-9]] * 2))
+    sampler = RowSampler([7, 8], temperature=1.0, top_p=1.0, torch=torch)
+    draws = torch.stack([sampler(None, logits).argmax(dim=-1) for _ in range(3000)])
+    for row in draws.T:
+        freq = torch.bincount(row, minlength=4).float() / len(row)
+        assert torch.allclose(freq, torch.tensor([0.7, 0.2, 0.1, 0.0]), atol=0.03)
 
 
 def test_batch_logprobs_are_the_models_own_for_every_row(engine):
