@@ -90,3 +90,13 @@ def test_clean_refuses_other_settings_into_the_same_output(tmp_path, dataset, gr
     run_clean([dataset], tmp_path / "clean", grader=grader)
     with pytest.raises(StageError, match="differs in dedup"):
         run_clean([dataset], tmp_path / "clean", grader=grader, dedup_cfg=DedupConfig(threshold=0.8))
+
+
+def test_the_card_lists_each_stages_drops_even_when_stages_share_a_reason():
+    from patchloop.datagen.filters.card import markdown
+
+    stages = [{"stage": "oss-instruct", "yield": {}, "drops": {"failed_own_tests": 45, "no_tests": 10}},
+              {"stage": "self-align-respond", "yield": {}, "drops": {"failed_own_tests": 34}}]
+    md = markdown({"name": "d", "tasks": 1, "stages": stages})
+    assert "- oss-instruct: failed_own_tests 45, no_tests 10" in md
+    assert "- self-align-respond: failed_own_tests 34" in md

@@ -35,9 +35,10 @@ def markdown(card: dict) -> str:
     cols = ["generated", "parsed", "executed", "passed", "kept"]
     out += _table(["stage", *cols], [[s.get("stage", "?"), *(s.get("yield", {}).get(c, "") for c in cols)]
                                      for s in stages]) if stages else ["not recorded"]
-    drops = {k: v for s in stages for k, v in (s.get("drops") or {}).items()}
-    if drops:
-        out += ["", "Drops by reason: " + ", ".join(f"{k} {v}" for k, v in sorted(drops.items()))]
+    dropped = [(s.get("stage", "?"), s["drops"]) for s in stages if s.get("drops")]
+    if dropped:  # per stage: stages share reasons (failed_own_tests), and one total would hide whose
+        out += ["", "Drops by reason:", ""]
+        out += [f"- {stage}: " + ", ".join(f"{k} {v}" for k, v in sorted(drops.items())) for stage, drops in dropped]
     out += ["", "## Cleaning", ""]
     clean = card.get("cleaning") or {}
     dd = clean.get("dedup") or {}
