@@ -182,13 +182,19 @@ class ChatServer:
             body["prompt_token_ids"] = prompt
         return body
 
-    async def _generate_for(self, request: Request, prompt: list[int], settings: dict):
-        """One generation that stops when its client goes away (a client that timed out and
-        retries would otherwise queue the same work twice) or the server stops."""
+    def _cancel_event(self) -> threading.Event:
+        """A generation's own cancel event, which a stop request sets (set already during one);
+        its owner discards it from ``_inflight`` when the generation ends."""
         cancel = threading.Event()
         self._inflight.add(cancel)
         if self.shutdown.is_set():
             cancel.set()
+        return cancel
+
+    async def _generate_for(self, request: Request, prompt: list[int], settings: dict):
+        """One generation that stops when its client goes away (a client that timed out and
+        retries would otherwise queue the same work twice) or the server stops."""
+        cancel = self._cancel_event()
         watch = asyncio.create_task(_until_disconnected(request, cancel))
         try:
             return await asyncio.wrap_future(self.batcher.submit(prompt, settings, cancel=cancel))
@@ -234,7 +240,6 @@ class ChatServer:
         (from the first token when ``tool_choice`` forced a call)."""
         loop = asyncio.get_running_loop()
         tokens: asyncio.Queue = asyncio.Queue()
-        cancel = threading.Event()
 
         def on_token(t: int) -> None:
             loop.call_soon_threadsafe(tokens.put_nowait, t)
@@ -248,9 +253,7 @@ class ChatServer:
                     "model": self.model_id, "choices": choices, **extra}
             return f"data: {json.dumps(body)}\n\n"
 
-        self._inflight.add(cancel)
-        if self.shutdown.is_set():
-            cancel.set()
+        cancel = self._cancel_event()
         job = self.batcher.submit(prompt, self._settings(req), on_token=on_token, cancel=cancel)
         job.add_done_callback(finished)
         future = asyncio.wrap_future(job)
