@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+
+SEED_CODE = "\n".join(f"def helper_{i}(x):\n    return x + {i}\n" for i in range(10))
+
+
+@pytest.fixture
+def seeds(tmp_path):
+    """One seed file of OSS-Instruct input: a MIT-licensed module of ten small functions."""
+    path = tmp_path / "seeds.jsonl"
+    path.write_text(json.dumps({"id": "pkg==1.0:pkg/mod.py", "package": "pkg", "version": "1.0",
+                                "licence": "MIT", "path": "pkg/mod.py", "text": SEED_CODE}) + "\n")
+    return path
 
 
 @pytest.fixture(scope="module")

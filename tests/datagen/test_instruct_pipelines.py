@@ -19,16 +19,7 @@ from patchloop.datagen.instruct.stage import StageError
 from patchloop.datagen.instruct.teacher import LLMError, ScriptedTeacher
 from patchloop.types import read_jsonl
 from tests.datagen import teacher_replies as R
-
-SEED_CODE = "\n".join(f"def helper_{i}(x):\n    return x + {i}\n" for i in range(10))
-
-
-@pytest.fixture
-def seeds(tmp_path):
-    path = tmp_path / "seeds.jsonl"
-    path.write_text(json.dumps({"id": "pkg==1.0:pkg/mod.py", "package": "pkg", "version": "1.0",
-                                "licence": "MIT", "path": "pkg/mod.py", "text": SEED_CODE}) + "\n")
-    return path
+from tests.datagen.conftest import SEED_CODE
 
 
 def cycling(replies):

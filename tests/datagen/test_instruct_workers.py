@@ -3,7 +3,6 @@ as one at a time, one shared grader sandbox taking turns, and a dead teacher sti
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
@@ -15,17 +14,8 @@ from patchloop.datagen.instruct.teacher import LLMError, ScriptedTeacher
 from patchloop.evals.func import FunctionGrader
 from tests.datagen import teacher_replies as R
 
-SEED_CODE = "\n".join(f"def helper_{i}(x):\n    return x + {i}\n" for i in range(10))
 REPLIES = [R.good("double_all"), R.NO_CODE, R.good("triple_all", 3), R.WRONG, R.bare_asserts("count_a"),
            R.UNPARSABLE]
-
-
-@pytest.fixture
-def seeds(tmp_path):
-    path = tmp_path / "seeds.jsonl"
-    path.write_text(json.dumps({"id": "pkg==1.0:pkg/mod.py", "package": "pkg", "version": "1.0",
-                                "licence": "MIT", "path": "pkg/mod.py", "text": SEED_CODE}) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,19 @@ PROMPT = [{"role": "user", "content": "list the files"}]
 TARGET = '<tool_call>{"name": "run", "arguments": {"cmd": "ls"}}</tool_call>'
 
 
+def user_prompt(engine, text: str) -> list[int]:
+    """The chat-template token ids of one user message."""
+    return engine.render([{"role": "user", "content": text}])
+
+
+@pytest.fixture(scope="module")
+def tiny_engine(tiny_model_dir):
+    """The tiny model loaded for generation (one per module: tests clear its prefix cache)."""
+    from patchloop.llm.local import LocalModel
+
+    return LocalModel(str(tiny_model_dir))
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     from patchloop.llm.tiny import init_tiny

@@ -11,26 +11,16 @@ import pytest
 from patchloop.llm.batched import BatchRequest
 from patchloop.llm.batcher import Batcher
 from patchloop.llm.local import Generation
+from tests.llm.conftest import user_prompt
 
 pytestmark = pytest.mark.train
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    from patchloop.llm.local import LocalModel
-
-    return LocalModel(str(tiny_model_dir))
-
-
-def _prompt(engine, text: str) -> list[int]:
-    return engine.render([{"role": "user", "content": text}])
-
-
-def test_a_batch_gives_each_row_what_it_gets_alone(engine):
-    prompts = [_prompt(engine, t) for t in ("a", "a much longer request with many more tokens in it", "mid size")]
+def test_a_batch_gives_each_row_what_it_gets_alone(tiny_engine):
+    prompts = [user_prompt(tiny_engine, t) for t in ("a", "a much longer request with many more tokens in it", "mid size")]
     limits = [5, 9, 2]
-    alone = [engine.generate(p, max_new_tokens=n, temperature=0, reuse_prefix=False) for p, n in zip(prompts, limits)]
-    batch = engine.generate_batch([BatchRequest(p, n) for p, n in zip(prompts, limits)], temperature=0)
+    alone = [tiny_engine.generate(p, max_new_tokens=n, temperature=0, reuse_prefix=False) for p, n in zip(prompts, limits)]
+    batch = tiny_engine.generate_batch([BatchRequest(p, n) for p, n in zip(prompts, limits)], temperature=0)
     assert [g.token_ids for g in batch] == [g.token_ids for g in alone]
     assert [len(g.token_ids) for g in batch] == limits
     for a, b in zip(alone, batch):
@@ -38,29 +28,29 @@ def test_a_batch_gives_each_row_what_it_gets_alone(engine):
         assert b.prompt_tokens == a.prompt_tokens and b.text == a.text
 
 
-def test_a_row_stops_at_its_own_stop_string_and_streams_only_its_tokens(engine):
-    p = _prompt(engine, "stop test")
-    free = engine.generate(p, max_new_tokens=12, temperature=0, reuse_prefix=False)
+def test_a_row_stops_at_its_own_stop_string_and_streams_only_its_tokens(tiny_engine):
+    p = user_prompt(tiny_engine, "stop test")
+    free = tiny_engine.generate(p, max_new_tokens=12, temperature=0, reuse_prefix=False)
     assert len(free.text) > 3
     stop = free.text[2:4]
     seen: list[int] = []
-    rows = [BatchRequest(p, 12, stop=[stop], on_token=seen.append), BatchRequest(_prompt(engine, "other"), 12)]
-    cut, other = engine.generate_batch(rows, temperature=0)
+    rows = [BatchRequest(p, 12, stop=[stop], on_token=seen.append), BatchRequest(user_prompt(tiny_engine, "other"), 12)]
+    cut, other = tiny_engine.generate_batch(rows, temperature=0)
     assert stop not in cut.text and free.text.startswith(cut.text) and cut.finish_reason == "stop"
     assert seen == cut.token_ids and len(other.token_ids) == 12
 
 
-def test_the_next_turn_reuses_the_kv_cache_of_the_last_one(engine):
-    engine.prefix_cache.clear()
+def test_the_next_turn_reuses_the_kv_cache_of_the_last_one(tiny_engine):
+    tiny_engine.prefix_cache.clear()
     history = [{"role": "system", "content": "You are a careful assistant. " * 8},
                {"role": "user", "content": "first question"}]
-    first = engine.generate(engine.render(history), max_new_tokens=6, temperature=0)
+    first = tiny_engine.generate(tiny_engine.render(history), max_new_tokens=6, temperature=0)
     assert first.extra["cached_prompt_tokens"] == 0
     history += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "and then?"}]
-    prompt = engine.render(history)
-    reused = engine.generate(prompt, max_new_tokens=6, temperature=0)
-    fresh = engine.generate(prompt, max_new_tokens=6, temperature=0, reuse_prefix=False)
-    assert reused.extra["cached_prompt_tokens"] > len(engine.render(history[:1])) // 2
+    prompt = tiny_engine.render(history)
+    reused = tiny_engine.generate(prompt, max_new_tokens=6, temperature=0)
+    fresh = tiny_engine.generate(prompt, max_new_tokens=6, temperature=0, reuse_prefix=False)
+    assert reused.extra["cached_prompt_tokens"] > len(tiny_engine.render(history[:1])) // 2
     assert reused.token_ids == fresh.token_ids
     assert reused.logprobs == pytest.approx(fresh.logprobs, abs=1e-3)
 

@@ -7,37 +7,27 @@ import pytest
 
 from patchloop.llm.batched import BatchRequest
 from patchloop.llm.row_sampling import RowSampler, candidates
+from tests.llm.conftest import user_prompt
 
 pytestmark = pytest.mark.train
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_dir):
-    from patchloop.llm.local import LocalModel
-
-    return LocalModel(str(tiny_model_dir))
-
-
-def _prompt(engine, text: str) -> list[int]:
-    return engine.render([{"role": "user", "content": text}])
-
-
-def test_a_seeded_row_draws_what_it_draws_alone_whatever_shares_its_batch(engine):
-    p, other = _prompt(engine, "sample me"), _prompt(engine, "a longer neighbour request with more tokens")
-    alone = engine.generate(p, max_new_tokens=16, temperature=1.0, seed=11, reuse_prefix=False)
-    batch = engine.generate_batch([BatchRequest(other, 16, seed=5), BatchRequest(p, 16, seed=11),
+def test_a_seeded_row_draws_what_it_draws_alone_whatever_shares_its_batch(tiny_engine):
+    p, other = user_prompt(tiny_engine, "sample me"), user_prompt(tiny_engine, "a longer neighbour request with more tokens")
+    alone = tiny_engine.generate(p, max_new_tokens=16, temperature=1.0, seed=11, reuse_prefix=False)
+    batch = tiny_engine.generate_batch([BatchRequest(other, 16, seed=5), BatchRequest(p, 16, seed=11),
                                    BatchRequest(other, 16)], temperature=1.0)
     assert batch[1].token_ids == alone.token_ids
-    again = engine.generate_batch([BatchRequest(p, 16, seed=11), BatchRequest(p, 16, seed=12),
+    again = tiny_engine.generate_batch([BatchRequest(p, 16, seed=11), BatchRequest(p, 16, seed=12),
                                    BatchRequest(p, 16, seed=11)], temperature=1.0)
     assert again[0].token_ids == again[2].token_ids == alone.token_ids
     assert again[1].token_ids != alone.token_ids  # rows do not share one stream of draws
 
 
-def test_a_narrow_nucleus_leaves_only_the_most_likely_token(engine):
-    p = _prompt(engine, "greedy in disguise")
-    greedy = engine.generate(p, max_new_tokens=12, temperature=0, reuse_prefix=False)
-    narrow = engine.generate_batch([BatchRequest(p, 12, seed=s) for s in (1, 2)], temperature=1.0, top_p=1e-6)
+def test_a_narrow_nucleus_leaves_only_the_most_likely_token(tiny_engine):
+    p = user_prompt(tiny_engine, "greedy in disguise")
+    greedy = tiny_engine.generate(p, max_new_tokens=12, temperature=0, reuse_prefix=False)
+    narrow = tiny_engine.generate_batch([BatchRequest(p, 12, seed=s) for s in (1, 2)], temperature=1.0, top_p=1e-6)
     assert [g.token_ids for g in narrow] == [greedy.token_ids] * 2
 
 
@@ -63,16 +53,16 @@ def test_each_row_draws_tokens_with_their_probabilities():
         assert torch.allclose(freq, torch.tensor([0.7, 0.2, 0.1, 0.0]), atol=0.03)
 
 
-def test_batch_logprobs_are_the_models_own_for_every_row(engine):
+def test_batch_logprobs_are_the_models_own_for_every_row(tiny_engine):
     """Kept one float per step (not a vocabulary-wide row): re-scored by one forward pass."""
     import torch
 
-    prompts = [_prompt(engine, "first"), _prompt(engine, "a second, longer prompt for the batch")]
-    gens = engine.generate_batch([BatchRequest(p, 10, seed=s) for p, s in zip(prompts, (1, 2))], temperature=1.0)
+    prompts = [user_prompt(tiny_engine, "first"), user_prompt(tiny_engine, "a second, longer prompt for the batch")]
+    gens = tiny_engine.generate_batch([BatchRequest(p, 10, seed=s) for p, s in zip(prompts, (1, 2))], temperature=1.0)
     for p, g in zip(prompts, gens):
         ids = torch.tensor([p + g.token_ids])
         with torch.no_grad():
-            logits = engine.model(input_ids=ids).logits[0, len(p) - 1:-1].float()
+            logits = tiny_engine.model(input_ids=ids).logits[0, len(p) - 1:-1].float()
         expected = torch.log_softmax(logits, -1).gather(1, torch.tensor(g.token_ids)[:, None])[:, 0]
         assert len(g.logprobs) == len(g.token_ids) == 10
         assert torch.allclose(torch.tensor(g.logprobs), expected, atol=1e-3)

@@ -38,13 +38,12 @@ def test_sigterm_during_a_long_generation_ends_it_cleanly(tiny_model_dir, tmp_pa
     assert "Traceback" not in err_path.read_text()
 
 
-def test_a_reply_cut_short_by_shutdown_is_a_503(tiny_model_dir):
+def test_a_reply_cut_short_by_shutdown_is_a_503(tiny_engine):
     from fastapi.testclient import TestClient
 
-    from patchloop.llm.local import LocalModel
     from patchloop.llm.server import ChatServer
 
-    server = ChatServer(LocalModel(str(tiny_model_dir)), "tiny")
+    server = ChatServer(tiny_engine, "tiny")
     try:
         server.shutdown.set()
         r = TestClient(server.app).post("/v1/chat/completions", json={
