@@ -1,17 +1,20 @@
-"""Dynamic batching for ``patchloop serve``: requests that wait together decode together.
+"""Batching for ``patchloop serve``: requests decode together.
 
-One thread owns the model. It takes the oldest waiting request, waits a moment
-(``gather_s``) for the requests that are arriving with it, and takes every waiting request
-that can share its batch (same temperature and top-p; a seeded request samples from its own
-generator, :mod:`patchloop.llm.row_sampling`), up to ``max_batch``,
-and decodes them in one :func:`patchloop.llm.batched.generate_batch` call; requests that
-arrive meanwhile wait for the next batch. A request alone takes the single-sequence path,
-which reuses its conversation's KV prefix (:mod:`patchloop.llm.prefix_cache`), so an agent at
-a terminal gets the fast path for one client and a batch of agents gets the throughput path.
-The moment matters: clients whose replies came out of one batch send their next requests
-within milliseconds of each other, and without it the first of them would start alone and the
-rest would wait for its whole decode. This is not continuous batching (a new request does not join a batch already decoding); for
-many users on a GPU, vLLM serves the same API.
+One thread owns the model. On an engine that can keep a batch running (the transformers
+engine, :mod:`patchloop.llm.continuous`), that thread batches continuously: before every
+decode step it admits the requests waiting, up to ``max_batch`` rows, and a row leaves the
+step it finishes, whatever the others' settings and lengths. A request alone is the batch of
+one, reusing its conversation's KV prefix (:mod:`patchloop.llm.prefix_cache`) as the
+single-sequence path does, so an agent at a terminal and a batch of agents take one path.
+
+On an engine with only a whole-batch call (``generate_batch``), the thread takes the oldest
+waiting request, waits a moment (``gather_s``) for the requests arriving with it, and decodes
+every waiting request that can share its batch (same temperature and top-p; a seeded request
+samples from its own generator, :mod:`patchloop.llm.row_sampling`) in one call; requests
+that arrive meanwhile wait for the next batch. The moment matters there: clients whose
+replies came out of one batch send their next requests within milliseconds of each other,
+and without it the first would start alone and the rest wait for its whole decode. An engine
+with neither (llama.cpp here) takes its requests one at a time.
 """
 
 from __future__ import annotations
@@ -39,15 +42,24 @@ class _Job:
 
 
 class Batcher:
-    def __init__(self, engine, max_batch: int = 8, gather_s: float = 0.05):
+    def __init__(self, engine, max_batch: int = 8, gather_s: float = 0.05, continuous: bool = True):
+        """``continuous=False`` keeps the whole-batch path on an engine that could run either
+        (the benchmark compares the two)."""
         # an engine without a batched path (llama.cpp here) takes its requests one at a time
         self.engine = engine
         self.max_batch = max(1, int(max_batch)) if hasattr(engine, "generate_batch") else 1
         self.gather_s = max(0.0, float(gather_s)) if self.max_batch > 1 else 0.0
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._held: list[_Job] = []  # taken from the queue but not batchable with the last group
-        self.batches: list[int] = []  # size of every batch run, for tests and the benchmark
-        self._thread = threading.Thread(target=self._loop, name="patchloop-model", daemon=True)
+        # whole batches: the size of each batch run; continuous: the rows decoding as each request joined
+        self.batches: list[int] = []
+        self.continuous = continuous and hasattr(engine, "running_batch") and self.max_batch > 1
+        self.running = engine.running_batch() if self.continuous else None
+        kept = getattr(engine, "prefix_cache", None)
+        if self.continuous and kept is not None and kept.slots:  # room for each row's conversation
+            kept.slots = max(kept.slots, self.max_batch)
+        loop = self._continuous_loop if self.continuous else self._loop
+        self._thread = threading.Thread(target=loop, name="patchloop-model", daemon=True)
         self._thread.start()
 
     def submit(self, prompt: list[int], settings: dict[str, Any], on_token=None,
@@ -120,3 +132,42 @@ class Batcher:
         reqs = [BatchRequest(j.prompt, j.settings["max_new_tokens"], j.settings.get("stop"), j.on_token, j.cancel,
                              j.settings.get("seed")) for j in group]
         return self.engine.generate_batch(reqs, temperature=s.get("temperature", 0.7), top_p=s.get("top_p", 1.0))
+
+    def _continuous_loop(self) -> None:
+        batch, pending, closing = self.running, self._held, False
+        while True:
+            if not len(batch) and not pending:
+                if closing:
+                    return
+                pending.append(self._queue.get())
+            pending.extend(self._drain())
+            if None in pending:  # close: what was sent before it still runs
+                closing, pending[:] = True, pending[:pending.index(None)]
+            while pending and len(batch) < self.max_batch:
+                self._admit(batch, pending.pop(0))
+            try:
+                finished = batch.step()
+            except Exception as e:  # noqa: BLE001 -- each row in flight gets the error, the worker lives on
+                for row in batch.fail():
+                    row.owner.future.set_exception(e)
+                continue
+            for row in finished:
+                row.owner.future.set_result(batch.result(row))
+
+    def _admit(self, batch, job: _Job) -> None:
+        """Start ``job`` in the running batch; a prompt it cannot take fails that job alone."""
+        from patchloop.llm.continuous import Row
+
+        if not job.future.set_running_or_notify_cancel():
+            return
+        s = job.settings
+        req = BatchRequest(job.prompt, s.get("max_new_tokens", 256), s.get("stop"), job.on_token, job.cancel, s.get("seed"))
+        row = Row(req, float(s.get("temperature") or 0.0), float(1.0 if s.get("top_p") is None else s["top_p"]), job)
+        self.batches.append(len(batch) + 1)  # rows decoding once it joins
+        try:
+            finished = batch.admit(row)
+        except Exception as e:  # noqa: BLE001 -- a prompt too long, say: this request's error alone
+            job.future.set_exception(e)
+            return
+        for done in finished:
+            job.future.set_result(batch.result(done))

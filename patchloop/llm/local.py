@@ -226,13 +226,18 @@ class LocalModel:
         return Generation(text, new, [round(float(x), 6) for x in logprobs], n_prompt, finish,
                           {"cached_prompt_tokens": cached})
 
-
     def generate_batch(self, requests: list, *, temperature: float = 0.7, top_p: float = 1.0,
                        seed: int | None = None) -> list[Generation]:
         """Several prompts decoded together (:mod:`patchloop.llm.batched`)."""
         from patchloop.llm.batched import generate_batch
 
         return generate_batch(self, requests, temperature=temperature, top_p=top_p, seed=seed)
+
+    def running_batch(self):
+        """An empty batch that requests join and leave while it decodes (:mod:`patchloop.llm.continuous`)."""
+        from patchloop.llm.continuous import RunningBatch
+
+        return RunningBatch(self)
 
 
 _CACHE: dict[tuple, LocalModel] = {}

@@ -36,10 +36,7 @@ class RowSampler:
 
     def _generators(self, device) -> list[Any]:
         if not self.generators:
-            for s in self.seeds:
-                g = self.torch.Generator(device=device)
-                g.manual_seed(s)
-                self.generators.append(g)
+            self.generators = [seeded_generator(s, device, self.torch) for s in self.seeds]
         return self.generators
 
     def __call__(self, input_ids, scores):
@@ -47,12 +44,23 @@ class RowSampler:
         probs = torch.softmax(scores.float() / self.temperature, dim=-1)
         chosen = torch.full_like(scores, float("-inf"))
         for i, (g, (p, ids)) in enumerate(zip(self._generators(scores.device), candidates(probs, self.top_p, torch))):
-            # inverse CDF: torch.multinomial over a 150k vocabulary took ~25 ms a row here
-            cdf = p.cumsum(dim=0)
-            u = torch.rand((), generator=g, device=p.device) * cdf[-1]
-            j = int(torch.searchsorted(cdf, u, right=True).clamp(max=len(p) - 1))
-            chosen[i, ids[j]] = 0.0
+            chosen[i, draw(p, ids, g, torch)] = 0.0
         return chosen
+
+
+def seeded_generator(seed: int | None, device, torch: Any):
+    """A generator for one row: from ``seed``, or from a seed drawn from torch's global one."""
+    g = torch.Generator(device=device)
+    g.manual_seed(int(seed) if seed is not None else int(torch.randint(0, 2**62, (1,))))
+    return g
+
+
+def draw(p, ids, generator, torch: Any) -> int:
+    """One token id from candidates ``(p, ids)`` (unnormalised probabilities) by inverse CDF:
+    ``torch.multinomial`` over a 150k vocabulary took ~25 ms a row here."""
+    cdf = p.cumsum(dim=0)
+    u = torch.rand((), generator=generator, device=p.device) * cdf[-1]
+    return int(ids[int(torch.searchsorted(cdf, u, right=True).clamp(max=len(p) - 1))])
 
 
 def candidates(probs, top_p: float, torch, shortlist: int = 1024) -> list[tuple]:
