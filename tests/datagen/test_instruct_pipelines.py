@@ -15,7 +15,7 @@ from patchloop.datagen.instruct.self_align import (
     run_responses,
 )
 from patchloop.datagen.instruct.self_instruct import SelfInstructConfig, run_self_instruct
-from patchloop.datagen.instruct.stage import StageError
+from patchloop.datagen.instruct.stage import StageError, wall_time
 from patchloop.datagen.instruct.teacher import LLMError, ScriptedTeacher
 from patchloop.types import read_jsonl
 from tests.datagen import teacher_replies as R
@@ -69,8 +69,15 @@ def test_a_killed_stage_resumes_item_by_item_with_the_same_output(tmp_path, seed
     stats = run_oss_instruct(seeds, tmp_path / "part", OssInstructConfig(n=6), rest, grader, progress=False)
     assert len(calls) == 3  # only the items not yet logged were asked again
     assert stats["yield"]["kept"] == 2
+    assert stats["runs"] == 2 and "untimed_items" not in stats  # the wall time counts both runs
     strip = lambda p: [{k: v for k, v in r.items()} for r in read_jsonl(p)]  # noqa: E731
     assert strip(tmp_path / "part" / "tasks.jsonl") == strip(tmp_path / "full" / "tasks.jsonl")
+
+
+def test_a_resumed_stage_counts_the_wall_time_of_every_run():
+    records = [{"run": 100.0, "at": 105.0}, {"run": 100.0, "at": 110.5}, {"run": 200.0, "at": 203.0},
+               {"key": "logged before runs were stamped"}]
+    assert wall_time(records) == {"wall_s": 13.5, "runs": 2, "untimed_items": 1}
 
 
 def test_a_rerun_with_another_fingerprint_into_the_same_output_is_refused(tmp_path, seeds, grader):

@@ -5,9 +5,12 @@ A stage's output directory holds
   version, sampling settings, seed, and the SHA-256 of every input file). A run whose
   fingerprint differs from the one already there is refused: one output, one recipe;
 - ``log.jsonl``: one line per finished item (its kept rows, its drops with reasons, its
-  counts). A killed run leaves whole lines; the next run skips every item already logged;
+  counts, and when it finished in which run). A killed run leaves whole lines; the next run
+  skips every item already logged;
 - ``tasks.jsonl`` (the kept rows, in input order) and ``stats.json`` (yields, drops by
-  reason, teacher tokens and seconds), rewritten at the end of every run.
+  reason, teacher tokens and seconds, and ``wall_s``: the wall time the stage ran, summed
+  over its runs, so a resumed stage reports what all of its items cost, not only the last
+  run's), rewritten at the end of every run.
 
 Yields follow the issue's vocabulary: ``generated`` (teacher replies), ``parsed`` (replies
 that read as a task), ``executed`` (graded without an infrastructure error), ``passed`` and
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -70,6 +74,7 @@ class Stage:
                     self.done[rec["key"]] = rec
         self.teacher_failures = 0
         self.teacher_errors: list[str] = []
+        self.started = round(time.time(), 3)  # this run's start, the ``run`` of its records
 
     def _claim(self) -> None:
         fp = self.out / "fingerprint.json"
@@ -86,7 +91,8 @@ class Stage:
 
     def record(self, key: str, outcome: Outcome) -> None:
         rec = {"key": key, "rows": outcome.rows, "drops": outcome.drops, "counts": dict(outcome.counts),
-               "tokens": outcome.tokens, "seconds": round(outcome.seconds, 3)}
+               "tokens": outcome.tokens, "seconds": round(outcome.seconds, 3),
+               "run": self.started, "at": round(time.time(), 3)}
         append_jsonl(self.log, rec)
         self.done[key] = rec
         self.teacher_failures = 0
@@ -116,6 +122,7 @@ class Stage:
             tokens += int(rec.get("tokens") or 0)
             seconds += float(rec.get("seconds") or 0.0)
         stats = {"stage": self.name, "fingerprint": self.fingerprint, "items": len(keys),
+                 **wall_time([self.done[k] for k in keys]),
                  "yield": {k: int(counts.get(k, 0)) for k in YIELD},
                  "counts": dict(sorted(counts.items())), "drops": dict(sorted(drops.items())),
                  "teacher": {"tokens": tokens, "seconds": round(seconds, 2),
@@ -123,3 +130,20 @@ class Stage:
                  "teacher_errors_this_run": self.teacher_errors[:20], **(extra or {})}
         write_json(self.out / "stats.json", stats)
         return stats
+
+
+def wall_time(records: list[dict]) -> dict:
+    """``wall_s``: per run, from its start to its last finished item, summed over runs
+    (records from before runs were stamped are counted in ``untimed_items``)."""
+    ends: dict[float, float] = {}
+    untimed = 0
+    for rec in records:
+        run, at = rec.get("run"), rec.get("at")
+        if isinstance(run, (int, float)) and isinstance(at, (int, float)):
+            ends[run] = max(ends.get(run, run), at)
+        else:
+            untimed += 1
+    out: dict[str, Any] = {"wall_s": round(sum(end - start for start, end in ends.items()), 1), "runs": len(ends)}
+    if untimed:
+        out["untimed_items"] = untimed
+    return out
