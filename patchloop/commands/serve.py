@@ -15,7 +15,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one (the URL is printed).")] = 8000,
     name: Annotated[str | None, typer.Option("--name", help="Model id reported by /v1/models (default: the path).")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Default max_tokens when a request sets none.")] = 512,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Most concurrent requests decoded in one batch.")] = 8,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Most requests decoding at once (each joins the running batch at the next step).")] = 8,
     engine: Annotated[str, typer.Option("--engine", help="transformers (any checkpoint) or llamacpp (a catalog "
                                         "name's GGUF or a .gguf file; build it with tools/llamacpp.sh).")] = "transformers",
 ) -> None:
