@@ -96,10 +96,14 @@ def run(args) -> dict:
         grader.close()
     tokens = sum(s["teacher"]["tokens"] for s in stages if s.get("teacher"))
     seconds = sum(s["teacher"]["seconds"] for s in stages if s.get("teacher"))
+    teacher_wall = sum(s["wall_s"] for s in stages if s.get("teacher"))
     return {"model": args.model, "machine": platform.processor() or platform.machine(),
             "stages": stages, "clean": {"wall_s": clean_s, **card["cleaning"]}, "final_tasks": card["tasks"],
-            "teacher_tokens": tokens, "teacher_tokens_per_s": round(tokens / seconds, 1) if seconds else None,
-            "wall_s": round(time.monotonic() - total, 1)}
+            "teacher_tokens": tokens, "teacher_tokens_per_request_s": round(tokens / seconds, 1) if seconds else None,
+            "teacher_tokens_per_wall_s": round(tokens / teacher_wall, 1) if teacher_wall else None,
+            # the stages' wall times are summed over every run that made them (a resumed bench too)
+            "wall_s": round(sum(s["wall_s"] for s in stages) + clean_s, 1),
+            "this_run_s": round(time.monotonic() - total, 1)}
 
 
 def markdown(summary: dict) -> str:
@@ -110,8 +114,9 @@ def markdown(summary: dict) -> str:
         lines.append(f"| {s['stage']} | {y['generated']} | {y['parsed']} | {y['executed']} | {y['passed']} | "
                      f"{y['kept']} | {t.get('tokens_per_s') or ''} | {s.get('teacher_throughput') or ''} | {s['wall_s']} |")
     lines.append(f"\nFinal: {summary['final_tasks']} verified, deduplicated, decontaminated tasks; "
-                 f"teacher {summary['teacher_tokens']} tokens at {summary['teacher_tokens_per_s']} tok/s; "
-                 f"wall {summary['wall_s']} s.")
+                 f"teacher {summary['teacher_tokens']} tokens, {summary['teacher_tokens_per_wall_s']} tok/s of wall "
+                 f"time in the teacher's stages; wall {summary['wall_s']} s over every run "
+                 f"({summary['this_run_s']} s in this one).")
     return "\n".join(lines)
 
 
