@@ -143,7 +143,7 @@ class Batcher:
             pending.extend(self._drain())
             if None in pending:  # close: what was sent before it still runs
                 closing, pending[:] = True, pending[:pending.index(None)]
-            while pending and len(batch) < self.max_batch:
+            while pending and len(batch) < self.max_batch and batch.fits(*self._size(pending[0])):
                 self._admit(batch, pending.pop(0))
             try:
                 finished = batch.step()
@@ -154,6 +154,10 @@ class Batcher:
             for row in finished:
                 row.owner.future.set_result(batch.result(row))
 
+    @staticmethod
+    def _size(job: _Job) -> tuple[int, int]:
+        return len(job.prompt), int(job.settings.get("max_new_tokens", 256))
+
     def _admit(self, batch, job: _Job) -> None:
         """Start ``job`` in the running batch; a prompt it cannot take fails that job alone."""
         from patchloop.llm.continuous import Row
@@ -161,7 +165,7 @@ class Batcher:
         if not job.future.set_running_or_notify_cancel():
             return
         s = job.settings
-        req = BatchRequest(job.prompt, s.get("max_new_tokens", 256), s.get("stop"), job.on_token, job.cancel, s.get("seed"))
+        req = BatchRequest(job.prompt, self._size(job)[1], s.get("stop"), job.on_token, job.cancel, s.get("seed"))
         row = Row(req, float(s.get("temperature") or 0.0), float(1.0 if s.get("top_p") is None else s["top_p"]), job)
         self.batches.append(len(batch) + 1)  # rows decoding once it joins
         try:

@@ -17,6 +17,7 @@ need not share settings to share a batch.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,23 @@ class Row:
     generator: Any = None
 
 
+def kv_bytes_per_token(model) -> int:
+    """Bytes of keys and values one token of one row holds, over all layers."""
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    heads = int(getattr(cfg, "num_attention_heads", 1) or 1)
+    head_dim = int(getattr(cfg, "head_dim", 0) or cfg.hidden_size // heads)
+    kv_heads = int(getattr(cfg, "num_key_value_heads", 0) or heads)
+    return 2 * int(cfg.num_hidden_layers) * kv_heads * head_dim * next(model.parameters()).element_size()
+
+
+def kv_budget_bytes() -> int:
+    """``PATCHLOOP_KV_GB`` (GiB), or a quarter of the machine's memory."""
+    gb = os.environ.get("PATCHLOOP_KV_GB", "").strip()
+    if gb:
+        return int(float(gb) * 2**30)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+
+
 def _left_pad(t, width: int, dim: int, torch):
     """``t`` with zeros put before its entries along ``dim`` up to ``width``."""
     short = width - t.shape[dim]
@@ -60,9 +78,21 @@ class RunningBatch:
         self.cache = None  # a DynamicCache of (rows, kv heads, time, head dim) per layer
         self.mask = None  # (rows, time): 1 where a row has a token
         self.steps = self.row_steps = 0  # decode steps run, and rows fed over them
+        self.kv_bytes_per_token = kv_bytes_per_token(lm.model)
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def fits(self, prompt_tokens: int, max_new_tokens: int) -> bool:
+        """Whether a request can join without the KV cache outgrowing its budget. Every row is
+        padded to the widest, so one long prompt makes every row cost its length: 32 rows of
+        the 1.5B padded to 32k tokens would need 29 GB. A request that does not fit waits for
+        rows to leave; an empty batch takes any request (alone it costs what it costs)."""
+        if not self.rows:
+            return True
+        left = max(row.req.max_new_tokens - len(row.tokens) for row in self.rows)
+        width = max(self.mask.shape[1] + left, prompt_tokens + max_new_tokens)
+        return (len(self.rows) + 1) * width * self.kv_bytes_per_token <= kv_budget_bytes()
 
     def admit(self, row: Row) -> list[Row]:
         """Prefill ``row`` and draw its first token. It joins the batch unless that token

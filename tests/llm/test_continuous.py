@@ -146,3 +146,27 @@ def test_a_cancelled_row_ends_and_a_failed_step_fails_only_its_rows(tiny_engine)
         b.submit(user_prompt(tiny_engine, "x"), {"max_new_tokens": 5, "temperature": 0.0}).result(timeout=60)
     assert len(b.submit(user_prompt(tiny_engine, "y"), {"max_new_tokens": 3}).result(timeout=60).token_ids) == 3
     b.close()
+
+
+def test_a_request_that_would_outgrow_the_kv_budget_waits_for_the_batch(tiny_engine, monkeypatch):
+    """Rows are padded to the widest, so the budget is rows x width: with room for one row's
+    cache only, the second request starts when the first has left, not beside it."""
+    tiny_engine.prefix_cache.slots = 0
+    batch = tiny_engine.running_batch()
+    prompt = user_prompt(tiny_engine, "budget")
+    one_row = (len(prompt) + 8) * batch.kv_bytes_per_token
+    monkeypatch.setenv("PATCHLOOP_KV_GB", str(1.5 * one_row / 2**30))
+    batch.admit(Row(BatchRequest(prompt, 8)))
+    assert not batch.fits(len(prompt), 8)
+    monkeypatch.setenv("PATCHLOOP_KV_GB", str(2.5 * one_row / 2**30))
+    assert batch.fits(len(prompt), 8)
+
+    monkeypatch.setenv("PATCHLOOP_KV_GB", str(1.5 * one_row / 2**30))
+    b = Batcher(tiny_engine, max_batch=4)
+    queued = threading.Event()
+    first = b.submit(prompt, {"max_new_tokens": 8, "temperature": 0.0}, on_token=lambda t: queued.wait(timeout=30))
+    second = b.submit(prompt, {"max_new_tokens": 8, "temperature": 0.0})
+    queued.set()
+    assert first.result(timeout=60).token_ids == second.result(timeout=60).token_ids
+    b.close()
+    assert b.batches == [1, 1]
