@@ -64,7 +64,7 @@ def run(args) -> dict:
     out = Path(args.out)
 
     def teacher_of(max_tokens: int):
-        # a batch decodes until its longest row ends: each step's reply limit is what it needs
+        # each step's reply limit is what it needs (a reply cut at its limit fails its parse anyway)
         return open_teacher(args.model, base_url=args.base_url, temperature=args.temperature, top_p=0.95,
                             max_tokens=max_tokens)
     teacher = teacher_of(args.max_tokens)
