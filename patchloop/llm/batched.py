@@ -30,6 +30,20 @@ class BatchRequest:
     done_at: int | None = field(default=None, repr=False)  # generated length when this row finished
 
 
+def request_finished(r: BatchRequest, new, eos_ids: set[int], tokenizer) -> bool:
+    """Whether a row with generated tokens ``new`` (a list or a 1-d tensor) is done: its token
+    limit, its cancel event, an end-of-sequence token, or one of its stop strings in the tail.
+    Shared by :func:`generate_batch` and :mod:`patchloop.llm.continuous`."""
+    if len(new) >= r.max_new_tokens or (r.cancel is not None and r.cancel.is_set()):
+        return True
+    if len(new) and int(new[-1]) in eos_ids:
+        return True
+    if r.stop:
+        tail = tokenizer.decode([int(t) for t in new[-32:]], skip_special_tokens=True)
+        return any(s in tail for s in r.stop)
+    return False
+
+
 class _Rows:
     """Stopping criterion and streamer in one: both need to know which rows are finished."""
 
@@ -42,20 +56,10 @@ class _Rows:
         n = input_ids.shape[1] - self.width
         flags = []
         for i, r in enumerate(self.reqs):
-            if r.done_at is None and self._finished(r, input_ids[i, self.width:], n):
+            if r.done_at is None and request_finished(r, input_ids[i, self.width:], self.eos, self.tok):
                 r.done_at = n
             flags.append(r.done_at is not None)
         return self.torch.tensor(flags, dtype=self.torch.bool, device=input_ids.device)
-
-    def _finished(self, r: BatchRequest, new, n: int) -> bool:
-        if n >= r.max_new_tokens or (r.cancel is not None and r.cancel.is_set()):
-            return True
-        if n and int(new[-1]) in self.eos:
-            return True
-        if r.stop:
-            tail = self.tok.decode(new[-32:].tolist(), skip_special_tokens=True)
-            return any(s in tail for s in r.stop)
-        return False
 
     # streamer protocol
     def put(self, value) -> None:
@@ -77,7 +81,6 @@ def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, to
     """One :class:`patchloop.llm.local.Generation` per request, in order."""
     from transformers import StoppingCriteriaList
 
-    from patchloop.llm.local import Generation
     from patchloop.llm.row_sampling import sampling_kwargs
 
     torch = lm._torch
@@ -102,21 +105,15 @@ def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, to
     with lm._lock, torch.inference_mode():
         out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), **kw)
     logprobs = chosen.of(out.sequences)
-    return [_row_result(lm, out.sequences[i], logprobs[i], r, width, Generation) for i, r in enumerate(reqs)]
+    return [_row_result(lm, out.sequences[i], logprobs[i], r, width) for i, r in enumerate(reqs)]
 
 
-def _row_result(lm, row, logprobs, r: BatchRequest, width: int, Generation):
+def _row_result(lm, row, logprobs, r: BatchRequest, width: int):
     """One request's generation from its row of ``sequences`` and of the chosen logprobs."""
-    from patchloop.llm.local import cut_at_stop
-
     new = row[width:].tolist()
     n = len(new) if r.done_at is None else min(r.done_at, len(new))
     for j, t in enumerate(new[:n]):
         if t in lm.eos_ids:
             n = j + 1
             break
-    new = new[:n]
-    text = lm.tokenizer.decode(new, skip_special_tokens=True)
-    finish = "stop" if (new and new[-1] in lm.eos_ids) else "length"
-    text, finish = cut_at_stop(text, r.stop, finish)
-    return Generation(text, new, [round(float(x), 6) for x in logprobs[:n]], len(r.prompt), finish)
+    return lm.generation(new[:n], logprobs[:n], len(r.prompt), r.stop)

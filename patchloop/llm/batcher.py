@@ -36,6 +36,12 @@ class _Job:
     cancel: threading.Event | None = None
     future: Future = field(default_factory=Future)
 
+    def request(self) -> BatchRequest:
+        """This job as a row of a batch (the engine's own default reply limit where none is set)."""
+        s = self.settings
+        return BatchRequest(self.prompt, int(s.get("max_new_tokens", 256)), s.get("stop"), self.on_token, self.cancel,
+                            s.get("seed"))
+
     def key(self) -> tuple:
         """Jobs with equal keys may share a batch; a seed is the row's own (row_sampling)."""
         return (float(self.settings.get("temperature") or 0.0), float(self.settings.get("top_p") or 1.0))
@@ -129,8 +135,7 @@ class Batcher:
             j = group[0]
             return [self.engine.generate(j.prompt, on_token=j.on_token, cancel=j.cancel, **j.settings)]
         s = group[0].settings
-        reqs = [BatchRequest(j.prompt, j.settings["max_new_tokens"], j.settings.get("stop"), j.on_token, j.cancel,
-                             j.settings.get("seed")) for j in group]
+        reqs = [j.request() for j in group]
         return self.engine.generate_batch(reqs, temperature=s.get("temperature", 0.7), top_p=s.get("top_p", 1.0))
 
     def _continuous_loop(self) -> None:
@@ -143,7 +148,8 @@ class Batcher:
             pending.extend(self._drain())
             if None in pending:  # close: what was sent before it still runs
                 closing, pending[:] = True, pending[:pending.index(None)]
-            while pending and len(batch) < self.max_batch and batch.fits(*self._size(pending[0])):
+            while (pending and len(batch) < self.max_batch
+                   and batch.fits(len(pending[0].prompt), pending[0].request().max_new_tokens)):
                 self._admit(batch, pending.pop(0))
             try:
                 finished = batch.step()
@@ -154,10 +160,6 @@ class Batcher:
             for row in finished:
                 row.owner.future.set_result(batch.result(row))
 
-    @staticmethod
-    def _size(job: _Job) -> tuple[int, int]:
-        return len(job.prompt), int(job.settings.get("max_new_tokens", 256))
-
     def _admit(self, batch, job: _Job) -> None:
         """Start ``job`` in the running batch; a prompt it cannot take fails that job alone."""
         from patchloop.llm.continuous import Row
@@ -165,8 +167,8 @@ class Batcher:
         if not job.future.set_running_or_notify_cancel():
             return
         s = job.settings
-        req = BatchRequest(job.prompt, self._size(job)[1], s.get("stop"), job.on_token, job.cancel, s.get("seed"))
-        row = Row(req, float(s.get("temperature") or 0.0), float(1.0 if s.get("top_p") is None else s["top_p"]), job)
+        row = Row(job.request(), float(s.get("temperature") or 0.0), float(1.0 if s.get("top_p") is None else s["top_p"]),
+                  job)
         self.batches.append(len(batch) + 1)  # rows decoding once it joins
         try:
             finished = batch.admit(row)

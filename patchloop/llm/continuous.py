@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from patchloop.llm.batched import BatchRequest
+from patchloop.llm.batched import BatchRequest, request_finished
 from patchloop.llm.errors import LLMError
 from patchloop.llm.row_sampling import candidates, draw, seeded_generator
 
@@ -38,7 +38,7 @@ class Row:
     tokens: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     cached: int = 0  # prompt tokens whose KV came from the prefix cache
-    finish: str | None = None
+    done: bool = False
     generator: Any = None
 
 
@@ -112,7 +112,7 @@ class RunningBatch:
             past_key_values=past, logits_to_keep=1)
         logits = out.logits[:, -1].float()
         self._take(row, int(logits.argmax()), logits[0], torch.log_softmax(logits, dim=-1)[0])
-        if row.finish:
+        if row.done:
             self._keep_prefix(row, [(layer.keys, layer.values) for layer in out.past_key_values.layers])
             return [row]
         self._join(row, out.past_key_values)
@@ -134,7 +134,7 @@ class RunningBatch:
             self._take(row, greedy[i], logits[i], logprobs[i])
         self.steps += 1
         self.row_steps += len(self.rows)
-        done = [i for i, row in enumerate(self.rows) if row.finish]
+        done = [i for i, row in enumerate(self.rows) if row.done]
         return self._leave(done) if done else []
 
     def fail(self) -> list[Row]:
@@ -144,13 +144,8 @@ class RunningBatch:
 
     def result(self, row: Row):
         """The :class:`patchloop.llm.local.Generation` of a finished row."""
-        from patchloop.llm.local import Generation, cut_at_stop
-
-        lm = self.lm
-        text = lm.tokenizer.decode(row.tokens, skip_special_tokens=True)
-        text, finish = cut_at_stop(text, row.req.stop, "stop" if row.tokens[-1] in lm.eos_ids else "length")
-        return Generation(text, list(row.tokens), [round(x, 6) for x in row.logprobs], len(row.req.prompt), finish,
-                          {"cached_prompt_tokens": row.cached})
+        return self.lm.generation(row.tokens, row.logprobs, len(row.req.prompt), row.req.stop,
+                                  {"cached_prompt_tokens": row.cached})
 
     def _forward(self, **inputs):
         lm = self.lm
@@ -172,17 +167,7 @@ class RunningBatch:
         row.logprobs.append(float(logprobs[token]))
         if row.req.on_token is not None:
             row.req.on_token(token)
-        row.finish = self._finished(row)
-
-    def _finished(self, row: Row) -> str | None:
-        r = row.req
-        if row.tokens[-1] in self.lm.eos_ids:
-            return "stop"
-        if r.stop and any(s in self.lm.tokenizer.decode(row.tokens[-32:], skip_special_tokens=True) for s in r.stop):
-            return "stop"
-        if len(row.tokens) >= r.max_new_tokens or (r.cancel is not None and r.cancel.is_set()):
-            return "length"
-        return None
+        row.done = request_finished(row.req, row.tokens, self.lm.eos_ids, self.lm.tokenizer)
 
     def _join(self, row: Row, cache) -> None:
         """Pad the new row's cache and the batch's to one width and stack them."""

@@ -218,13 +218,16 @@ class LocalModel:
             self.generate_s += time.perf_counter() - t0
             if reuse:
                 self.prefix_cache.put(out.sequences[0].tolist(), getattr(out, "past_key_values", None))
-        new = out.sequences[0, n_prompt:].tolist()
-        logprobs = chosen.of(out.sequences)[0]
+        return self.generation(out.sequences[0, n_prompt:].tolist(), chosen.of(out.sequences)[0], n_prompt, stop,
+                               {"cached_prompt_tokens": cached})
+
+    def generation(self, new: list[int], logprobs, prompt_tokens: int, stop: list[str] | None,
+                   extra: dict | None = None) -> Generation:
+        """The :class:`Generation` of generated token ids ``new``: decoded, ended by eos
+        ("stop") or by its limit ("length"), and cut before any stop string."""
         text = self.tokenizer.decode(new, skip_special_tokens=True)
-        finish = "stop" if (new and new[-1] in self.eos_ids) else "length"
-        text, finish = cut_at_stop(text, stop, finish)
-        return Generation(text, new, [round(float(x), 6) for x in logprobs], n_prompt, finish,
-                          {"cached_prompt_tokens": cached})
+        text, finish = cut_at_stop(text, stop, "stop" if (new and new[-1] in self.eos_ids) else "length")
+        return Generation(text, list(new), [round(float(x), 6) for x in logprobs], prompt_tokens, finish, extra or {})
 
     def generate_batch(self, requests: list, *, temperature: float = 0.7, top_p: float = 1.0,
                        seed: int | None = None) -> list[Generation]:

@@ -37,6 +37,7 @@ def test_a_row_stops_at_its_own_stop_string_and_streams_only_its_tokens(tiny_eng
     rows = [BatchRequest(p, 12, stop=[stop], on_token=seen.append), BatchRequest(user_prompt(tiny_engine, "other"), 12)]
     cut, other = tiny_engine.generate_batch(rows, temperature=0)
     assert stop not in cut.text and free.text.startswith(cut.text) and cut.finish_reason == "stop"
+    assert len(cut.token_ids) < 12  # decoding stopped there, not only the text cut after the limit
     assert seen == cut.token_ids and len(other.token_ids) == 12
 
 

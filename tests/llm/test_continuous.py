@@ -122,6 +122,7 @@ def test_serve_worker_admits_requests_while_a_batch_decodes(tiny_engine):
     assert b.batches == [1, 2, 3]  # each joined the running batch
     assert streamed == got[0].token_ids and len(got[0].token_ids) == 12
     assert stop not in got[1].text and got[1].finish_reason == "stop"
+    assert len(got[1].token_ids) < 10  # the row left at its stop string, not at its limit
     assert got[2].token_ids == tiny_engine.generate(prompts[2], max_new_tokens=5, temperature=1.1, top_p=0.8,
                                                     seed=4, reuse_prefix=False).token_ids
 
