@@ -4,7 +4,8 @@ Qwen2.5-Coder-0.5B-Instruct with LoRA on this 2-core CPU. Stages, each skipped w
 is there (rerun the same command to resume; an arm killed midway resumes from its last
 checkpoint with a fresh budget):
 
-  tasks     verified procedural tasks (``patchloop datagen`` functions: list, string, dict, parse),
+  tasks     ``--data DIR``: a teacher run's cleaned output (``datagen clean``; refused without
+            its decontamination marker), every task a training prompt; otherwise verified procedural tasks (``patchloop datagen`` functions: list, string, dict, parse),
             90% in the ``rl`` split; ``--validation`` of them held back (the validation split,
             drawn from the training distribution); checked against HumanEval (decontamination,
             printed) before anything trains on them. HumanEval is only the test.
@@ -51,6 +52,7 @@ from patchloop.rl.learning_bench import (
     method_score,
     settings_of,
     spec_for,
+    tasks_dir,
     validation,
 )
 
@@ -70,6 +72,8 @@ def parse(argv: list[str] | None):
     ap.add_argument("--sample-share", type=float, default=0.5,
                     help="share of an RFT/DPO arm's budget for sampling and grading (the rest trains)")
     ap.add_argument("--tasks", type=int, default=640, help="procedural tasks to make (90%% in the rl split)")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="train on a cleaned datagen output (a DIR holding tasks.jsonl) instead of procedural tasks")
     ap.add_argument("--pool", type=int, default=512, help="training prompts every arm draws from")
     ap.add_argument("--validation", type=int, default=32, help="tasks held back as the validation split")
     ap.add_argument("--humaneval-limit", type=int, default=None, help="first N HumanEval problems (tests only)")
@@ -116,8 +120,9 @@ def start_validated(out: Path) -> Path | None:
 def print_plan(args, path: str) -> None:
     spec = spec_for(args.model)
     console.rule("plan")
-    console.print(f"model {args.model} ({path}); tasks: {args.tasks} procedural ({', '.join(spec.families)}), 90% in rl, in "
-                  f"{args.out / 'tasks'}, {args.validation} held back as validation, a pool of {args.pool} "
+    made = (f"{args.tasks} procedural ({', '.join(spec.families)}), 90% in rl, in {tasks_dir(args)}" if not args.data
+            else f"the cleaned datagen output {args.data}")
+    console.print(f"model {args.model} ({path}); tasks: {made}, {args.validation} held back as validation, a pool of {args.pool} "
                   "training prompts for every arm; decontaminated against HumanEval before training")
     he = f"first {args.humaneval_limit}" if args.humaneval_limit else "all 164"
     console.print(f"HumanEval: {he} problems, greedy, {spec.prompt_format} prompt, {spec.eval_tokens} new tokens, "
@@ -139,20 +144,23 @@ def stage(name: str, done: bool) -> bool:
 
 
 def make_tasks(args) -> dict:
-    """The task directory (made once) and its decontamination check against HumanEval."""
+    """The task directory (made once, or ``--data``) and its decontamination check against HumanEval."""
     from patchloop.rl.data import DataError, load_split, refuse_humaneval_overlap
 
-    tasks = args.out / "tasks"
-    if stage("tasks", (tasks / "fingerprint.json").exists()):
-        from patchloop.datagen.functions import FunctionsConfig
-        from patchloop.datagen.run_functions import run_functions
-
-        run_functions(FunctionsConfig(n=args.tasks, seed=0, families=spec_for(args.model).families,
-                                      fractions=FRACTIONS), tasks, backend=args.backend, progress=True)
-    rows = load_split(tasks, "rl")
-    if len(rows) <= args.validation:
-        raise SystemExit(f"error: {tasks}: {len(rows)} tasks, not more than --validation {args.validation}; raise --tasks")
+    tasks = tasks_dir(args)
     try:
+        if args.data:
+            given_tasks(tasks)
+        elif stage("tasks", (tasks / "fingerprint.json").exists()):
+            from patchloop.datagen.functions import FunctionsConfig
+            from patchloop.datagen.run_functions import run_functions
+
+            run_functions(FunctionsConfig(n=args.tasks, seed=0, families=spec_for(args.model).families,
+                                          fractions=FRACTIONS), tasks, backend=args.backend, progress=True)
+        rows = load_split(tasks, "rl")
+        if len(rows) <= args.validation:
+            raise SystemExit(f"error: {tasks}: {len(rows)} tasks, not more than --validation {args.validation}; "
+                             "raise --tasks")
         check = refuse_humaneval_overlap(rows, f"{tasks}:rl")
     except DataError as e:
         raise SystemExit(f"error: {e}") from None
@@ -160,6 +168,16 @@ def make_tasks(args) -> dict:
                   f"{check['touching']} share an n-gram with it; {len(rows)} tasks, "
                   f"{min(args.pool, len(rows) - args.validation)} in the training pool")
     return check
+
+
+def given_tasks(tasks: Path) -> None:
+    """``--data``: a teacher's tasks are used only once ``datagen clean`` has marked them."""
+    from patchloop.rl.data import require_cleaned
+
+    console.rule("tasks (from --data)")
+    marker = require_cleaned(tasks)
+    if marker:
+        console.print(f"  {tasks}: cleaned by `datagen clean` against {', '.join(marker.get('benchmarks') or [])}")
 
 
 def humaneval(args, model: str | Path, name: str) -> dict[str, bool]:

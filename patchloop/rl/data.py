@@ -1,7 +1,8 @@
 """Function tasks -> TRL training rows, and rows -> ``FunctionTask`` for the grader.
 
 Tasks come from ``patchloop datagen functions`` (a DatasetDict under ``DIR/hf``, or JSONL per
-split). Two prompt formats: ``completion`` (the model continues the signature + docstring, as
+split), from a teacher pipeline's output once ``patchloop datagen clean`` has been through it
+(``DIR/tasks.jsonl``), or from an official HumanEval/MBPP file. Two prompt formats: ``completion`` (the model continues the signature + docstring, as
 base and tiny models do) and ``chat`` (the task goes in a user message, the answer is a fenced
 code block, as instruct models expect; the prompts live in ``evals.prompts``). The grader sees
 the same program either way: rewards hand it the raw completion, which ``evals.extract`` reads.
@@ -52,7 +53,31 @@ def load_split(path: str | Path, split: str):
     jsonl = p / f"{split}.jsonl"
     if jsonl.exists():
         return datasets.load_dataset("json", data_files=str(jsonl), split="train")
-    raise DataError(f"{p}: neither a saved DatasetDict (hf/), {split}.jsonl, nor a HumanEval/MBPP file")
+    if (p / "tasks.jsonl").exists():  # a datagen stage's output: one set of tasks, whatever the split
+        return datasets.Dataset.from_list(_official_rows(p / "tasks.jsonl", None))
+    raise DataError(f"{p}: neither a saved DatasetDict (hf/), {split}.jsonl, tasks.jsonl, nor a HumanEval/MBPP file")
+
+
+def require_cleaned(path: str | Path) -> dict | None:
+    """Refuse teacher-made tasks that have not been through ``patchloop datagen clean``.
+
+    A task file inside a datagen stage's output (its directory holds the stage's
+    ``fingerprint.json``) is trained on only with the marker ``datagen clean`` writes beside it,
+    naming the file's SHA-256: the teacher's tasks may copy a benchmark, and only the clean stage
+    checks them against every benchmark the project reports on (HumanEval, SWE-style sets,
+    held-out splits). A user's own file elsewhere (MBPP, say) is checked against HumanEval by
+    ``refuse_humaneval_overlap``, as every training set is. Returns the marker, or None where no
+    marker is needed."""
+    from patchloop.datagen.filters.guard import NotDecontaminated, require_decontaminated
+
+    p = Path(path)
+    task_file = p if p.is_file() else p / "tasks.jsonl"
+    if task_file.suffix != ".jsonl" or not task_file.is_file() or not (task_file.parent / "fingerprint.json").exists():
+        return None
+    try:
+        return require_decontaminated(task_file)
+    except NotDecontaminated as e:
+        raise DataError(str(e)) from None
 
 
 def _official_rows(path: Path, split: str | None) -> list[dict]:
@@ -116,6 +141,7 @@ def training_rows(data, default_split: str, seed: int) -> list[dict]:
     every level/family/cap/share/size filter of ``select`` applied, shuffled by ``seed``, and
     without the ``data.validation_size`` tasks held back for validation."""
     split = data.split or default_split
+    require_cleaned(data.path)
     ds = load_split(data.path, split)
     refuse_test_set(ds, f"{data.path}:{split}")
     refuse_humaneval_overlap(ds, f"{data.path}:{split}")

@@ -55,9 +55,28 @@ def spec_for(model: str) -> ModelSpec:
     return MODELS.get(model, MODELS[REAL_MODEL])
 
 
+def tasks_dir(args) -> Path:
+    """Where the arms' training prompts come from: ``--data`` (a cleaned datagen output), or the
+    procedural tasks the bench makes under OUT."""
+    return Path(args.data) if getattr(args, "data", None) else Path(args.out) / "tasks"
+
+
+def data_identity(args) -> dict[str, str] | None:
+    """``--data`` as the settings record it: its path and the SHA-256 of its task file, so a run
+    on other (or edited) data is refused rather than mixed into the same OUT."""
+    if not getattr(args, "data", None):
+        return None
+    from patchloop.types import sha256_file
+
+    p = Path(args.data)
+    task_file = p if p.is_file() else p / "tasks.jsonl"
+    return {"path": str(p), "sha256": sha256_file(task_file) if task_file.is_file() else "missing"}
+
+
 def settings_of(args) -> dict[str, Any]:
     """What every arm in one OUT must share; methods and seeds only choose which arms run."""
-    return {"model": args.model, "tasks": args.tasks, "pool": args.pool, "validation": args.validation,
+    data = data_identity(args)
+    return {"model": args.model, "tasks": None if data else args.tasks, "data": data, "pool": args.pool, "validation": args.validation,
             "arm_wall_s": args.arm_wall_s, "sample_share": args.sample_share,
             "humaneval_limit": args.humaneval_limit, "backend": args.backend, "set": list(args.set)}
 
@@ -87,7 +106,7 @@ def arm_command(method: str, seed: int, args, out: Path, model_path: str, *, val
     spec = spec_for(args.model)
     budget = float(args.arm_wall_s)
     backend = "reward.backend" if method == "grpo" else "grader.backend"
-    common = [f"model.name_or_path={model_path}", f"data.path={out / 'tasks'}", f"data.max_samples={args.pool}",
+    common = [f"model.name_or_path={model_path}", f"data.path={tasks_dir(args)}", f"data.max_samples={args.pool}",
               f"data.validation_size={args.validation}",
               f"train.output_dir={out / arm_name(method, seed)}", f"train.seed={seed}", "train.report_to=[]",
               f"{backend}={args.backend}", f"validation.before={str(validate_start).lower()}"]

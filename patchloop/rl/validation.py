@@ -14,7 +14,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from patchloop.rl.data import grpo_rows, load_split, model_prompt, refuse_test_set, validation_rows
+from patchloop.rl.data import (
+    grpo_rows,
+    load_split,
+    model_prompt,
+    refuse_test_set,
+    require_cleaned,
+    validation_rows,
+)
 from patchloop.types import write_json
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,7 @@ def held_back(data, default_split: str) -> tuple[list[dict], dict[str, Any]]:
     split = data.split or default_split
     if not data.validation_size:
         return [], {}
+    require_cleaned(data.path)
     ds = load_split(data.path, split)
     refuse_test_set(ds, f"{data.path}:{split}")
     rows = validation_rows(ds, data.validation_size)

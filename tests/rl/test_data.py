@@ -123,3 +123,42 @@ def test_training_data_is_checked_against_humaneval_and_contaminated_rows_refuse
     copied = clean + [{"task_id": "mine/7", "prompt": he.text, "canonical_solution": "    pass\n", "entry_point": "f"}]
     with pytest.raises(DataError, match=r"mine:rl: 1 tasks contaminated by HumanEval \(e\.g\. mine/7"):
         refuse_humaneval_overlap(copied, "mine:rl")
+
+
+def test_teacher_tasks_train_only_after_datagen_clean(tmp_path):
+    """A teacher stage's output (its directory has the stage's fingerprint.json) is refused for
+    training and validation until ``datagen clean`` has marked it, and again once the file is
+    edited; with the marker its tasks load, from the directory or the file."""
+    import json
+
+    import pytest
+
+    from patchloop.datagen.filters.guard import write_marker
+    from patchloop.rl.config import DataSettings
+    from patchloop.rl.data import DataError, training_rows
+    from patchloop.rl.validation import held_back
+
+    out = tmp_path / "clean"
+    out.mkdir()
+    (out / "fingerprint.json").write_text(json.dumps({"fingerprint": "abc"}))
+    tasks = out / "tasks.jsonl"
+    rows = [{"task_id": f"oss-{i}", "prompt": f"def add_{i}(x):\n    \"\"\"Return x plus {i}.\"\"\"\n",
+             "entry_point": f"add_{i}", "canonical_solution": f"    return x + {i}\n",
+             "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"} for i in range(4)]
+    tasks.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = DataSettings(path=str(out), split="rl", validation_size=1)
+    with pytest.raises(DataError, match="not decontaminated .*run `patchloop datagen clean`"):
+        training_rows(data, "rl", 0)
+    with pytest.raises(DataError, match="not decontaminated"):
+        held_back(data, "rl")
+
+    write_marker(tasks, {"fingerprint": "abc", "benchmarks": ["humaneval"]})
+    train = {r["task_id"] for r in training_rows(data, "rl", 0)}
+    held = {r["task_id"] for r in held_back(data, "rl")[0]}
+    assert len(train) == 3 and len(held) == 1 and train | held == {r["task_id"] for r in rows}
+    as_file = DataSettings(path=str(tasks), split="rl")
+    assert len(training_rows(as_file, "rl", 0)) == 4
+
+    tasks.write_text(tasks.read_text() + json.dumps({**rows[0], "task_id": "oss-9"}) + "\n")
+    with pytest.raises(DataError, match="changed since it was decontaminated"):
+        training_rows(data, "rl", 0)

@@ -49,6 +49,43 @@ def test_a_rerun_with_other_settings_is_refused_in_one_line(tmp_path, capsys):
     assert "arm_wall_s 4500.0 -> 60.0" in err and "pool 512 -> 64" in err
 
 
+def _cleaned_tasks(root, n=6):
+    """A teacher stage's output as ``datagen clean`` leaves it: tasks, fingerprint, marker."""
+    from patchloop.datagen.filters.guard import write_marker
+
+    root.mkdir()
+    (root / "fingerprint.json").write_text(json.dumps({"fingerprint": "f"}))
+    rows = [{"task_id": f"oss-{i}", "prompt": f'def add_{i}(x):\n    """Return x plus {i}."""\n',
+             "entry_point": f"add_{i}", "canonical_solution": f"    return x + {i}\n",
+             "test": f"def check(candidate):\n    assert candidate(1) == {1 + i}\n"} for i in range(n)]
+    (root / "tasks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_marker(root / "tasks.jsonl", {"benchmarks": ["humaneval"]})
+    return root
+
+
+def test_data_trains_every_arm_on_cleaned_teacher_tasks_and_refuses_others(tmp_path, capsys):
+    """``--data`` replaces the procedural tasks in every arm's command; the data is part of the
+    settings (other or edited data into the same OUT is refused), and data without the clean
+    stage's marker stops the bench in one line before anything is trained."""
+    data, out = _cleaned_tasks(tmp_path / "clean"), tmp_path / "b"
+    args = learning_real.parse(["--out", str(out), "--data", str(data), "--validation", "2"])
+    assert learning_real.make_tasks(args)["checked"] == 6
+    assert "cleaned by `datagen clean` against humaneval" in capsys.readouterr().out
+    assert learning_real.main(["--out", str(out), "--data", str(data), "--dry-run"]) == 0
+    arms = [_overrides(x) for x in capsys.readouterr().out.splitlines() if "-m patchloop train" in x]
+    assert len(arms) == 3 and {o["data.path"] for o in arms} == {str(data)}
+
+    assert check_settings(out, settings_of(args), write=True) is None
+    (data / "tasks.jsonl").write_text((data / "tasks.jsonl").read_text() + "\n")
+    refusal = check_settings(out, settings_of(args), write=False)
+    assert refusal and "data {'path'" in refusal
+    with pytest.raises(SystemExit, match="changed since it was decontaminated"):
+        learning_real.make_tasks(args)
+    (data / "tasks.decontam.json").unlink()
+    with pytest.raises(SystemExit, match="not decontaminated"):
+        learning_real.make_tasks(args)
+
+
 def test_bad_arguments_are_one_line():
     for bad in (["--methods", "grpo,ppo"], ["--sample-share", "1"], ["--seeds", "0,x"]):
         with pytest.raises(SystemExit):
