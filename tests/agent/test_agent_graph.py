@@ -6,7 +6,7 @@ import pytest
 from langchain_core.messages import AIMessage
 
 from patchloop.agent.runner import open_checkpointer, run_episode
-from patchloop.agent.tools import SandboxTools
+from patchloop.agent.tools import SandboxTools, ToolError
 from patchloop.types import Task
 from tests.agent.agent_scripted import ScriptedChatModel, call
 from tests.agent.conftest import agent_config, load_instance
@@ -83,6 +83,19 @@ def test_the_token_forecast_counts_what_the_tools_added(budget, reason):
     assert limit_reason(state, agent_config(max_tokens=budget)) == reason
 
 
+def test_an_empty_submit_is_refused_as_configured(textkit_sandbox):
+    tools = SandboxTools(textkit_sandbox, agent_config(empty_submit_retries=2))
+    for _ in range(2):
+        with pytest.raises(ToolError, match="nothing to submit"):
+            tools.submit()
+        assert not tools.submitted
+    assert tools.submit().startswith("submitted") and tools.submitted
+    # with a change in the workspace, the first submit ends the episode
+    tools = SandboxTools(textkit_sandbox, agent_config())
+    tools.edit(path="textkit/trunc.py", old="    if len(text) < width:", new="    if len(text) <= width:")
+    assert "M textkit/trunc.py" in tools.submit() and tools.submitted
+
+
 def test_malformed_tool_calls_become_observations(textkit_sandbox):
     bad_json = AIMessage(content="", invalid_tool_calls=[
         {"name": "edit", "args": '{"path": "textkit/trunc.py", "old": ', "id": "bad1", "error": "JSON truncated"}])
@@ -90,7 +103,11 @@ def test_malformed_tool_calls_become_observations(textkit_sandbox):
     model = ScriptedChatModel(replies=[bad_json, call("frobnicate", x=1), call("view", start="abc"), no_call,
                                        call("submit")])
     traj = run_episode(model, textkit_sandbox, _task(), agent_config(max_steps=10))
-    assert traj.exit_reason == "submitted" and len(traj.steps) == 5
+    # the scripted model repeats its last reply: the first submit, with nothing changed, is
+    # refused once, the second ends the episode with an empty patch
+    assert traj.exit_reason == "submitted" and len(traj.steps) == 6
+    assert "nothing to submit: the repository is unchanged" in traj.steps[4].observations[0]
+    assert traj.model_patch == ""
     obs = [s.observations[0] for s in traj.steps[:4]]
     assert "malformed call to edit: JSON truncated" in obs[0]
     assert "unknown tool 'frobnicate'" in obs[1]

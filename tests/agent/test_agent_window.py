@@ -138,7 +138,8 @@ def test_an_endpoint_reporting_max_model_len(stub_url, textkit_task, textkit_san
     model = load_chat_model("openai:small", base_url=url, max_tokens=64, max_retries=0)
     # the user asked for 32,000; the server says 2,048, and that is what the agent uses
     traj = run_episode(model, textkit_sandbox, long_issue_task(textkit_task),
-                       agent_config(max_steps=4, completion_tokens=64, context_tokens=32_000))
+                       agent_config(max_steps=4, completion_tokens=64, context_tokens=32_000,
+                                    empty_submit_retries=0))  # the stub submits without an edit
     assert traj.exit_reason == "submitted" and len(traj.steps) == 2, traj.extra["window"]
     assert len(handler.prompts) == 2 and max(handler.prompts) + 64 <= WINDOW
     assert f"max_model_len={WINDOW}" in traj.extra["window"] and "less than the 32000" in traj.extra["window"]
