@@ -67,13 +67,18 @@ def gc(all: bool = False, client: Any = None) -> list[str]:
         client = docker_client()
         if client is None:
             return removed
-    for c in client.containers.list(all=True, filters={"label": "patchloop=1"}):
-        if all or owner_gone(c.labels):
+    # sparse: no inspect per container, so one that another process removes between the
+    # listing and the inspect cannot fail the listing with a 404 (seen with two batches at once)
+    for c in client.containers.list(all=True, sparse=True, filters={"label": "patchloop=1"}):
+        if all or owner_gone(c.attrs.get("Labels") or {}):
+            name = (c.attrs.get("Names") or [c.id])[0].lstrip("/")
             try:
                 c.remove(force=True)
-                removed.append(c.name)
+                removed.append(name)
+            except docker.errors.NotFound:
+                pass  # its owner or another gc removed it first
             except docker.errors.APIError as e:  # already going away: report, go on
-                log.warning("gc: cannot remove container %s: %s", c.name, e)
+                log.warning("gc: cannot remove container %s: %s", name, e)
     for v in client.volumes.list(filters={"label": "patchloop=1"}):
         if all or owner_gone(v.attrs.get("Labels") or {}):
             try:

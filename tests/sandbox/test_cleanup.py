@@ -77,3 +77,30 @@ def test_gc_removes_what_a_killed_owner_left(request, backend):
     removed = gc()
     assert any(where in r for r in removed)
     assert not _exists(request, backend, where)
+
+
+def test_gc_survives_a_container_removed_while_it_lists():
+    """The SDK's full listing inspects every container and raises NotFound for one removed
+    since; gc must list sparsely and treat a vanished container as already gone."""
+    import docker.errors
+
+    class Vanished:
+        id, attrs = "abc123", {"Names": ["/patchloop-x"], "Labels": {"patchloop": "1"}}
+
+        def remove(self, force):
+            raise docker.errors.NotFound("No such container: abc123")
+
+    class Containers:
+        def list(self, all, filters, sparse=False):
+            if not sparse:
+                raise docker.errors.NotFound("No such container: abc123")
+            return [Vanished()]
+
+    class Volumes:
+        def list(self, filters):
+            return []
+
+    class Client:
+        containers, volumes = Containers(), Volumes()
+
+    assert "patchloop-x" not in gc(all=True, client=Client())
