@@ -42,7 +42,7 @@ def load_chat_model(
     *,
     base_url: str | None = None,
     api_key: str | None = None,
-    timeout: float = 60.0,
+    timeout: float = 600.0,
     max_retries: int = 3,
     **gen_kw: Any,
 ):

@@ -46,8 +46,11 @@ class OpenAIChatModel(BaseChatModel):
     """Endpoint root, e.g. ``http://127.0.0.1:8000/v1``; None means api.openai.com."""
     api_key: str | None = None
     """API key; falls back to OPENAI_API_KEY, then a dummy (local servers ignore it)."""
-    timeout: float = 60.0
-    """Seconds for each HTTP attempt."""
+    timeout: float = 600.0
+    """Seconds for each HTTP attempt: the openai client's own default. A local CPU server
+    answering several agents at once takes minutes for one long reply (a 512-token reply
+    of the 1.5B model at ~6 tok/s is 85 s before any wait), and a retry after a timeout
+    sends the whole prompt again, adding to the load that caused it."""
     max_retries: int = 3
     """Retries on 429/5xx/connection errors, with exponential backoff."""
     temperature: float | None = None
