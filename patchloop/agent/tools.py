@@ -18,6 +18,7 @@ import re
 import shlex
 
 from patchloop.agent import repomap as rm
+from patchloop.agent import submit_review
 from patchloop.agent.state import AgentConfig
 
 QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}  # no bytecode litter in the workspace
@@ -38,14 +39,14 @@ class SandboxTools:
         self._issue = issue
         self._map_cache: dict[tuple[str, str], str] = {}
         self.submitted = False
-        self.empty_submits = 0
+        self.empty_submits = self.test_reviews = 0
         self.test_runs: list[dict] = []
 
     def reset(self, **row) -> str | None:
         """Start a new episode on a clean workspace (TRL calls this between rollouts)."""
         self._sb.reset()
         self.submitted = False
-        self.empty_submits = 0
+        self.empty_submits = self.test_reviews = 0
         self.test_runs = []
         self._issue = row.get("problem_statement", self._issue)
         return None
@@ -201,12 +202,17 @@ class SandboxTools:
 
     def submit(self) -> str:
         """Finish: submit the current changes to the repository as the solution."""
-        if not self._diff().strip() and self.empty_submits < self._cfg.empty_submit_retries:
+        changed = bool(self._diff().strip())
+        if not changed and self.empty_submits < self._cfg.empty_submit_retries:
             # Small models often submit before changing anything (3 of 16 real-model runs
             # did); one reminder costs a step, an empty prediction costs the instance.
             self.empty_submits += 1
             raise ToolError("nothing to submit: the repository is unchanged. Edit the code that "
                             "causes the issue first; call submit again to give up with no change.")
+        if changed and self.test_reviews < self._cfg.submit_test_reviews:
+            self.test_reviews += 1
+            if broken := submit_review.regressions(self):
+                raise ToolError(submit_review.refusal(broken))
         self.submitted = True
         stat = self._sh("git status --short")
         return f"submitted\n{stat}".strip()

@@ -1,0 +1,59 @@
+"""Before a submit ends the episode: does the change break tests that passed without it?
+
+Small models often submit a fix that breaks the repository's own tests (each of the three
+diffs the 1.5B model submitted in the first real-model runs failed tests that passed at the
+base commit). The repository's tests run on the changed tree; where some fail, they run
+again with the change stashed, and only the tests that fail with the change and passed
+without it count as regressions. The model is shown them once and may fix its change or
+submit again. Tests that already failed at the base commit never block a submit, so a
+repository with a broken suite is no worse off.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$")
+GIT = "git -c user.name=patchloop -c user.email=patchloop@localhost"
+SHOWN = 15  # regressions named to the model; the count says how many more
+
+
+def failing_tests(output: str) -> set[str]:
+    """Test ids from pytest's short summary (``-rfE``): ``FAILED path::test - message``."""
+    return {m.group(1) for line in output.splitlines() if (m := FAILED_LINE.match(line))}
+
+
+def regressions(tools) -> list[str]:
+    """Tests that fail with the workspace's change and pass without it, sorted; [] when the
+    suite passes, times out or cannot tell (no summary), so a review never invents a failure."""
+    now = _run_suite(tools)
+    if now is None or not now:
+        return []
+    tools._sh(f"{GIT} stash push --include-untracked --quiet")
+    try:
+        before = _run_suite(tools)
+    finally:
+        if tools._sb.run(f"{GIT} stash pop --quiet", timeout=60.0).exit_code != 0:
+            tools._sh(f"git checkout -- . && git clean -fdq && {GIT} stash pop --quiet")
+    return [] if before is None else sorted(now - before)
+
+
+def refusal(found: list[str]) -> str:
+    more = f"\n... and {len(found) - SHOWN} more" if len(found) > SHOWN else ""
+    return ("not submitted: your change breaks tests that pass without it:\n"
+            + "\n".join(found[:SHOWN]) + more
+            + "\nFix the change (run_tests shows the failures), or call submit again to submit it as it is.")
+
+
+def _run_suite(tools) -> set[str] | None:
+    cfg = tools._cfg
+    cmd = cfg.test_command.replace("{python}", shlex.quote(cfg.python))
+    res = tools._sb.run(cmd, timeout=cfg.command_timeout_s,
+                        env={"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    if res.timed_out:
+        return None
+    failed = failing_tests(res.output)
+    if res.exit_code != 0 and not failed:
+        return None  # no tests collected, or output it cannot read
+    return failed
