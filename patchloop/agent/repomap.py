@@ -12,6 +12,8 @@ signature line each, until the token budget is spent.
 
 from __future__ import annotations
 
+import ast
+
 import importlib
 import re
 from collections import defaultdict
@@ -63,12 +65,30 @@ def parse(path: str, source: str):
     return ts.Parser(_language(ext)).parse(source.encode("utf-8"))
 
 
+def _python_error(path: str, source: str) -> str | None:
+    """What tree-sitter lets through in Python: bad indentation (a method body at class
+    level, seen from the 1.5B model) parses as a tree without error nodes. ``ast.parse``
+    only parses, never runs; callers compare before and after an edit, so syntax newer than
+    this interpreter (which fails both) is never blamed on the edit."""
+    if not path.endswith(".py"):
+        return None
+    try:
+        ast.parse(source, filename=path)
+    except SyntaxError as e:
+        return f"line {e.lineno}: {e.msg}"
+    except (ValueError, RecursionError, MemoryError):  # NUL bytes, absurd nesting
+        return None
+    return None
+
+
 def syntax_error(path: str, source: str) -> str | None:
     """'line L, column C: unexpected/missing X' for the first error node, or None when the
     file parses (or its language is not covered)."""
     tree = parse(path, source)
-    if tree is None or not tree.root_node.has_error:
+    if tree is None:
         return None
+    if not tree.root_node.has_error:
+        return _python_error(path, source)
     stack = [tree.root_node]
     while stack:
         node = stack.pop()

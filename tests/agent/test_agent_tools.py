@@ -130,6 +130,8 @@ def test_repo_map_ranks_the_file_the_issue_names_first():
 @pytest.mark.parametrize("path,src,bad", [
     ("a.py", "def f():\n    return 1\n", False),
     ("a.py", "def f(:\n", True),
+    # what the 1.5B model wrote: a method body at class level, which tree-sitter accepts
+    ("a.py", "class A:\n    def total(self):\n    return 2\n        return 1\n", True),
     ("a.js", "function f() { return 1 }", False),
     ("a.js", "function f( { return 1 }", True),
     ("a.go", "package main\nfunc f() {}\n", False),
@@ -139,6 +141,12 @@ def test_repo_map_ranks_the_file_the_issue_names_first():
 ])
 def test_syntax_check_per_language(path, src, bad):
     assert (syntax_error(path, src) is not None) == bad
+
+
+def test_an_edit_that_breaks_the_indentation_is_refused(tools, textkit_sandbox):
+    with pytest.raises(ToolError, match=r"would not parse: line 10: expected an indented block"):
+        tools.edit("textkit/trunc.py", OLD, "    if len(text) <= width:\nreturn text")
+    assert textkit_sandbox.diff() == ""
 
 
 def test_build_litter_never_reaches_the_diff(tools, textkit_sandbox):
