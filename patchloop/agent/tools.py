@@ -136,6 +136,8 @@ class SandboxTools:
         rel = self._rel(path)
         if self._kind(rel) != "file":
             raise ToolError(f"{rel}: no such file (use create for a new file)")
+        if old == new:  # seen from the 1.5B model, which then submitted believing it had fixed it
+            raise ToolError("`new` is the same as `old`: nothing would change. Write the corrected text in `new`.")
         text = self._sb.read_file(rel)
         count = text.count(old) if old else 0
         if count == 0:

@@ -143,6 +143,11 @@ def test_syntax_check_per_language(path, src, bad):
     assert (syntax_error(path, src) is not None) == bad
 
 
+def test_an_edit_that_changes_nothing_says_so(tools, textkit_sandbox):
+    with pytest.raises(ToolError, match="`new` is the same as `old`"):
+        tools.edit("textkit/trunc.py", OLD, OLD)
+
+
 def test_an_edit_that_breaks_the_indentation_is_refused(tools, textkit_sandbox):
     with pytest.raises(ToolError, match=r"would not parse: line 10: expected an indented block"):
         tools.edit("textkit/trunc.py", OLD, "    if len(text) <= width:\nreturn text")
