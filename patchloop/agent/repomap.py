@@ -13,7 +13,6 @@ signature line each, until the token budget is spent.
 from __future__ import annotations
 
 import ast
-
 import importlib
 import re
 from collections import defaultdict
