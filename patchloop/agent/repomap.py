@@ -67,8 +67,8 @@ def parse(path: str, source: str):
 def _python_error(path: str, source: str) -> str | None:
     """What tree-sitter lets through in Python: bad indentation (a method body at class
     level, seen from the 1.5B model) parses as a tree without error nodes. ``ast.parse``
-    only parses, never runs; callers compare before and after an edit, so syntax newer than
-    this interpreter (which fails both) is never blamed on the edit."""
+    only parses, never runs. ``edit`` compares before and after, so syntax newer than this
+    interpreter (which fails both) is never blamed on an edit; ``create`` only warns."""
     if not path.endswith(".py"):
         return None
     try:

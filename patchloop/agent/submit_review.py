@@ -12,10 +12,10 @@ repository with a broken suite is no worse off.
 from __future__ import annotations
 
 import re
-import shlex
+
+from patchloop.sandbox.patching import GIT_ENV
 
 FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$")
-GIT = "git -c user.name=patchloop -c user.email=patchloop@localhost"
 SHOWN = 15  # regressions named to the model; the count says how many more
 
 
@@ -28,15 +28,27 @@ def regressions(tools) -> list[str]:
     """Tests that fail with the workspace's change and pass without it, sorted; [] when the
     suite passes, times out or cannot tell (no summary), so a review never invents a failure."""
     now = _run_suite(tools)
-    if now is None or not now:
+    if not now:
         return []
-    tools._sh(f"{GIT} stash push --include-untracked --quiet")
+    top = _stash_top(tools)
+    _git(tools, "stash push --include-untracked --quiet")
+    if _stash_top(tools) in ("", top):
+        return []  # nothing stashed (the change is committed, or git refused): no base to compare
     try:
         before = _run_suite(tools)
-    finally:
-        if tools._sb.run(f"{GIT} stash pop --quiet", timeout=60.0).exit_code != 0:
-            tools._sh(f"git checkout -- . && git clean -fdq && {GIT} stash pop --quiet")
+    finally:  # the stash exists, so clearing what the base run left behind loses nothing
+        if not _git(tools, "stash pop --quiet"):
+            _git(tools, "checkout -- . && git clean -fdq && git stash pop --quiet")
     return [] if before is None else sorted(now - before)
+
+
+def _stash_top(tools) -> str:
+    """The newest stash's id, "" when there is none (the model may have stashed too)."""
+    return tools._sb.run("git rev-parse -q --verify refs/stash", timeout=60.0, env=GIT_ENV).stdout.strip()
+
+
+def _git(tools, args: str) -> bool:
+    return tools._sb.run(f"git {args}", timeout=60.0, env=GIT_ENV).exit_code == 0
 
 
 def refusal(found: list[str]) -> str:
@@ -47,10 +59,7 @@ def refusal(found: list[str]) -> str:
 
 
 def _run_suite(tools) -> set[str] | None:
-    cfg = tools._cfg
-    cmd = cfg.test_command.replace("{python}", shlex.quote(cfg.python))
-    res = tools._sb.run(cmd, timeout=cfg.command_timeout_s,
-                        env={"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    res = tools._run_test_command()
     if res.timed_out:
         return None
     failed = failing_tests(res.output)

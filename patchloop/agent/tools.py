@@ -188,9 +188,7 @@ class SandboxTools:
         Args:
             selector: Which tests, e.g. a file, a directory or file::test_name; empty runs all.
         """
-        base = self._cfg.test_command.replace("{python}", shlex.quote(self._cfg.python))
-        cmd = f"{base} {' '.join(shlex.quote(s) for s in shlex.split(selector))}".strip()
-        res = self._sb.run(cmd, timeout=self._cfg.command_timeout_s, env={**QUIET_ENV, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        res = self._run_test_command(selector)
         out = res.output
         summary = next((ln.strip(" =") for ln in reversed(out.splitlines())
                         if re.search(r"\b(passed|failed|error|no tests ran)\b", ln)), "no summary line")
@@ -236,6 +234,13 @@ class SandboxTools:
         q = shlex.quote(rel)
         out = self._sh(f"if [ -d {q} ]; then echo dir; elif [ -f {q} ]; then echo file; else echo missing; fi")
         return out.strip() or "missing"
+
+    def _run_test_command(self, selector: str = ""):
+        """The configured test command, with ``selector`` appended (run_tests and the submit
+        review run the suite the same way)."""
+        base = self._cfg.test_command.replace("{python}", shlex.quote(self._cfg.python))
+        cmd = f"{base} {' '.join(shlex.quote(s) for s in shlex.split(selector))}".strip()
+        return self._sb.run(cmd, timeout=self._cfg.command_timeout_s, env={**QUIET_ENV, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
 
     def _sh(self, cmd: str) -> str:
         return self._sb.run(cmd, timeout=60.0).stdout
