@@ -107,6 +107,7 @@ class Tag:
     kind: str  # "def" or "ref"
     line: int  # 0-based
     signature: str
+    end: int = -1  # 0-based last line of a definition's whole node; -1 for references
 
 
 def file_tags(path: str, source: str) -> list[Tag]:
@@ -126,10 +127,13 @@ def file_tags(path: str, source: str) -> list[Tag]:
             continue
         kind = "def" if "definition" in keys else "ref"
         names = caps.get("name") or next((v for k, v in caps.items() if k.startswith("name.")), [])
+        # the node the definition capture spans (the whole function or class), for its last line
+        whole = next((v[0] for k, v in caps.items() if k.startswith("definition") and v), None)
         for node in names:
             row = node.start_point[0]
             sig = lines[row].strip() if row < len(lines) else ""
-            tags.append(Tag(path, node.text.decode("utf-8", "replace"), kind, row, sig[:160]))
+            end = whole.end_point[0] if kind == "def" and whole is not None else -1
+            tags.append(Tag(path, node.text.decode("utf-8", "replace"), kind, row, sig[:160], end))
     return tags
 
 

@@ -33,6 +33,7 @@ class AgentConfig(BaseModel):
     demonstrations: bool = Field(False, description="Add the prompt version's worked example (demo_<mode>.md) to the system prompt.")
     prompt_version: str = Field("v1", description="Which prompt templates under patchloop/agent/prompts/ to use.")
     repo_map_tokens: int = Field(1_500, description="Token budget of the repository outline.")
+    focus_tokens: int = Field(800, description="Token budget of the source of the functions and classes the issue names, shown in the opening message (0 = leave it out).")
     python: str = Field("python", description="The Python inside the sandbox (the host venv's for the local backend).")
     test_command: str = Field(
         "{python} -m pytest -q -rfE --tb=short -p no:cacheprovider",

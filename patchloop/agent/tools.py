@@ -17,8 +17,8 @@ import posixpath
 import re
 import shlex
 
+from patchloop.agent import localize, submit_review
 from patchloop.agent import repomap as rm
-from patchloop.agent import submit_review
 from patchloop.agent.state import AgentConfig
 
 QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}  # no bytecode litter in the workspace
@@ -109,6 +109,15 @@ class SandboxTools:
         Args:
             query: Words to rank by (names, file names); the issue text is always included.
         """
+        files = self._source_files()
+        covered = ", ".join(rm.LANGUAGES)
+        return f"[outline of {len(files)} source files; languages: {covered}]\n" + rm.repo_map(
+            files, f"{self._issue}\n{query}", self._cfg.repo_map_tokens
+        )
+
+    def _source_files(self) -> dict[str, str]:
+        """Path -> text of the files in a covered language (under 300 kB, the first 3,000
+        files git knows), read once per size and mtime."""
         listing = self._sh("git ls-files -co --exclude-standard 2>/dev/null | head -n 3000 | "
                            "xargs -d '\\n' stat -c '%s %Y %n' 2>/dev/null")
         files = {}
@@ -120,10 +129,11 @@ class SandboxTools:
             if key not in self._map_cache:
                 self._map_cache[key] = self._sb.read_file(name)
             files[name] = self._map_cache[key]
-        covered = ", ".join(rm.LANGUAGES)
-        return f"[outline of {len(files)} source files; languages: {covered}]\n" + rm.repo_map(
-            files, f"{self._issue}\n{query}", self._cfg.repo_map_tokens
-        )
+        return files
+
+    def _focus(self, budget_tokens: int) -> str:
+        """The source of the definitions the issue names (``localize``), for the opening message."""
+        return localize.focus_block(self._source_files(), self._issue, budget_tokens)
 
     def edit(self, path: str, old: str, new: str) -> str:
         """Replace the one occurrence of `old` in a file with `new`.

@@ -3,8 +3,8 @@
 ``AgentConfig.context_tokens`` left unset means: ask the backend (``patchloop.llm.window``:
 ``max_model_len`` from ``/v1/models``, a local checkpoint's config); a value the user set
 is kept unless the backend reports less, because a window cannot be wished larger. The
-opening message is then built to fit: the repository outline shrinks (then goes) before
-the issue is cut, and observations are capped to a share of the window, so a 4,096-token
+opening message is then built to fit: the repository outline shrinks (then goes), then the
+source of the code the issue names goes, before the issue is cut, and observations are capped to a share of the window, so a 4,096-token
 model gets a shorter prompt instead of HTTP 400 on every instance.
 """
 
@@ -52,20 +52,25 @@ def reserve_tokens(specs: list[dict], cfg: AgentConfig, count: Counter) -> int:
 
 
 def opening_messages(task: Task, tools, cfg: AgentConfig, count: Counter, reserve: int) -> list:
-    """The system prompt and the task with a repository outline ranked for the issue, made
-    to fit ``OPENING_SHARE`` of the window: the outline shrinks first, the issue last."""
+    """The system prompt and the task with a repository outline ranked for the issue and the
+    code the issue names, made to fit ``OPENING_SHARE`` of the window: the outline shrinks
+    first, the named code goes next, the issue is cut last."""
     budget = int((cfg.context_tokens - reserve) * OPENING_SHARE)
     map_tokens = cfg.repo_map_tokens
     issue = task.problem_statement.strip()
+    focus = tools._focus(cfg.focus_tokens)
     while True:
         outline = tools.repo_map() if map_tokens >= MIN_MAP_TOKENS else "(left out to fit the model's context)"
-        msgs = _opening(task, tools, cfg, issue, outline)
+        msgs = _opening(task, tools, cfg, issue, outline, focus)
         used = sum(count(m) for m in msgs)
         if used <= budget:
             return msgs
         if map_tokens >= MIN_MAP_TOKENS:
             map_tokens = map_tokens // 2 if map_tokens // 2 >= MIN_MAP_TOKENS else 0
             tools._cfg = tools._cfg.model_copy(update={"repo_map_tokens": map_tokens})
+            continue
+        if focus:  # then the named code: the model can still view it
+            focus = ""
             continue
         over = used - budget
         keep = max(400, len(issue) - 4 * over)  # a token is at least ~3-4 characters of English
@@ -74,9 +79,10 @@ def opening_messages(task: Task, tools, cfg: AgentConfig, count: Counter, reserv
         issue = cap_text(issue, keep)[0] + "\n[issue text shortened to fit the model's context]"
 
 
-def _opening(task: Task, tools, cfg: AgentConfig, issue: str, outline: str) -> list:
+def _opening(task: Task, tools, cfg: AgentConfig, issue: str, outline: str, focus: str) -> list:
+    named = f"\nCode the issue names (as `view` shows it):\n{focus}\n" if focus else ""
     text = prompt(cfg.prompt_version, "task", repo=task.repo or task.instance_id, workdir=tools._sb.workdir,
-                  problem_statement=issue, repo_map=outline)
+                  problem_statement=issue, repo_map=outline, focus=named)
     return [SystemMessage(system_prompt(cfg)), HumanMessage(text)]
 
 

@@ -1,0 +1,88 @@
+"""The code an issue names goes into the opening message: found, nested spans once, within
+its budget, dropped before the issue when the window is small."""
+
+from langchain_core.messages import HumanMessage
+
+from patchloop.agent.context import counter
+from patchloop.agent.localize import focus_block, issue_names
+from patchloop.agent.tools import SandboxTools
+from patchloop.agent.window import opening_messages
+from tests.agent.conftest import agent_config
+
+CODE = '''\
+class Ledger:
+    """Many lines of class body."""
+
+    def total(self):
+        return sum(self.lines)
+
+    def add(self, line):
+        self.lines.append(line)
+
+
+def split_evenly(total, n):
+    base, extra = divmod(total, n)
+    return [base + 1] * extra + [base] * (n - extra)
+'''
+TESTS = "def total(values):\n    return sum(values)\n\n\ndef test_split_evenly():\n    assert split_evenly(7, 2) == [4, 3]\n"
+FILES = {"src/ledger.py": CODE, "checks/test_ledger.py": TESTS}
+
+
+def test_names_written_as_code_outweigh_plain_words():
+    names = issue_names("`Ledger.total` is wrong when split_evenly(-7, 2) runs; the total is off")
+    assert names["Ledger"] == names["total"] == names["split_evenly"] == 3
+    assert names["runs"] == 1
+
+
+def test_the_named_function_is_shown_whole_with_view_line_numbers():
+    block = focus_block(FILES, "split_evenly() orders refund shares backwards", 800)
+    assert block.startswith("src/ledger.py, lines 11-13:")
+    assert "    13\t    return [base + 1] * extra" in block
+    assert "checks/test_ledger.py" not in block  # nothing there has that name
+
+
+def test_code_under_test_comes_before_a_test_helper_of_the_same_name():
+    block = focus_block(FILES, "total() is wrong", 800)
+    assert block.index("src/ledger.py, lines 4-5:") < block.index("checks/test_ledger.py, lines 1-2:")
+
+
+def test_a_method_inside_a_class_shown_is_not_shown_twice():
+    block = focus_block(FILES, "`total()` of a `Ledger` is wrong", 800)
+    assert block.count("def total(self)") == 1
+    assert block.startswith("src/ledger.py, lines 1-8:")  # the class replaced its method
+
+
+def test_the_budget_holds_and_a_first_large_definition_is_cut_with_a_pointer():
+    assert len(focus_block(FILES, "`Ledger` and split_evenly()", 40)) <= 40 * 3 + 80
+    cut = focus_block(FILES, "`Ledger` is wrong", 20)
+    assert "[cut to fit; view src/ledger.py start=1 for the rest]" in cut
+    assert focus_block(FILES, "`Ledger` is wrong", 0) == ""
+    assert focus_block(FILES, "nothing here is defined", 800) == ""
+
+
+def test_the_opening_message_carries_the_named_code(textkit_task, textkit_sandbox):
+    def opening(**kw) -> str:
+        cfg = agent_config(context_tokens=32_000, **kw)
+        msgs = opening_messages(textkit_task, SandboxTools(textkit_sandbox, cfg, textkit_task.problem_statement),
+                                cfg, counter(), 0)
+        return next(m.content for m in msgs if isinstance(m, HumanMessage))
+
+    with_focus = opening()
+    assert "Code the issue names" in with_focus and "\tdef truncate(" in with_focus
+    assert "textkit/trunc.py, lines " in with_focus
+    without = opening(focus_tokens=0)
+    assert "Code the issue names" not in without and "\tdef truncate(" not in without
+
+
+def test_a_small_window_drops_the_named_code_before_cutting_the_issue(textkit_task, textkit_sandbox):
+    def size(cfg) -> int:
+        tools = SandboxTools(textkit_sandbox, cfg, textkit_task.problem_statement)
+        return sum(counter()(m) for m in opening_messages(textkit_task, tools, cfg, counter(), 0))
+
+    bare = size(agent_config(context_tokens=10**6, focus_tokens=0, repo_map_tokens=0))
+    assert size(agent_config(context_tokens=10**6, repo_map_tokens=0)) > bare + 50  # the named code is sizeable
+    small = agent_config(context_tokens=int((bare + 10) / 0.6))  # room for the issue alone
+    text = opening_messages(textkit_task, SandboxTools(textkit_sandbox, small, textkit_task.problem_statement),
+                            small, counter(), 0)[1].content
+    assert "\tdef truncate(" not in text and "shortened to fit" not in text
+    assert textkit_task.problem_statement.strip() in text
