@@ -51,7 +51,8 @@ def agent_prompts(engine, task, sandbox, cfg):
     return first, second
 
 
-AGENT = {"max_steps": 4, "completion_tokens": 64, "repo_map_tokens": 0}  # the episodes these tests run
+# the episodes these tests run; no outline and no named code: the prompt the fit's edit rate was set on
+AGENT = {"max_steps": 4, "completion_tokens": 64, "repo_map_tokens": 0, "focus_tokens": 0}
 
 
 def _reply_nats(model, cache, prompt: list[int], replies: list[list[int]], labels: list[list[int]]):

@@ -59,9 +59,10 @@ def test_only_sampled_tokens_are_marked_and_tool_output_is_not(submitting_dir):
 
 
 def test_a_conversation_cut_to_fit_the_context_gives_two_segments(tiny_dir):
-    # 2,300 tokens: three turns fit whole, the fourth only with old replies shortened
+    # 2,300 tokens: three turns fit whole, the fourth only with old replies shortened (sizes
+    # set for an opening with a 300-token outline and no named code)
     traj = episode(tiny_dir, 0, "local", max_steps=4, context_tokens=2300, completion_tokens=120,
-                   repo_map_tokens=300)
+                   repo_map_tokens=300, focus_tokens=0)
     cut = [i for i, s in enumerate(traj.steps) if s.context_cut]
     assert cut and all(s.continued for s in traj.steps[1: cut[0]])
     segments = trajectory_segments(traj)
