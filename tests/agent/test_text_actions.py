@@ -19,15 +19,19 @@ from tests.agent.conftest import agent_config
     ("```\nls\n```", "ls", None),
     ("```sh\nsubmit\n```", "submit", None),
     ("I will run ls", None, "no ```bash block"),
-    ("```bash\nls\n```\nthen\n```bash\npwd\n```", None, "2 ```bash blocks"),
+    ("```bash\nls\n```\nthen\n```bash\npwd\n```", "ls", "only the first of your 2 commands ran"),
     ("```bash\nls -la", None, "never closed"),
     ("```bash\n\n```", None, "empty"),
 ])
 def test_parse_action(text, command, error_part):
-    got, error = parse_action(text)
+    got, message = parse_action(text)
     assert got == command
     if error_part:
-        assert error_part in error and "```bash\n<one command>\n```" in error  # the format is shown
+        assert error_part in message
+        if command is None:
+            assert "```bash\n<one command>\n```" in message  # the format is shown
+    else:
+        assert message is None
 
 
 class RecordingModel(ScriptedChatModel):
@@ -69,6 +73,20 @@ def test_a_text_mode_episode_fixes_the_bug(textkit_sandbox, textkit_task):
     assert not any(isinstance(m, ToolMessage) or getattr(m, "tool_calls", None) for m in last)
     assert any(isinstance(m, HumanMessage) and m.content.startswith("<output>\n[exit code 0]") for m in last)
     assert any(isinstance(m, AIMessage) and "```bash\ngrep -n" in m.content for m in last)
+
+
+def test_of_several_commands_the_first_runs_and_the_model_is_told_the_rest_did_not(textkit_sandbox, textkit_task):
+    plan = reply("Fix, test, submit.\n```bash\nsed -i 's/if len(text) < width:/if len(text) <= width:/' textkit/trunc.py\n```"
+                 "\n```bash\npython -m pytest -q\n```\n```bash\nsubmit\n```")
+    model = RecordingModel(replies=[plan, reply("```bash\nsubmit\n```")], seen=[])
+    traj = run_episode(model, textkit_sandbox, textkit_task, agent_config(max_steps=4, action_mode="text"))
+    assert traj.exit_reason == "submitted" and len(traj.steps) == 2  # the plan's own submit did not run
+    assert [c["args"] for c in traj.steps[0].tool_calls] == [
+        {"command": "sed -i 's/if len(text) < width:/if len(text) <= width:/' textkit/trunc.py"}]
+    assert "+    if len(text) <= width:" in traj.model_patch
+    shown = model.seen[1][-1]
+    assert isinstance(shown, HumanMessage)
+    assert shown.content.startswith("[only the first of your 3 commands ran") and "<output>\n[exit code 0]" in shown.content
 
 
 def test_demonstrations_are_optional_and_versioned():
