@@ -47,6 +47,18 @@ def limit_reason(state: AgentState, cfg: AgentConfig, count: Counter = approx_to
     return ""
 
 
+def retry_sampling(messages: list, model, cfg: AgentConfig) -> dict:
+    """Call options for the next reply: after one the agent could not act on (no tool call, a
+    format error), ``cfg.retry_temperature`` where the model samples cooler. A greedy model
+    sent the conversation with its failed reply and the same correction writes that reply
+    again: the 1.5B model repeated one on every step left in 6 of 16 runs of 10 steps."""
+    last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+    if last is None or last.tool_calls or not cfg.retry_temperature:
+        return {}
+    own = getattr(model, "temperature", None)
+    return {} if own is not None and own >= cfg.retry_temperature else {"temperature": cfg.retry_temperature}
+
+
 def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None, count: Counter = approx_tokens):
     """Compile the graph for one sandbox; ``model`` is any LangChain chat model with tools;
     ``count`` counts a message's tokens (the model's tokenizer where one is at hand)."""
@@ -74,14 +86,15 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None,
     def call_model(state: AgentState) -> dict:
         t0 = time.monotonic()
         sent, cut = fitted(state)
-        ai = read_reply(bound.invoke(sent), by_name, cfg)
+        options = retry_sampling(state["messages"], model, cfg)
+        ai = read_reply(bound.invoke(sent, **options), by_name, cfg)
         dt = time.monotonic() - t0
         usage, meta = ai.usage_metadata or {}, ai.response_metadata or {}
         pt = usage.get("input_tokens") or sum(count(m) for m in sent)
         ct = usage.get("output_tokens") or count(ai)
         log = {"kind": "model", "model_s": dt, "prompt_tokens": pt, "completion_tokens": ct,
                **token_log(meta, state.get("step_log", [])), "context_cut": cut,
-               "prompt_messages": convert_to_openai_messages(sent) if cut else None}
+               "prompt_messages": convert_to_openai_messages(sent) if cut else None, **options}
         # the prompt ids live in the step log (compactly); copies on every message would
         # make each checkpoint grow with the square of the conversation
         ai = ai.model_copy(update={"response_metadata": {k: v for k, v in meta.items() if k != "prompt_token_ids"}})

@@ -49,6 +49,7 @@ def to_trajectory(values: dict, instance_id: str, model_name: str, wall_s: float
             prompt_messages=log.get("prompt_messages"),
             context_cut=bool(log.get("context_cut")),
             continued=bool(log.get("continued")),
+            extra={"temperature": log["temperature"]} if "temperature" in log else {},
         ))
     return Trajectory(
         instance_id=instance_id, model_name_or_path=model_name, steps=steps,

@@ -18,6 +18,9 @@ class AgentSettings(AgentConfig):
     """The agent's own config (``patchloop batch`` uses the same one), strict about unknown keys."""
 
     model_config = ConfigDict(extra="forbid")
+    retry_temperature: float = Field(0.0, ge=0)
+    """Rollouts sample every reply at the run's own temperature (0: no raise after a failed
+    reply), so what is trained on was drawn as the settings say."""
 
 
 class RolloutSettings(_Strict):
