@@ -16,6 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import RetryPolicy, interrupt
 from pydantic import ValidationError
 
+from patchloop.agent import progress
 from patchloop.agent.call_repair import repair_arguments
 from patchloop.agent.context import Counter, approx_tokens, cap_observation, fit_context, prompt
 from patchloop.agent.state import AgentConfig, AgentState
@@ -49,11 +50,15 @@ def limit_reason(state: AgentState, cfg: AgentConfig, count: Counter = approx_to
 
 def retry_sampling(messages: list, model, cfg: AgentConfig) -> dict:
     """Call options for the next reply: after one the agent could not act on (no tool call, a
-    format error), ``cfg.retry_temperature`` where the model samples cooler. A greedy model
+    format error) or one that repeats an earlier reply, ``cfg.retry_temperature`` where the
+    model samples cooler. A greedy model
     sent the conversation with its failed reply and the same correction writes that reply
     again: the 1.5B model repeated one on every step left in 6 of 16 runs of 10 steps."""
-    last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
-    if last is None or last.tool_calls or not cfg.retry_temperature:
+    at = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)), None)
+    if at is None or not cfg.retry_temperature:
+        return {}
+    last = messages[at]
+    if last.tool_calls and progress.repeated_step(messages[:at], last) is None:
         return {}
     own = getattr(model, "temperature", None)
     return {} if own is not None and own >= cfg.retry_temperature else {"temperature": cfg.retry_temperature}
@@ -146,6 +151,8 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None,
         update = {"messages": out, "submitted": tools.submitted}
         if any(c["name"] not in READ_ONLY for c in calls):
             update["patch"] = tools._diff()  # what a resume re-applies to a fresh workspace
+        if note := progress.step_notes(state["messages"][:-1], ai, state.get("patch", ""), update.get("patch")):
+            out[-1] = out[-1].model_copy(update={"content": f"{out[-1].content}\n{note}"})  # read last, so seen
         dt = time.monotonic() - t0
         return update | {"wall_s": dt, "step_log": [{"kind": "tools", "tools_s": dt}]}
 
