@@ -51,9 +51,9 @@ def limit_reason(state: AgentState, cfg: AgentConfig, count: Counter = approx_to
 def retry_sampling(messages: list, model, cfg: AgentConfig) -> dict:
     """Call options for the next reply: after one the agent could not act on (no tool call, a
     format error) or one that repeats an earlier reply, ``cfg.retry_temperature`` where the
-    model samples cooler. A greedy model
-    sent the conversation with its failed reply and the same correction writes that reply
-    again: the 1.5B model repeated one on every step left in 6 of 16 runs of 10 steps."""
+    model samples cooler. A greedy model sent the conversation with its failed reply and the
+    same correction writes that reply again: in 5 of 9 greedy 10-step runs of the 1.5B model
+    on the built-in instances, every step from its first repeat to the limit was a repeat."""
     at = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)), None)
     if at is None or not cfg.retry_temperature:
         return {}

@@ -41,25 +41,25 @@ def _is_test(path: str) -> bool:
         or p.stem.endswith("_test")
 
 
-def ranked_definitions(files: dict[str, str], issue: str) -> list[rm.Tag]:
+def ranked_definitions(files: dict[str, str], issue: str, tags_of=rm.file_tags) -> list[rm.Tag]:
     """Definitions the issue names, best first: weight, then code before tests, then the
     shorter span (a method before the class around it)."""
     names = issue_names(issue)
-    defs = [t for p, s in sorted(files.items()) for t in rm.file_tags(p, s)
+    defs = [t for p, s in sorted(files.items()) for t in tags_of(p, s)
             if t.kind == "def" and t.name in names and t.end > t.line]
     return sorted(defs, key=lambda t: (-names[t.name], _is_test(t.path), t.end - t.line, t.path, t.line))
 
 
-def focus_block(files: dict[str, str], issue: str, budget_tokens: int) -> str:
+def focus_block(files: dict[str, str], issue: str, budget_tokens: int, tags_of=rm.file_tags) -> str:
     """The named definitions' source within ``budget_tokens`` (3 characters a token, the
     agent's estimate), best first and each line once: a definition inside one already
     shown is skipped, one around those shown replaces them. "" when the issue names
-    nothing the repository defines or the budget is 0."""
+    nothing the repository defines or the budget is 0. ``tags_of``: as in ``repomap.repo_map``."""
     if budget_tokens <= 0:
         return ""
     left = budget_tokens * 3
     chosen: list[rm.Tag] = []
-    for tag in ranked_definitions(files, issue):
+    for tag in ranked_definitions(files, issue, tags_of):
         if any(_inside(tag, c) for c in chosen):
             continue
         trial = [c for c in chosen if not _inside(c, tag)] + [tag]

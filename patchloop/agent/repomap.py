@@ -16,6 +16,7 @@ import ast
 import importlib
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePosixPath
@@ -160,9 +161,11 @@ def pagerank(edges: dict[str, dict[str, float]], nodes: list[str], personal: dic
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 
 
-def repo_map(files: dict[str, str], query: str = "", budget_tokens: int = 1500) -> str:
-    """An outline of ``files`` (path -> source) ranked by relevance to ``query``."""
-    tags = [t for p, s in sorted(files.items()) for t in file_tags(p, s)]
+def repo_map(files: dict[str, str], query: str = "", budget_tokens: int = 1500,
+             tags_of: Callable[[str, str], list[Tag]] = file_tags) -> str:
+    """An outline of ``files`` (path -> source) ranked by relevance to ``query``; ``tags_of``
+    is ``file_tags`` or a cache of it."""
+    tags = [t for p, s in sorted(files.items()) for t in tags_of(p, s)]
     defs: dict[str, set[str]] = defaultdict(set)
     for t in tags:
         if t.kind == "def":

@@ -38,6 +38,7 @@ class SandboxTools:
         self._cfg = config or AgentConfig()
         self._issue = issue
         self._map_cache: dict[tuple[str, str], str] = {}
+        self._tag_cache: dict[tuple[str, str], list[rm.Tag]] = {}
         self.submitted = False
         self.empty_submits = self.test_reviews = 0
         self.test_runs: list[dict] = []
@@ -112,7 +113,7 @@ class SandboxTools:
         files = self._source_files()
         covered = ", ".join(rm.LANGUAGES)
         return f"[outline of {len(files)} source files; languages: {covered}]\n" + rm.repo_map(
-            files, f"{self._issue}\n{query}", self._cfg.repo_map_tokens
+            files, f"{self._issue}\n{query}", self._cfg.repo_map_tokens, self._file_tags
         )
 
     def _source_files(self) -> dict[str, str]:
@@ -131,9 +132,17 @@ class SandboxTools:
             files[name] = self._map_cache[key]
         return files
 
+    def _file_tags(self, path: str, source: str) -> list[rm.Tag]:
+        """``repomap.file_tags``, parsed once per file text: the opening message reads the same
+        files for its named code and for each size of outline it tries."""
+        key = (path, source)
+        if key not in self._tag_cache:
+            self._tag_cache[key] = rm.file_tags(path, source)
+        return self._tag_cache[key]
+
     def _focus(self, budget_tokens: int) -> str:
         """The source of the definitions the issue names (``localize``), for the opening message."""
-        return localize.focus_block(self._source_files(), self._issue, budget_tokens)
+        return localize.focus_block(self._source_files(), self._issue, budget_tokens, self._file_tags)
 
     def edit(self, path: str, old: str, new: str) -> str:
         """Replace the one occurrence of `old` in a file with `new`.

@@ -4,8 +4,9 @@
 ``max_model_len`` from ``/v1/models``, a local checkpoint's config); a value the user set
 is kept unless the backend reports less, because a window cannot be wished larger. The
 opening message is then built to fit: the repository outline shrinks (then goes), then the
-source of the code the issue names goes, before the issue is cut, and observations are capped to a share of the window, so a 4,096-token
-model gets a shorter prompt instead of HTTP 400 on every instance.
+source of the code the issue names goes, before the issue is cut, and observations are
+capped to a share of the window, so a 4,096-token model gets a shorter prompt instead of
+HTTP 400 on every instance.
 """
 
 from __future__ import annotations

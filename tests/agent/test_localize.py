@@ -86,3 +86,15 @@ def test_a_small_window_drops_the_named_code_before_cutting_the_issue(textkit_ta
                             small, counter(), 0)[1].content
     assert "\tdef truncate(" not in text and "shortened to fit" not in text
     assert textkit_task.problem_statement.strip() in text
+
+
+def test_the_opening_parses_each_file_once(textkit_task, textkit_sandbox, monkeypatch):
+    from patchloop.agent import repomap as rm
+
+    parsed: list[str] = []
+    real = rm.file_tags
+    monkeypatch.setattr(rm, "file_tags", lambda path, source: parsed.append(path) or real(path, source))
+    cfg = agent_config(context_tokens=1200)  # small: the outline is refitted several times
+    tools = SandboxTools(textkit_sandbox, cfg, textkit_task.problem_statement)
+    opening_messages(textkit_task, tools, cfg, counter(), 0)
+    assert parsed and len(parsed) == len(set(parsed))
