@@ -75,10 +75,12 @@ def build_graph(model, tools: SandboxTools, cfg: AgentConfig, checkpointer=None,
     reserve = reserve_tokens(list(specs.values()), cfg, count)  # schemas and reply share the window
 
     def fitted(state: AgentState) -> tuple[list, bool]:
-        """The messages to send, and whether context fitting shortened any of them."""
-        whole = as_text_turns(state["messages"], cfg)
+        """The messages to send, and whether leaving out repeats or context fitting changed
+        them from the conversation as it happened."""
+        kept = progress.without_repeats(state["messages"]) if cfg.leave_out_repeats else state["messages"]
+        whole = as_text_turns(kept, cfg)
         sent = fit_context(whole, context, reserve, count)
-        return sent, any(a is not b for a, b in zip(sent, whole))
+        return sent, len(kept) != len(state["messages"]) or any(a is not b for a, b in zip(sent, whole))
 
     def guard(state: AgentState) -> dict:
         if state.get("submitted"):

@@ -31,6 +31,7 @@ class AgentConfig(BaseModel):
     empty_submit_retries: int = Field(1, description="How many times `submit` with no change is refused (the model is told to edit first) before it ends the episode with an empty patch.")
     submit_test_reviews: int = Field(1, description="How many submits run the repository's tests first; one whose change breaks tests that pass without it is refused with their names (a second submit goes through).")
     retry_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the reply after one the agent could not act on (no tool call, a format error) or one that repeats an earlier reply, where the model samples cooler; a greedy model writes the failed reply again. 0 keeps the model's own.")
+    leave_out_repeats: bool = Field(True, description="Leave a step whose reply and results repeat an earlier step's out of what the model is sent, with one line saying so: a small model copies the replies it is shown.")
     demonstrations: bool = Field(False, description="Add the prompt version's worked example (demo_<mode>.md) to the system prompt.")
     prompt_version: str = Field("v1", description="Which prompt templates under patchloop/agent/prompts/ to use.")
     repo_map_tokens: int = Field(1_500, description="Token budget of the repository outline.")

@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+
+from patchloop.agent.progress import LEFT_OUT
 
 
 def call(name: str, **args: Any) -> AIMessage:
@@ -33,7 +35,9 @@ class ScriptedChatModel(BaseChatModel):
         return self
 
     def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
-        turn = sum(isinstance(m, AIMessage) for m in messages)
+        # replies sent, plus the repeated ones the agent left out (progress.without_repeats)
+        turn = sum(isinstance(m, AIMessage) for m in messages) + sum(
+            len(m.additional_kwargs.get(LEFT_OUT, [])) for m in messages if isinstance(m, HumanMessage))
         self.calls += 1
         if self.on_call is not None:
             self.on_call(turn)

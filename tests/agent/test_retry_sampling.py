@@ -46,3 +46,4 @@ def test_rollouts_sample_at_the_runs_own_temperature():
     from patchloop.rl.agentic.config import AgentSettings
 
     assert AgentSettings().retry_temperature == 0.0
+    assert AgentSettings().leave_out_repeats is False  # one token sequence per trajectory

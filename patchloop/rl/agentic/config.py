@@ -21,6 +21,9 @@ class AgentSettings(AgentConfig):
     retry_temperature: float = Field(0.0, ge=0)
     """Rollouts sample every reply at the run's own temperature (0: no raise after a failed
     reply), so what is trained on was drawn as the settings say."""
+    leave_out_repeats: bool = False
+    """Rollouts send the whole conversation, so each prompt extends the one before and a
+    trajectory is one sequence of token ids to train on (a left-out step would split it)."""
 
 
 class RolloutSettings(_Strict):
