@@ -143,7 +143,8 @@ def test_ask_mode_waits_for_approval_and_runs_each_call_once(textkit_sandbox, tm
 
 
 def test_a_conversation_that_no_longer_fits_ends_cleanly(textkit_sandbox):
-    model = ScriptedChatModel(replies=[call("run", command="seq 1 3000")])
+    # distinct commands: a step that repeats an earlier one is left out of the prompt and would never fill it
+    model = ScriptedChatModel(replies=[call("run", command=f"seq {i} {i + 3000}") for i in range(40)])
     cfg = agent_config(max_steps=40, context_tokens=6000, completion_tokens=256, observation_chars=3000)
     traj = run_episode(model, textkit_sandbox, _task(), cfg)
     # old outputs are shortened first, so several steps fit before the window is full
