@@ -66,6 +66,7 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
         if model is None:
             from patchloop.llm import load_chat_model
 
+            printer.waiting("loading the model")  # a local checkpoint takes seconds to load on a CPU
             model = load_chat_model(model_spec, base_url=base_url, max_tokens=cfg.completion_tokens)
         traj = _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, console)
     except (LLMError, SandboxError) as e:  # one line, never a traceback (the checkpoint keeps the work)
@@ -93,6 +94,7 @@ def _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, cons
     from patchloop.agent.workspace import open_workspace
 
     task = Task(instance_id=thread, repo=Path(repo).name, problem_statement=issue)
+    printer.waiting("opening a sandbox on a copy of the repository")  # a new Docker image builds for minutes
     with tempfile.TemporaryDirectory(prefix="patchloop-fix-") as tmp, \
             open_workspace(task, backend, repo=_as_base(repo, Path(tmp))) as (sb, python):
         return run_episode(model, sb, task, cfg.model_copy(update={"python": python}),

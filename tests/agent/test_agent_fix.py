@@ -91,3 +91,18 @@ def test_ask_mode_asks_at_the_terminal_and_never_applies_unasked(user_repo, monk
     assert "The user declined" in text and "run only test_trunc please" in text
     assert "not applied; your working tree is unchanged" in text
     assert "<= width" not in (user_repo / "textkit" / "trunc.py").read_text()
+
+
+def test_a_terminal_sees_a_spinner_from_the_start_until_the_first_model_reply(user_repo, monkeypatch):
+    """No silent stretch before the first event: the sandbox opening and the first model call
+    each show a spinner, and it is already up when the model is asked."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))  # do not apply
+    out = io.StringIO()
+    seen_at_first_call = []
+    model = ScriptedChatModel(replies=FIX_SCRIPT, on_call=lambda turn: seen_at_first_call.append(out.getvalue()))
+    code = run_fix(repo=str(user_repo), issue=_task().problem_statement, model_spec="scripted", base_url=None,
+                   cfg=agent_config(approve="auto"), backend="local", apply=False, resume=None, model=model,
+                   console=Console(file=out, width=150, force_terminal=True))
+    assert code == 0
+    assert "opening a sandbox" in seen_at_first_call[0]
+    assert "reading the repository, then the model is thinking" in seen_at_first_call[0]
