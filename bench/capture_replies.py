@@ -7,6 +7,9 @@ each. The stored file says which command made it.
 
     python bench/capture_replies.py --model ~/.cache/patchloop/models/qwen2.5-coder-0.5b-instruct/hf \
         --out tests/llm/data/qwen25_coder_05b_replies.jsonl --steps 2
+
+``--base-url URL --model-name NAME`` captures from a server already running (a llama.cpp
+``serve`` of the same model, say); ``--model`` then only names the tokenizer.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def main() -> None:
     ap.add_argument("--instances", default="textkit-1,intervals-1")
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--max-new-tokens", type=int, default=256)
+    ap.add_argument("--base-url", default="", help="a running OpenAI-compatible server (default: start serve)")
+    ap.add_argument("--model-name", default="policy", help="the model's name on --base-url")
     args = ap.parse_args()
 
     from transformers import AutoTokenizer
@@ -49,7 +54,7 @@ def main() -> None:
     from patchloop.llm import load_chat_model
 
     tok = AutoTokenizer.from_pretrained(args.model)
-    proc, url = serve(args.model)
+    proc, url = (None, args.base_url) if args.base_url else serve(args.model)
     header = {"captured_with": " ".join(["python", *sys.argv]), "model": args.model,
               "sampling": {"temperature": 0.0, "max_tokens": args.max_new_tokens}}
     out = Path(args.out)
@@ -60,7 +65,7 @@ def main() -> None:
         for iid in args.instances.split(","):
             task = next(t for t in load_tasks("builtin") if t.instance_id == iid)
             for mode in ("tools", "text"):
-                model = load_chat_model("openai:policy", base_url=url, max_tokens=args.max_new_tokens,
+                model = load_chat_model(f"openai:{args.model_name}", base_url=url, max_tokens=args.max_new_tokens,
                                         temperature=0.0, return_token_ids=True, timeout=600)
                 cfg = AgentConfig(max_steps=args.steps, action_mode=mode, completion_tokens=args.max_new_tokens,
                                   python=sys.executable)
@@ -75,8 +80,9 @@ def main() -> None:
                         fh.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
                 print(f"{iid} {mode}: {len(traj.steps)} steps, {time.monotonic() - t0:.0f}s", flush=True)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
     print(f"{len(rows)} replies in {args.out}")
 
 
