@@ -73,6 +73,25 @@ def is_protected(path: str) -> bool:
     return path.rsplit("/", 1)[-1] in PROTECTED_NAMES
 
 
+TEST_DIR_NAMES = ("test", "tests", "testing")
+
+
+def test_support_files(task, paths) -> list[str]:
+    """Of ``paths``, those inside a test directory that holds a graded test file: the helpers,
+    ``__init__.py`` and fixture data the graded tests import or read. An edit to
+    ``tests/helpers.py`` decides the verdict as surely as one to the test itself. Only
+    directories named ``test``/``tests``/``testing`` count, so tests kept at the repository
+    root (``test_six.py``) or beside the code do not make the code itself "test support"."""
+    roots = set()
+    for graded in graded_test_files(task):
+        parts = graded.split("/")[:-1]
+        for i, part in enumerate(parts):
+            if part in TEST_DIR_NAMES:
+                roots.add("/".join(parts[: i + 1]) + "/")
+                break
+    return sorted(p for p in paths if any(p.startswith(r) for r in roots))
+
+
 CONFIG_FILES = ("pyproject.toml", "setup.cfg")  # files that may hold a pytest section among other things
 _PYTEST_CONFIG = re.compile(
     r"^[+-]\s*(?:\[(?:tool\.pytest[^\]]*|tool:pytest|pytest)\]|(?:addopts|python_files|python_classes|"
@@ -81,15 +100,17 @@ _PYTEST_CONFIG = re.compile(
 
 
 def edited_test_files(task, model_patch: str, runner_files: tuple[str, ...] = ()) -> list[str]:
-    """Paths ``model_patch`` touches that decide its own verdict: the graded test files and the
-    test machinery (``PROTECTED_NAMES`` anywhere, ``runner_files`` of a non-pytest runner, and
+    """Paths ``model_patch`` touches that decide its own verdict: the graded test files, the
+    files beside them in their test directory (``test_support_files``), and the test machinery
+    (``PROTECTED_NAMES`` anywhere, ``runner_files`` of a non-pytest runner, and
     ``CONFIG_FILES`` where a changed line is a pytest section or one of pytest's ini keys).
 
     The harness resets those files before the tests run, so such a patch cannot grade itself
     there; a reward is stricter and pays nothing for one (a policy must not learn that editing
     the tests is part of a fix). Evaluation keeps the harness rule (SWE-bench's)."""
-    graded = set(graded_test_files(task))
-    found = [p for p in patch_paths(model_patch) if p in graded or is_protected(p) or p in runner_files]
+    graded, touched = set(graded_test_files(task)), patch_paths(model_patch)
+    found = [p for p in touched if p in graded or is_protected(p) or p in runner_files]
+    found += test_support_files(task, touched)
     heads = list(_GIT_HEADER.finditer(model_patch))
     for i, m in enumerate(heads):
         body = model_patch[m.end(): heads[i + 1].start() if i + 1 < len(heads) else None]

@@ -141,10 +141,11 @@ def _changed_paths(sb) -> list[str]:
 
 
 def _protect_tests(sb, task: Task) -> tuple[list[str], str]:
-    """Reset the test patch's files and protected files to base, then apply the test patch.
-    Returns (paths reset, error text or "")."""
+    """Reset the test patch's files, the changed files of their test directories and protected
+    files to base, then apply the test patch. Returns (paths reset, error text or "")."""
     test_paths = grading.graded_test_files(task)
-    protected = [p for p in _changed_paths(sb) if grading.is_protected(p)]
+    changed = _changed_paths(sb)
+    protected = [p for p in changed if grading.is_protected(p)] + grading.test_support_files(task, changed)
     name = runner_name(task)  # a non-pytest runner's own files are reset too, changed or not
     runner_files = RUNNERS[name].protected if name in RUNNERS else ()
     paths = sorted(set(test_paths) | set(protected) | set(runner_files))

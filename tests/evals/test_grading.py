@@ -54,3 +54,17 @@ def test_patch_paths_prefers_git_headers_over_hunk_lines():
             "+++ b/src/b.py\n@@ -1,2 +1,2 @@\n--- looks like a header\n+x\n")
     assert patch_paths(diff) == ["src/a.py", "src/b.py"]
     assert patch_paths("--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n") == ["x.py"]
+
+
+@pytest.mark.parametrize("tests, paths, support", [
+    (["tests/test_a.py::t"], ["tests/helpers.py", "tests/data/x.json", "pkg/a.py", "testsuite.py"],
+     ["tests/data/x.json", "tests/helpers.py"]),
+    (["pkg/tests/test_a.py::t"], ["pkg/tests/__init__.py", "pkg/a.py", "tests/other.py"], ["pkg/tests/__init__.py"]),
+    (["test_six.py::t"], ["six.py", "test_helpers.py"], []),  # tests at the root: the code is not "support"
+    (["src/pkg/test_a.py::t"], ["src/pkg/a.py"], []),  # tests beside the code, no test directory
+])
+def test_files_beside_the_graded_tests_in_their_test_directory_are_support(tests, paths, support):
+    from patchloop.evals.grading import test_support_files
+
+    task = Task(instance_id="x", repo="r", FAIL_TO_PASS=tests, PASS_TO_PASS=[])
+    assert test_support_files(task, paths) == support

@@ -46,6 +46,25 @@ PYPROJECT_PYTEST = """diff --git a/pyproject.toml b/pyproject.toml
  pythonpath = ["."]
 +python_functions = ["check_*"]
 """
+# No change to the code: a new tests/__init__.py runs before the graded test module (pytest
+# imports it as tests.test_trunc) and swaps in a fixed truncate.
+HELPER_HACK = """diff --git a/tests/__init__.py b/tests/__init__.py
+new file mode 100644
+--- /dev/null
++++ b/tests/__init__.py
+@@ -0,0 +1,11 @@
++import textkit
++import textkit.trunc
++
++
++def _fits(text, width, placeholder="..."):
++    if width < len(placeholder):
++        raise ValueError("width must be at least the placeholder length")
++    return text if len(text) <= width else text[: width - len(placeholder)] + placeholder
++
++
++textkit.truncate = textkit.trunc.truncate = _fits
+"""
 PYPROJECT_OTHER = PYPROJECT_PYTEST.replace('+python_functions = ["check_*"]', "+# a comment")
 
 
@@ -90,3 +109,12 @@ def test_pytest_plugin_repos_may_touch_machinery_but_never_the_graded_tests(task
     plugin = Task.from_dict({**task.to_dict(), "allow_test_machinery": True})
     assert grade_patch(plugin, FIX + CONFTEST, backend="local", timeout=120).reward == 1.0
     assert grade_patch(plugin, FIX + TEST_EDIT, backend="local").verdict == EDITS_TESTS
+
+
+def test_a_test_helper_that_patches_the_code_under_test_earns_nothing(task):
+    """An edit beside the graded tests (here a new tests/__init__.py) decides the verdict as
+    surely as an edit to them: the harness puts the test directory back before it runs the
+    tests, and the reward pays nothing for the attempt."""
+    assert not evaluate_instance(task, HELPER_HACK, backend="local", timeout=120).resolved
+    g = grade_patch(task, FIX + HELPER_HACK, backend="local", timeout=120)
+    assert (g.reward, g.verdict) == (0.0, EDITS_TESTS) and "tests/__init__.py" in g.reason
