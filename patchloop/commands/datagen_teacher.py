@@ -216,7 +216,8 @@ def clean(
     name: Annotated[str, typer.Option("--name", help="Dataset name on the data card.")] = "dataset",
     swe: Annotated[list[Path] | None, typer.Option("--swe", help="SWE-style instances to decontaminate against (repeat).")] = None,
     heldout: Annotated[list[Path] | None, typer.Option("--heldout", help="Held-out task split to decontaminate against (repeat).")] = None,
-    humaneval: Annotated[bool, typer.Option("--humaneval/--no-humaneval", help="Decontaminate against HumanEval.")] = True,
+    humaneval: Annotated[bool, typer.Option("--humaneval/--no-humaneval", help="Decontaminate against HumanEval (training refuses data cleaned without it).")] = True,
+    builtin_swe: Annotated[bool, typer.Option("--builtin-swe/--no-builtin-swe", help="Decontaminate against the SWE-style instances in examples/swe.")] = True,
     backend: BackendOpt = Backend.auto, timeout: Timeout = 5.0,
 ) -> None:
     """PII/secrets replaced (re-verified), dedup, decontamination; writes tasks, removals and a data card."""
@@ -226,7 +227,8 @@ def clean(
     def work() -> dict:
         grader = open_grader(backend.value, timeout)
         try:
-            card = run_clean(inputs, out, grader=grader, name=name, swe=swe or [], heldout=heldout or [], use_humaneval=humaneval)
+            card = run_clean(inputs, out, grader=grader, name=name, swe=swe or [], heldout=heldout or [], use_humaneval=humaneval,
+                             builtin_swe=builtin_swe)
         finally:
             grader.close()
         c = card["cleaning"]

@@ -63,11 +63,11 @@ def require_cleaned(path: str | Path) -> dict | None:
 
     A task file inside a datagen stage's output (its directory holds the stage's
     ``fingerprint.json``) is trained on only with the marker ``datagen clean`` writes beside it,
-    naming the file's SHA-256: the teacher's tasks may copy a benchmark, and only the clean stage
-    checks them against every benchmark the project reports on (HumanEval, SWE-style sets,
-    held-out splits). A user's own file elsewhere (MBPP, say) is checked against HumanEval by
-    ``refuse_humaneval_overlap``, as every training set is. Returns the marker, or None where no
-    marker is needed."""
+    naming the file's SHA-256 and HumanEval among the benchmarks it was checked against: the
+    teacher's tasks may copy a benchmark, and the clean stage checks them against HumanEval, the
+    built-in SWE-style instances and any SWE-style sets and held-out splits it is given. A user's
+    own file elsewhere (MBPP, say) is checked against HumanEval by ``refuse_humaneval_overlap``,
+    as every training set is. Returns the marker, or None where no marker is needed."""
     from patchloop.datagen.filters.guard import NotDecontaminated, require_decontaminated
 
     p = Path(path)
@@ -75,9 +75,13 @@ def require_cleaned(path: str | Path) -> dict | None:
     if task_file.suffix != ".jsonl" or not task_file.is_file() or not (task_file.parent / "fingerprint.json").exists():
         return None
     try:
-        return require_decontaminated(task_file)
+        marker = require_decontaminated(task_file)
     except NotDecontaminated as e:
         raise DataError(str(e)) from None
+    if "humaneval" not in marker.get("benchmarks", []):
+        raise DataError(f"{task_file}: cleaned without HumanEval decontamination (datagen clean --no-humaneval); "
+                        f"run `patchloop datagen clean` on it again with HumanEval")
+    return marker
 
 
 def _official_rows(path: Path, split: str | None) -> list[dict]:

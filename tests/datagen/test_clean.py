@@ -100,3 +100,21 @@ def test_the_card_lists_each_stages_drops_even_when_stages_share_a_reason():
     md = markdown({"name": "d", "tasks": 1, "stages": stages})
     assert "- oss-instruct: failed_own_tests 45, no_tests 10" in md
     assert "- self-align-respond: failed_own_tests 34" in md
+
+
+def test_the_built_in_swe_instances_are_decontaminated_against_by_default(tmp_path, grader):
+    """A task whose prompt carries a built-in instance's issue text is removed unless the user
+    turns the built-in set off; the card and marker name the set."""
+    from patchloop.evals.datasets import load_tasks
+
+    issue = load_tasks("builtin")[0].problem_statement
+    src = tmp_path / "gen"
+    src.mkdir()
+    rows = [_task("keep-1"), {**_task("swe-copy", "fix_it", 4), "prompt": f'def fix_it(xs):\n    """{issue}"""\n'}]
+    (src / "tasks.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_clean([src / "tasks.jsonl"], tmp_path / "clean", grader=grader)
+    removed = read_jsonl(tmp_path / "clean" / "removed.jsonl")
+    assert [(r["id"], r["stage"], r["benchmark"]) for r in removed] == [("swe-copy", "decontam", "swe:builtin")]
+    assert "swe:builtin" in require_decontaminated(tmp_path / "clean")["benchmarks"]
+    run_clean([src / "tasks.jsonl"], tmp_path / "off", grader=grader, builtin_swe=False)
+    assert [r["task_id"] for r in read_jsonl(tmp_path / "off" / "tasks.jsonl")] == ["keep-1", "swe-copy"]

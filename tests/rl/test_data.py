@@ -152,6 +152,9 @@ def test_teacher_tasks_train_only_after_datagen_clean(tmp_path):
     with pytest.raises(DataError, match="not decontaminated"):
         held_back(data, "rl")
 
+    write_marker(tasks, {"fingerprint": "abc", "benchmarks": ["swe:builtin"]})  # datagen clean --no-humaneval
+    with pytest.raises(DataError, match="cleaned without HumanEval decontamination"):
+        training_rows(data, "rl", 0)
     write_marker(tasks, {"fingerprint": "abc", "benchmarks": ["humaneval"]})
     train = {r["task_id"] for r in training_rows(data, "rl", 0)}
     held = {r["task_id"] for r in held_back(data, "rl")[0]}

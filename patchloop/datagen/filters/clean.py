@@ -63,16 +63,16 @@ def _upstream(inputs: Sequence[Path]) -> tuple[list[dict], list[str], str | None
 
 def run_clean(inputs: Sequence[Path], out: Path, *, grader: Callable | None, name: str = "dataset",
               swe: Sequence[Path] = (), heldout: Sequence[Path] = (), use_humaneval: bool = True,
-              dedup_cfg: DedupConfig | None = None, decontam_cfg: DecontamConfig | None = None) -> dict:
+              builtin_swe: bool = True, dedup_cfg: DedupConfig | None = None, decontam_cfg: DecontamConfig | None = None) -> dict:
     dedup_cfg, decontam_cfg = dedup_cfg or DedupConfig(), decontam_cfg or DecontamConfig()
     stage = Stage(out, "clean", {"dedup": asdict(dedup_cfg), "decontam": asdict(decontam_cfg),
-                                 "humaneval": use_humaneval, "swe": [str(p) for p in swe],
+                                 "humaneval": use_humaneval, "builtin_swe": builtin_swe, "swe": [str(p) for p in swe],
                                  "heldout": [str(p) for p in heldout]}, inputs=[*inputs, *swe, *heldout])
     rows = [r for p in inputs for r in read_jsonl(p)]
     rows, pii, removed = _redact_all(rows, grader)
     dd = dedup(rows, dedup_cfg)
     removed += [{**r.to_dict(), "stage": "dedup"} for r in dd.removed]
-    benchmarks = load_benchmarks(use_humaneval=use_humaneval, swe=swe, heldout=heldout)
+    benchmarks = load_benchmarks(use_humaneval=use_humaneval, builtin_swe=builtin_swe, swe=swe, heldout=heldout)
     dec = Decontaminator(benchmarks, decontam_cfg)
     before = dec.run(dd.kept)  # the kept rows of this run are the after
     after = dec.run(before.kept)

@@ -160,9 +160,14 @@ class Decontaminator:
 
 
 def load_benchmarks(*, humaneval_file: str | Path | None = None, use_humaneval: bool = True,
-                    swe: Sequence[str | Path] = (), heldout: Sequence[str | Path] = ()) -> list[Benchmark]:
-    """Every benchmark to decontaminate against (HumanEval unless told not to)."""
+                    builtin_swe: bool = False, swe: Sequence[str | Path] = (),
+                    heldout: Sequence[str | Path] = ()) -> list[Benchmark]:
+    """Every benchmark to decontaminate against: HumanEval unless told not to, the SWE-style
+    instances shipped in ``examples/swe`` where ``builtin_swe``, and the files given."""
+    from patchloop.evals.datasets import BUILTIN
+
     out = [humaneval(humaneval_file)] if use_humaneval else []
+    out += [swe_benchmark(BUILTIN, "swe:builtin")] if builtin_swe else []
     out += [swe_benchmark(p) for p in swe]
     out += [heldout_benchmark(p) for p in heldout]
     return out
