@@ -14,8 +14,8 @@ from pathlib import Path
 from patchloop.rl.callbacks import run_callbacks
 from patchloop.rl.common import load_model, peft_config, set_cpu_threads, train_and_save, training_kwargs
 from patchloop.rl.config import dump_config
-from patchloop.rl.data import DataError, training_rows
-from patchloop.rl.pairs import build_pairs, load_pairs
+from patchloop.rl.data import DataError, refuse_humaneval_overlap, training_rows
+from patchloop.rl.pairs import build_pairs, decontam_rows, load_pairs
 from patchloop.rl.sample_config import DPORunConfig
 from patchloop.rl.sampling import sample_and_grade
 from patchloop.rl.validation import validate_run
@@ -62,6 +62,8 @@ def build_trainer(cfg: DPORunConfig, *, progress: bool = True):
     set_cpu_threads(cfg.train.cpu_threads)
     args = dpo_args(cfg)
     dataset = load_pairs(cfg.pairs) if cfg.pairs else None  # a bad file fails before the model loads
+    if dataset is not None:  # built pairs come from training prompts already checked; a given file is not
+        refuse_humaneval_overlap(decontam_rows(dataset), f"pairs {cfg.pairs}")
     model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
     if dataset is None:
         dataset = load_pairs(make_pairs(cfg, (model, tok), progress=progress))

@@ -90,3 +90,18 @@ def load_pairs(path: str | Path):
     if not rows:
         raise DataError(f"{p}: no usable preference pairs")
     return datasets.Dataset.from_list(rows)
+
+
+def _flat(value) -> str:
+    """A conversational column (a list of messages) or a plain one, as text."""
+    if isinstance(value, list):
+        return "\n".join(str(m.get("content", "")) if isinstance(m, dict) else str(m) for m in value)
+    return str(value or "")
+
+
+def decontam_rows(dataset) -> list[dict]:
+    """The pairs as rows datagen's decontamination reads: the prompt, and what either answer
+    would teach (a user's pairs file may be built from anything, HumanEval included)."""
+    return [{"task_id": row.get("task_id") or f"pair-{i}", "prompt": _flat(row["prompt"]),
+             "canonical_solution": _flat(row["chosen"]) + "\n" + _flat(row["rejected"])}
+            for i, row in enumerate(dataset)]

@@ -209,3 +209,30 @@ def test_cli_bad_inputs_are_one_line(tmp_path):
     res = subprocess.run([sys.executable, "-m", "patchloop", "train", "rft", "--num-samples", "0"],
                          check=False, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "sampling.num_samples" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.train
+def test_a_pairs_file_carrying_humaneval_is_refused_before_the_model_loads(tmp_path):
+    """A user's pairs file is checked against HumanEval as every training set is, and the
+    check's result is printed with the run."""
+    import subprocess
+    import sys
+
+    from patchloop.datagen.filters.decontam import humaneval_path
+    from patchloop.evals.func_eval import load_func_problems
+
+    he = load_func_problems(humaneval_path())["HumanEval/12"]
+    rows = [{"prompt": [{"role": "user", "content": "Write double(x)."}],
+             "chosen": [{"role": "assistant", "content": "def double(x):\n    return 2 * x\n"}],
+             "rejected": [{"role": "assistant", "content": "def double(x):\n    return x\n"}]},
+            {"prompt": [{"role": "user", "content": he.prompt}],
+             "chosen": [{"role": "assistant", "content": he.canonical_solution}],
+             "rejected": [{"role": "assistant", "content": "    return None\n"}]}]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = subprocess.run([sys.executable, "-m", "patchloop", "train", "dpo", "--pairs", str(pairs),
+                          "--output-dir", str(tmp_path / "out"), "--report-to", "[]"],
+                         check=False, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert f"decontamination pairs {pairs}: 1 of 2 tasks contaminated by HumanEval" in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith(f"error: pairs {pairs}: 1 tasks contaminated by HumanEval")
