@@ -7,7 +7,7 @@ same wall-clock budget (``--arm-wall-s``):
 
   rft   agentic RFT: k rollouts per training task, SFT on the resolved ones (``train agent-rft``);
   dpo   agentic DPO on (resolved, unresolved) pairs of the same rollouts (``train agent-dpo``);
-  grpo  multi-turn GRPO (``train agent-grpo``) where ``patchloop.rl.agentic.grpo`` exists.
+  grpo  multi-turn GRPO (``train agent-grpo``).
 
 Every method sees k = ``--samples`` rollouts of each training task: RFT and DPO through
 ``rollouts.samples_per_task``, GRPO as its group size ``num_generations`` (its per-device batch
@@ -32,7 +32,6 @@ rollouts, batches and evaluations skip what they finished, a trained arm is not 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import subprocess
@@ -244,10 +243,6 @@ def compare(base: dict, arm: dict, ids: list[str]) -> dict:
 
 
 def run_arm(args, method: str, paths: dict, rollout_s: float) -> dict:
-    if method == "grpo" and (importlib.util.find_spec("patchloop.rl.agentic.grpo") is None
-                             or not (CONFIGS / PRESETS["grpo"]).exists()):
-        return {"skipped": f"patchloop.rl.agentic.grpo or configs/{PRESETS['grpo']} has not landed: "
-                           "no agent-grpo to run (the hook: train_command and PRESETS)"}
     budget = args.arm_wall_s if method == "grpo" else max(60.0, args.arm_wall_s - rollout_s)
     try:
         train_s = timed(train_command(args, method, paths["train"], budget), args.out / method / "timing.json", "train_s")

@@ -5,11 +5,10 @@ Built only from files the stages wrote, so it can be remade from a finished run 
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
-from patchloop.rl.report import plot_training, read_metrics
+from patchloop.rl.report import inline_png, plot_training, read_metrics
 
 
 def plot_before_after(figures: dict, png: Path) -> None:
@@ -28,11 +27,6 @@ def plot_before_after(figures: dict, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
-
-
-def inline_png(png: Path) -> str:
-    """The picture as a data URI, so report.html is one file that can be mailed or attached."""
-    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
 
 
 def problem_rows(before: dict[str, bool], after: dict[str, bool]) -> str:

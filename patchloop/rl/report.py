@@ -6,9 +6,15 @@ evaluation), so it can be rebuilt from a finished or half-finished run directory
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
+
+
+def inline_png(png: Path) -> str:
+    """The picture as a data URI, so report.html is one file that can be mailed or attached."""
+    return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -106,10 +112,13 @@ def write_report(out: str | Path, evals: dict[str, dict], *, sft_metrics: Path, 
         "<!doctype html><meta charset='utf-8'><title>patchloop demo</title>"
         "<style>body{font-family:sans-serif;max-width:900px;margin:2em auto}td,th{padding:4px 10px}</style>"
         "<h1>patchloop demo: learning from execution</h1>"
+        "<p><b>Quick run on the tiny model</b> (about 3 M parameters, built and trained here on "
+        "arithmetic chains): a smoke run of the loop, not the real model. <code>make demo</code> "
+        "without <code>QUICK=1</code> runs it on Qwen2.5-Coder-0.5B-Instruct.</p>"
         "<table border=1 cellspacing=0><tr><th>model</th><th>held-out pass@1</th><th>tasks</th><th>per level</th></tr>"
         f"{rows}</table><p>Sampling: {html.escape(json.dumps({k: settings.get(k) for k in ('temperature', 'max_new_tokens', 'families')}))}"
         f"; GRPO steps logged: {len(grpo)}; SFT steps logged: {len(sft)}.</p>"
-        + "".join(f"<h2>{html.escape(t)}</h2><img src='{f}'>" for t, f in imgs))
+        + "".join(f"<h2>{html.escape(t)}</h2><img src='{inline_png(out / f)}'>" for t, f in imgs))
     path = out / "report.html"
     path.write_text(body, encoding="utf-8")
     return path
