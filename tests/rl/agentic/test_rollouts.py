@@ -129,3 +129,42 @@ def test_an_episode_that_outgrows_its_context_is_masked_not_scored(task, tmp_pat
                         model_factory=models, progress=False)
     assert (rows[0]["exit_reason"], rows[0]["masked"], rows[0]["mask_reason"]) == ("context_full", True, "context")
     assert rows[0]["grade_s"] == 0 and rows[0]["trajectory"]  # recorded, with its trajectory, never graded
+
+
+KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from patchloop.rl.agentic.rollouts import run_rollouts
+from tests.agent.agent_scripted import ScriptedChatModel
+from tests.agent.conftest import load_instance
+from tests.rl.agentic.test_rollouts import FIX, settings
+
+def die(turn):
+    if turn == 1:  # the edit has run; the process dies as the model is asked for the next step
+        os.kill(os.getpid(), signal.SIGKILL)
+
+run_rollouts(settings(samples_per_task=1, workers=1), Path(sys.argv[1]), model_spec="scripted",
+             tasks=[load_instance("textkit-1")], progress=False,
+             model_factory=lambda t, k: ScriptedChatModel(replies=FIX, on_call=die))
+"""
+
+
+def test_a_killed_run_resumes_its_rollout_from_the_checkpoint(task, tmp_path):
+    """SIGKILL in the middle of an episode: no row was written, the episode's checkpoint was, and
+    the rerun continues that episode (the edit is not asked for again) and writes one row."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path)], cwd=root, check=False, timeout=300,
+                            capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (tmp_path / "rollouts.jsonl").exists() or not rows_on_disk(tmp_path)
+    assert list((tmp_path / "checkpoints").glob("*.sqlite"))
+    turns = []
+    resumed = Models(lambda t, k: ScriptedChatModel(replies=FIX, on_call=turns.append))
+    [row] = run_rollouts(settings(samples_per_task=1, workers=1), tmp_path, model_spec="scripted", tasks=[task],
+                         model_factory=resumed, progress=False)
+    assert turns == [1]  # only the step the kill interrupted: the submit
+    assert row["resolved"] and row["steps"] == 2 and len(rows_on_disk(tmp_path)) == 1
