@@ -17,3 +17,14 @@ class ActionMode(str, Enum):
 
     tools = "tools"
     text = "text"
+
+
+PROFILE_HELP = "Agent settings for a model: NAME of configs/agent/NAME.yaml, or a YAML file; options given here override it."
+
+
+def given_fields(ctx, fields: dict[str, str]) -> set[str]:
+    """The ``AgentConfig`` fields (values of ``fields``, keyed by option parameter name) whose
+    option the user gave, as opposed to left at its default: those win over a profile."""
+    # by name: the enum class is the click that typer runs on, which need not be ``click`` itself
+    return {f for p, f in fields.items()
+            if getattr(ctx.get_parameter_source(p), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")}

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import ActionMode, Backend
+from patchloop.commands import PROFILE_HELP, ActionMode, Backend, given_fields
 
 
 class Executor(str, Enum):
@@ -16,7 +16,13 @@ class Executor(str, Enum):
     ray = "ray"
 
 
+AGENT_FIELDS = {"max_steps": "max_steps", "max_tokens": "max_tokens", "max_wall": "max_wall_s",
+                "context_tokens": "context_tokens", "max_new_tokens": "completion_tokens",
+                "repo_map_tokens": "repo_map_tokens", "action_mode": "action_mode", "demos": "demonstrations"}
+
+
 def batch(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option("--dataset", help="SWE-bench instances: JSON, JSONL, parquet, a saved HF dataset, or 'builtin'.")],
     model: Annotated[str, typer.Option("--model", help="openai:NAME (with --base-url) or hf:PATH[+ADAPTER].")],
     out: Annotated[Path, typer.Option("--out", help="Run directory: predictions.jsonl, trajectories/, summary.json.")],
@@ -36,6 +42,7 @@ def batch(
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend.")] = Backend.auto,
     temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, help="Sampling temperature of every model call; 0: greedy (default: the backend's, 0.7 for hf:).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed of every model call, for reproducible sampled runs (hf:, and servers that honour it).")] = None,
+    agent_profile: Annotated[str | None, typer.Option("--agent-profile", help=PROFILE_HELP)] = None,
 ) -> None:
     """Run the agent on every instance of a dataset; writes SWE-bench predictions, trajectories and a summary (resumable)."""
     from rich.console import Console
@@ -43,7 +50,7 @@ def batch(
     from patchloop.agent.batch import finished_ids, run_batch
     from patchloop.agent.batch_outputs import RunMismatch, check_run
     from patchloop.agent.console import batch_progress
-    from patchloop.agent.state import AgentConfig
+    from patchloop.agent.profiles import ProfileError, agent_config
     from patchloop.evals.datasets import load_tasks
 
     console = Console(stderr=True)
@@ -70,9 +77,14 @@ def batch(
     if not tasks:
         typer.echo(f"patchloop batch: no readable instances in {dataset}", err=True)
         raise typer.Exit(2)
-    cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall, context_tokens=context_tokens,
-                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens,
-                      action_mode=action_mode.value, demonstrations=demos)
+    options = {"max_steps": max_steps, "max_tokens": max_tokens, "max_wall_s": max_wall, "context_tokens": context_tokens,
+               "completion_tokens": max_new_tokens, "repo_map_tokens": repo_map_tokens,
+               "action_mode": action_mode.value, "demonstrations": demos}
+    try:
+        cfg = agent_config(options, given_fields(ctx, AGENT_FIELDS), agent_profile)
+    except ProfileError as e:
+        typer.echo(f"patchloop batch: {e}", err=True)
+        raise typer.Exit(2) from None
     sampling = {k: v for k, v in {"temperature": temperature, "seed": seed}.items() if v is not None}
     already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
     progress, on_result = batch_progress(console, len(tasks), already)

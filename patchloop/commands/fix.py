@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import ActionMode, Backend
+from patchloop.commands import PROFILE_HELP, ActionMode, Backend, given_fields
+from patchloop.commands.batch import AGENT_FIELDS
 
 REQUIRED = "Required (a --resume takes them from the stopped run)"
 
@@ -19,6 +20,7 @@ class Approve(str, Enum):
 
 
 def fix(
+    ctx: typer.Context,
     repo: Annotated[Path | None, typer.Option("--repo", help="The repository to fix (a copy is used; your tree is untouched unless you apply).", rich_help_panel=REQUIRED)] = None,
     issue: Annotated[str | None, typer.Option("--issue", help="The issue text (or --issue-file).", rich_help_panel=REQUIRED)] = None,
     issue_file: Annotated[Path | None, typer.Option("--issue-file", help="A file holding the issue text (or --issue).", rich_help_panel=REQUIRED)] = None,
@@ -36,10 +38,11 @@ def fix(
     demos: Annotated[bool, typer.Option("--demos/--no-demos", help="Add the prompt version's worked example to the system prompt.")] = False,
     resume: Annotated[str | None, typer.Option("--resume", help="Continue a stopped run by its thread id.")] = None,
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend: docker where an engine answers, else local.")] = Backend.auto,
+    agent_profile: Annotated[str | None, typer.Option("--agent-profile", help=PROFILE_HELP)] = None,
 ) -> None:
     """Let the agent fix an issue in a repository, streaming what it does; shows the diff and applies it on approval."""
     from patchloop.agent.fix import run_fix
-    from patchloop.agent.state import AgentConfig
+    from patchloop.agent.profiles import ProfileError, agent_config
 
     if issue_file is not None:
         try:
@@ -47,10 +50,14 @@ def fix(
         except OSError as e:
             typer.echo(f"patchloop fix: cannot read --issue-file {issue_file}: {e.strerror}", err=True)
             raise typer.Exit(2) from None
-    cfg = AgentConfig(max_steps=max_steps, max_tokens=max_tokens, max_wall_s=max_wall,
-                      context_tokens=context_tokens,
-                      completion_tokens=max_new_tokens, repo_map_tokens=repo_map_tokens,
-                      action_mode=action_mode.value, demonstrations=demos, approve=approve.value)
+    options = {"max_steps": max_steps, "max_tokens": max_tokens, "max_wall_s": max_wall, "context_tokens": context_tokens,
+               "completion_tokens": max_new_tokens, "repo_map_tokens": repo_map_tokens,
+               "action_mode": action_mode.value, "demonstrations": demos, "approve": approve.value}
+    try:
+        cfg = agent_config(options, given_fields(ctx, {**AGENT_FIELDS, "approve": "approve"}), agent_profile)
+    except ProfileError as e:
+        typer.echo(f"patchloop fix: {e}", err=True)
+        raise typer.Exit(2) from None
     code = run_fix(repo=str(repo) if repo else None, issue=issue, model_spec=model, base_url=base_url, cfg=cfg,
                    apply=apply, resume=resume, backend=backend.value)
     raise typer.Exit(code)
