@@ -7,7 +7,10 @@ search without the model: names the issue writes as code (``truncate()``, a name
 backticks) are looked up among the repository's definitions (tree-sitter tags, the same
 ones the outline uses) and their whole source is shown with line numbers, as ``view``
 shows it, so the first reply can already be an edit. Plain words that happen to name a
-definition count for less, and test files come after the code under test.
+definition count for less, and test files come after the code under test. A qualified name
+(``CachedMethod.__get__``, a method of ``boltons.cacheutils``) picks the definition inside
+that class or module over others of the same name: shown the repository's seven ``__get__``
+methods with the wrong one first, the 1.5B model edited that one.
 """
 
 from __future__ import annotations
@@ -21,18 +24,61 @@ _CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}")
-STRONG, WEAK = 3, 1  # a name written as code; a plain word that names a definition
+STRONG, BLOCK, WEAK = 3, 2, 1  # written as code; inside a fenced block (a traceback, output); a plain word
+_FENCED = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 
 
 def issue_names(issue: str) -> dict[str, int]:
     """Name -> weight: names called or in backticks (``Version.build`` gives both parts)
-    weigh more than plain words, which are only kept when a definition has that name."""
+    weigh most; names inside a fenced block (a traceback or test output names whatever the
+    failure passed through) less; plain words least, and they are only kept when a definition
+    has that name."""
     names = {w: WEAK for w in _WORD.findall(issue)}
-    spans = _CODE_SPAN.findall(issue) + re.findall(r"```[^\n]*\n(.*?)```", issue, re.S)
-    for span in spans:
+    for block in _FENCED.findall(issue):
+        names.update({w: BLOCK for w in _IDENT.findall(block) if len(w) > 1})
+    prose = _FENCED.sub(" ", issue)
+    for span in _CODE_SPAN.findall(prose):
         names.update({w: STRONG for w in _IDENT.findall(span) if len(w) > 1})
-    names.update({w: STRONG for w in _CALL.findall(issue)})
+    names.update({w: STRONG for w in _CALL.findall(prose)})
     return names
+
+
+def qualified_names(issue: str) -> tuple[dict[str, set[str]], set[str]]:
+    """From code in the issue: name -> the qualifiers written before it (```CachedMethod.__get__```
+    gives ``__get__ -> {"CachedMethod"}``, ```boltons.cacheutils.LRU``` ``LRU -> {"boltons.cacheutils"}``),
+    and the names also written alone (a standalone name in code, or called)."""
+    spans = _CODE_SPAN.findall(_FENCED.sub(" ", issue)) + _FENCED.findall(issue)
+    quals: dict[str, set[str]] = {}
+    bare: set[str] = set()
+    for span in spans:
+        for m in re.finditer(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", span):
+            parts = m.group(0).split(".")
+            if len(parts) == 1:
+                bare.add(parts[0])
+            for i in range(1, len(parts)):
+                quals.setdefault(parts[i], set()).add(".".join(parts[:i]))
+    bare |= {n for n in _CALL.findall(_CODE_SPAN.sub(" ", issue)) if n not in quals}
+    return quals, bare
+
+
+def _key(tag: rm.Tag) -> tuple:
+    return tag.path, tag.line, tag.end, tag.name
+
+
+def _qualifier_match(tag: rm.Tag, qualifiers: set[str], enclosing: dict[tuple, set[str]]) -> bool:
+    """The tag sits inside a definition, or in a module, that the issue wrote before its name."""
+    module = ".".join(PurePosixPath(tag.path).with_suffix("").parts)
+    around = enclosing.get(_key(tag), set())
+    return any(q.rsplit(".", 1)[-1] in around or module == q or module.endswith("." + q) for q in qualifiers)
+
+
+def _enclosing(defs: list[rm.Tag]) -> dict[tuple, set[str]]:
+    """Each definition's key -> the names of the definitions around it (its class, its function)."""
+    by_path: dict[str, list[rm.Tag]] = {}
+    for t in defs:
+        by_path.setdefault(t.path, []).append(t)
+    return {_key(t): {o.name for o in by_path[t.path] if o.line <= t.line and t.end <= o.end
+                      and (o.line, o.end) != (t.line, t.end)} for t in defs}
 
 
 def _is_test(path: str) -> bool:
@@ -45,9 +91,21 @@ def ranked_definitions(files: dict[str, str], issue: str, tags_of=rm.file_tags) 
     """Definitions the issue names, best first: weight, then code before tests, then the
     shorter span (a method before the class around it)."""
     names = issue_names(issue)
-    defs = [t for p, s in sorted(files.items()) for t in tags_of(p, s)
-            if t.kind == "def" and t.name in names and t.end > t.line]
-    return sorted(defs, key=lambda t: (-names[t.name], _is_test(t.path), t.end - t.line, t.path, t.line))
+    quals, bare = qualified_names(issue)
+    all_defs = [t for p, s in sorted(files.items()) for t in tags_of(p, s) if t.kind == "def" and t.end > t.line]
+    enclosing = _enclosing(all_defs)
+    # a plain word that names a test helper (`fails`, `test`) is noise, not a lead
+    defs = [t for t in all_defs if t.name in names and not (names[t.name] == WEAK and _is_test(t.path))]
+    matched = {_key(t): t.name for t in defs if t.name in quals and _qualifier_match(t, quals[t.name], enclosing)}
+    # `CachedMethod.__get__` names one `__get__`: the others go, where the qualified one was found
+    # and the issue never writes the name bare
+    found = set(matched.values())
+    defs = [t for t in defs if _key(t) in matched or t.name not in found or t.name in bare]
+    if matched:  # `CachedMethod` only qualifies the method: its whole class would bury the method
+        only_qualifiers = {part for q in set().union(*quals.values()) for part in q.split(".")} - bare - set(quals)
+        defs = [t for t in defs if t.name not in only_qualifiers]
+    return sorted(defs, key=lambda t: (-names[t.name], _key(t) not in matched, _is_test(t.path), t.end - t.line,
+                                       t.path, t.line))
 
 
 def focus_block(files: dict[str, str], issue: str, budget_tokens: int, tags_of=rm.file_tags) -> str:

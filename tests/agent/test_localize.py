@@ -98,3 +98,39 @@ def test_the_opening_parses_each_file_once(textkit_task, textkit_sandbox, monkey
     tools = SandboxTools(textkit_sandbox, cfg, textkit_task.problem_statement)
     opening_messages(textkit_task, tools, cfg, counter(), 0)
     assert parsed and len(parsed) == len(set(parsed))
+
+
+DESCRIPTORS = {
+    "pkg/funcs.py": "class Bound:\n    def __get__(self, obj, objtype):\n        return MethodType(self, obj)\n",
+    "pkg/cache.py": "class CachedMethod:\n    def __get__(self, obj, objtype=None):\n        if obj is not None:\n"
+                    "            return self\n        return 1\n\n\nclass cachedproperty:\n"
+                    "    def __get__(self, obj, objtype=None):\n        return obj\n",
+    "tests/test_cache.py": "def fails(func):\n    return func\n\n\ndef test_get():\n    assert True\n",
+}
+
+
+def test_a_qualified_name_picks_the_definition_in_that_class_or_module():
+    """Seen on a boltons task: `CachedMethod.__get__` showed every __get__ of the repository,
+    another class's first, and the 1.5B model edited that one."""
+    issue = "`CachedMethod.__get__` in `pkg.cache` does not behave as documented; 1 test fails"
+    block = focus_block(DESCRIPTORS, issue, 800)
+    assert block.startswith("pkg/cache.py, lines 2-5:") and "MethodType" not in block
+    assert "cachedproperty" not in block and "def fails" not in block  # other __get__s; a plain word in tests
+    by_module = focus_block(DESCRIPTORS, "`pkg.funcs.__get__` is wrong", 800)
+    assert by_module.startswith("pkg/funcs.py, lines 2-3:") and "CachedMethod" not in by_module
+    # written bare as well, every definition of the name stays, the qualified one first
+    both = focus_block(DESCRIPTORS, "`CachedMethod.__get__` and every `__get__` are wrong", 800)
+    assert both.startswith("pkg/cache.py, lines 2-5:") and "MethodType" in both
+    # a qualifier that names nothing here (an instance variable) leaves every definition in play
+    assert "MethodType" in focus_block(DESCRIPTORS, "`obj.__get__` fails", 800)
+
+
+def test_names_in_a_traceback_rank_below_the_name_the_issue_writes_as_code():
+    """The failure output names whatever the failure passed through (`_MovedItems` in a six
+    task whose bug was in `remove_move`); the function the issue names in its text comes first."""
+    files = {"six.py": "class _MovedItems:\n    pass\n\n\ndef remove_move(name):\n    try:\n"
+                       "        delattr(_MovedItems, name)\n    except AttributeError:\n        raise\n"}
+    issue = ("`remove_move` in `six` does not behave as documented\n\n```\nAttributeError: type object "
+             "'_MovedItems' has no attribute 'spam'\n```\n")
+    assert issue_names(issue)["_MovedItems"] == 2 and issue_names(issue)["remove_move"] == 3
+    assert focus_block(files, issue, 800).startswith("six.py, lines 5-9:")
