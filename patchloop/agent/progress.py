@@ -59,7 +59,30 @@ def step_notes(earlier: list, ai: AIMessage, before: str, after: str | None) -> 
         notes.append(REPEAT_NOTE.format(step=step))
     if changed_nothing(list(ai.tool_calls), before, after):
         notes.append(NO_CHANGE_NOTE)
-    return "\n".join(notes)
+        notes += [sed_hint(str((c.get("args") or {}).get("command", ""))) for c in ai.tool_calls
+                  if c["name"] == "run"]
+    return "\n".join(n for n in notes if n)
+
+
+# sed's s command: delimiter, pattern, with escaped delimiters allowed inside the pattern
+_SED_S = re.compile(r"\bsed\b[^'\"]*?(['\"])s(.)((?:\\.|(?!\2).)*)\2")
+_SPECIAL = {"[": r"\[", "]": r"\]", ".": r"\.", "*": r"\*", "^": r"\^", "$": r"\$"}
+
+
+def sed_hint(command: str) -> str:
+    """For a sed substitution whose pattern holds unescaped ``[`` or ``*``, why it may have
+    matched nothing and how to write it: the 1.5B model's ``obj.__dict__[self.func.__name__]``
+    and ``text[: width`` patterns were character sets to sed, and it was never told so."""
+    m = _SED_S.search(command)
+    if m is None:
+        return ""
+    pattern = m.group(3)
+    if not any(ch in re.sub(r"\\.", "", pattern) for ch in "[*"):  # only what is left unescaped counts
+        return ""
+    escaped = pattern if "\\" in pattern else "".join(_SPECIAL.get(ch, ch) for ch in pattern)
+    return (f"note: in the sed pattern `{pattern}`, `[...]` means one of those characters and `*` repeats the "
+            f"character before it, so it does not match that text; write the pattern as `{escaped}`, or edit the "
+            f"file with a short python script.")
 
 
 def _results(msgs: list) -> list[str]:

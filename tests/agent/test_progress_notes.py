@@ -59,3 +59,24 @@ def test_a_real_edit_by_command_gets_no_note(textkit_sandbox, textkit_task):
     model = ScriptedChatModel(replies=[call("run", command=fix), call("submit")])
     traj = run_episode(model, textkit_sandbox, textkit_task, agent_config(max_steps=4, submit_test_reviews=0))
     assert traj.exit_reason == "submitted" and "note:" not in traj.steps[0].observations[-1]
+
+
+def test_a_sed_pattern_with_brackets_that_matched_nothing_is_explained_with_one_that_does(
+        textkit_sandbox, textkit_task):
+    """Seen with the 1.5B model: `text[: width` is a character set to sed, so its edit matched
+    nothing on every step. The note gives the pattern escaped, and that pattern does match."""
+    import re
+
+    from patchloop.agent.progress import sed_hint
+
+    wrong = "sed -i 's/return text[: width - len(placeholder)] + placeholder/return text/' textkit/trunc.py"
+    model = ScriptedChatModel(replies=[call("run", command=wrong), call("submit"), call("submit")])
+    traj = run_episode(model, textkit_sandbox, textkit_task, agent_config(max_steps=3, submit_test_reviews=0))
+    note = traj.steps[0].observations[-1]
+    assert "changed no file" in note and "`[...]` means one of those characters" in note
+    escaped = re.search(r"write the pattern as `(.*?)`, or edit", note).group(1)
+    assert escaped == r"return text\[: width - len(placeholder)\] + placeholder"
+    textkit_sandbox.run(f"sed -i 's/{escaped}/return text/' textkit/trunc.py", timeout=30)
+    assert "return text[: width" not in textkit_sandbox.read_file("textkit/trunc.py")  # the hint's pattern matches
+    assert sed_hint("sed -i 's/a < b/a <= b/' x.py") == ""  # nothing special, nothing said
+    assert sed_hint(r"sed -i 's|x\[0\]|y|' x.py") == ""  # already escaped
