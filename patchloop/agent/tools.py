@@ -17,7 +17,7 @@ import posixpath
 import re
 import shlex
 
-from patchloop.agent import localize, submit_review
+from patchloop.agent import edit_indent, localize, submit_review
 from patchloop.agent import repomap as rm
 from patchloop.agent.state import AgentConfig
 
@@ -159,6 +159,10 @@ class SandboxTools:
             raise ToolError("`new` is the same as `old`: nothing would change. Write the corrected text in `new`.")
         text = self._sb.read_file(rel)
         count = text.count(old) if old else 0
+        note = ""
+        if count == 0 and (found := edit_indent.indented_match(text, old, new)) is not None:
+            (old, new), count = found, 1
+            note = " (`old` matched with the file's indentation; `new` was indented the same)"
         if count == 0:
             raise ToolError(f"`old` does not occur in {rel}." + _did_you_mean(text, old))
         if count > 1:
@@ -167,6 +171,10 @@ class SandboxTools:
                             "include more surrounding lines so it matches once.")
         result = text.replace(old, new, 1)
         before, after = rm.syntax_error(rel, text), rm.syntax_error(rel, result)
+        if after and not before and (shifted := edit_indent.reindent_one_line(text, old, new)) is not None \
+                and not rm.syntax_error(rel, text.replace(old, shifted, 1)):
+            new, result, after = shifted, text.replace(old, shifted, 1), ""
+            note = " (the lines after the first of `new` were indented like the line `old` starts on)"
         if after and not before:
             raise ToolError(f"edit refused, {rel} would not parse: {after}. The file is unchanged.")
         self._sb.write_file(rel, result)
@@ -174,7 +182,7 @@ class SandboxTools:
         lo = max(0, first - 3)
         shown = result.splitlines()[lo: first + new.count("\n") + 4]
         snippet = "\n".join(f"{lo + i + 1:>6}\t{s}" for i, s in enumerate(shown))
-        return f"edited {rel}:\n{snippet}"
+        return f"edited {rel}{note}:\n{snippet}"
 
     def create(self, path: str, content: str) -> str:
         """Create a new file with the given content.

@@ -173,3 +173,23 @@ def test_trl_reads_the_same_tool_schemas():
         assert fn["name"] == name and fn["description"]
     edit = get_json_schema(tools.edit)["function"]["parameters"]
     assert edit["required"] == ["path", "old", "new"] and "exactly once" in edit["properties"]["old"]["description"]
+
+
+def test_a_one_line_old_without_its_indentation_gets_new_lines_indented_to_match(tools, textkit_sandbox):
+    """Seen with the 1.5B model: `old` copied without its leading spaces (found mid-line) and a
+    two-line `new` written from column 0; refused as unparsable on every step before."""
+    out = tools.edit("textkit/trunc.py", "if len(text) < width:", "if len(text) <= width:\n    return text")
+    assert "indented like the line `old` starts on" in out
+    src = textkit_sandbox.read_file("textkit/trunc.py")
+    assert "    if len(text) <= width:\n        return text\n        return text\n" in src
+    assert syntax_error("textkit/trunc.py", src) is None
+
+
+def test_a_block_written_without_the_files_indentation_matches_and_keeps_it(tools, textkit_sandbox):
+    out = tools.edit("textkit/trunc.py", "if len(text) < width:\n    return text",
+                     "if len(text) <= width:\n    return text")
+    assert "matched with the file's indentation" in out
+    diff = textkit_sandbox.diff()
+    assert "-    if len(text) < width:\n+    if len(text) <= width:\n         return text" in diff
+    changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
+    assert changed == ["-    if len(text) < width:", "+    if len(text) <= width:"]  # nothing else moved
