@@ -81,6 +81,11 @@ def _enclosing(defs: list[rm.Tag]) -> dict[tuple, set[str]]:
                       and (o.line, o.end) != (t.line, t.end)} for t in defs}
 
 
+def is_test_path(path: str) -> bool:
+    """A test file by where it lives (a test/tests/testing directory) or its name."""
+    return _is_test(path)
+
+
 def _is_test(path: str) -> bool:
     p = PurePosixPath(path)
     return any(part in ("test", "tests", "testing") for part in p.parts[:-1]) or p.name.startswith("test_") \

@@ -17,7 +17,7 @@ import posixpath
 import re
 import shlex
 
-from patchloop.agent import edit_indent, localize, submit_review
+from patchloop.agent import edit_indent, localize, submit_review, test_select
 from patchloop.agent import repomap as rm
 from patchloop.agent.state import AgentConfig
 
@@ -115,6 +115,10 @@ class SandboxTools:
         return f"[outline of {len(files)} source files; languages: {covered}]\n" + rm.repo_map(
             files, f"{self._issue}\n{query}", self._cfg.repo_map_tokens, self._file_tags
         )
+
+    def _listing(self) -> list[str]:
+        """The files git knows (tracked and new, not ignored), for mapping a selector."""
+        return self._sh("git ls-files -co --exclude-standard 2>/dev/null | head -n 20000").splitlines()
 
     def _source_files(self) -> dict[str, str]:
         """Path -> text of the files in a covered language (under 300 kB, the first 3,000
@@ -215,6 +219,12 @@ class SandboxTools:
         Args:
             selector: Which tests, e.g. a file, a directory or file::test_name; empty runs all.
         """
+        note = ""
+        if selector and (mapped := test_select.tests_for_source(selector, self._listing())) is not None:
+            tests, note = mapped
+            if not tests:
+                raise ToolError(note)
+            selector = " ".join(tests)
         res = self._run_test_command(selector)
         out = res.output
         summary = next((ln.strip(" =") for ln in reversed(out.splitlines())
@@ -223,7 +233,7 @@ class SandboxTools:
             summary = f"timed out after {self._cfg.command_timeout_s:.0f}s"
         failed = [ln for ln in out.splitlines() if ln.startswith(("FAILED ", "ERROR "))]
         self.test_runs.append({"selector": selector, "exit_code": res.exit_code, "summary": summary})
-        head = f"tests ({selector or 'all'}): {summary} [exit code {res.exit_code}]"
+        head = (f"note: {note}\n" if note else "") + f"tests ({selector or 'all'}): {summary} [exit code {res.exit_code}]"
         detail = "\n".join(failed[:20])
         return head + (f"\n{detail}" if detail else "") + (f"\n--- output ---\n{out[-3000:]}" if res.exit_code else "")
 

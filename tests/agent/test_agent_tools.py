@@ -193,3 +193,13 @@ def test_a_block_written_without_the_files_indentation_matches_and_keeps_it(tool
     assert "-    if len(text) < width:\n+    if len(text) <= width:\n         return text" in diff
     changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
     assert changed == ["-    if len(text) < width:", "+    if len(text) <= width:"]  # nothing else moved
+
+
+def test_run_tests_on_a_source_file_runs_the_tests_named_after_it(tools):
+    """Seen with the 1.5B model: run_tests('boltons/dictutils.py') ran nothing ("no tests ran")."""
+    out = tools.run_tests("textkit/trunc.py::truncate")
+    assert out.startswith("note: textkit/trunc.py is not a test file; ran the tests named after it "
+                          "(tests/test_trunc.py)\ntests (tests/test_trunc.py): 6 passed")
+    with pytest.raises(ToolError, match="textkit/__init__.py is not a test file and no test file is named after it"):
+        tools.run_tests("textkit/__init__.py")
+    assert tools.run_tests("tests/test_wrap.py").startswith("tests (tests/test_wrap.py): 3 passed")  # tests: as given
