@@ -19,6 +19,7 @@ import re
 from pathlib import PurePosixPath
 
 from patchloop.agent import repomap as rm
+from patchloop.evals.grading import TEST_DIR_NAMES
 
 _CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
 _CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
@@ -72,23 +73,20 @@ def _qualifier_match(tag: rm.Tag, qualifiers: set[str], enclosing: dict[tuple, s
     return any(q.rsplit(".", 1)[-1] in around or module == q or module.endswith("." + q) for q in qualifiers)
 
 
-def _enclosing(defs: list[rm.Tag]) -> dict[tuple, set[str]]:
-    """Each definition's key -> the names of the definitions around it (its class, its function)."""
+def _enclosing(candidates: list[rm.Tag], defs: list[rm.Tag]) -> dict[tuple, set[str]]:
+    """Each candidate's key -> the names of the definitions of ``defs`` around it (its class,
+    its function); only the few candidates are looked at, not every definition of the repository."""
     by_path: dict[str, list[rm.Tag]] = {}
     for t in defs:
         by_path.setdefault(t.path, []).append(t)
     return {_key(t): {o.name for o in by_path[t.path] if o.line <= t.line and t.end <= o.end
-                      and (o.line, o.end) != (t.line, t.end)} for t in defs}
+                      and (o.line, o.end) != (t.line, t.end)} for t in candidates}
 
 
 def is_test_path(path: str) -> bool:
     """A test file by where it lives (a test/tests/testing directory) or its name."""
-    return _is_test(path)
-
-
-def _is_test(path: str) -> bool:
     p = PurePosixPath(path)
-    return any(part in ("test", "tests", "testing") for part in p.parts[:-1]) or p.name.startswith("test_") \
+    return any(part in TEST_DIR_NAMES for part in p.parts[:-1]) or p.name.startswith("test_") \
         or p.stem.endswith("_test")
 
 
@@ -98,9 +96,9 @@ def ranked_definitions(files: dict[str, str], issue: str, tags_of=rm.file_tags) 
     names = issue_names(issue)
     quals, bare = qualified_names(issue)
     all_defs = [t for p, s in sorted(files.items()) for t in tags_of(p, s) if t.kind == "def" and t.end > t.line]
-    enclosing = _enclosing(all_defs)
     # a plain word that names a test helper (`fails`, `test`) is noise, not a lead
-    defs = [t for t in all_defs if t.name in names and not (names[t.name] == WEAK and _is_test(t.path))]
+    defs = [t for t in all_defs if t.name in names and not (names[t.name] == WEAK and is_test_path(t.path))]
+    enclosing = _enclosing([t for t in defs if t.name in quals], all_defs)
     matched = {_key(t): t.name for t in defs if t.name in quals and _qualifier_match(t, quals[t.name], enclosing)}
     # `CachedMethod.__get__` names one `__get__`: the others go, where the qualified one was found
     # and the issue never writes the name bare
@@ -109,7 +107,7 @@ def ranked_definitions(files: dict[str, str], issue: str, tags_of=rm.file_tags) 
     if matched:  # `CachedMethod` only qualifies the method: its whole class would bury the method
         only_qualifiers = {part for q in set().union(*quals.values()) for part in q.split(".")} - bare - set(quals)
         defs = [t for t in defs if t.name not in only_qualifiers]
-    return sorted(defs, key=lambda t: (-names[t.name], _key(t) not in matched, _is_test(t.path), t.end - t.line,
+    return sorted(defs, key=lambda t: (-names[t.name], _key(t) not in matched, is_test_path(t.path), t.end - t.line,
                                        t.path, t.line))
 
 

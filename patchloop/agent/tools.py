@@ -175,10 +175,11 @@ class SandboxTools:
                             "include more surrounding lines so it matches once.")
         result = text.replace(old, new, 1)
         before, after = rm.syntax_error(rel, text), rm.syntax_error(rel, result)
-        if after and not before and (shifted := edit_indent.reindent_one_line(text, old, new)) is not None \
-                and not rm.syntax_error(rel, text.replace(old, shifted, 1)):
-            new, result, after = shifted, text.replace(old, shifted, 1), ""
-            note = " (the lines after the first of `new` were indented like the line `old` starts on)"
+        if after and not before and (shifted := edit_indent.reindent_one_line(text, old, new)) is not None:
+            reindented = text.replace(old, shifted, 1)
+            if not rm.syntax_error(rel, reindented):
+                new, result, after = shifted, reindented, ""
+                note = " (the lines after the first of `new` were indented like the line `old` starts on)"
         if after and not before:
             raise ToolError(f"edit refused, {rel} would not parse: {after}. The file is unchanged.")
         self._sb.write_file(rel, result)

@@ -8,17 +8,12 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import PROFILE_HELP, ActionMode, Backend, given_fields
+from patchloop.commands import PROFILE_HELP, ActionMode, Backend, agent_options
 
 
 class Executor(str, Enum):
     local = "local"
     ray = "ray"
-
-
-AGENT_FIELDS = {"max_steps": "max_steps", "max_tokens": "max_tokens", "max_wall": "max_wall_s",
-                "context_tokens": "context_tokens", "max_new_tokens": "completion_tokens",
-                "repo_map_tokens": "repo_map_tokens", "action_mode": "action_mode", "demos": "demonstrations"}
 
 
 def batch(
@@ -77,11 +72,8 @@ def batch(
     if not tasks:
         typer.echo(f"patchloop batch: no readable instances in {dataset}", err=True)
         raise typer.Exit(2)
-    options = {"max_steps": max_steps, "max_tokens": max_tokens, "max_wall_s": max_wall, "context_tokens": context_tokens,
-               "completion_tokens": max_new_tokens, "repo_map_tokens": repo_map_tokens,
-               "action_mode": action_mode.value, "demonstrations": demos}
     try:
-        cfg = agent_config(options, given_fields(ctx, AGENT_FIELDS), agent_profile)
+        cfg = agent_config(*agent_options(ctx), agent_profile)  # the agent options above, read through ctx
     except ProfileError as e:
         typer.echo(f"patchloop batch: {e}", err=True)
         raise typer.Exit(2) from None

@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import PROFILE_HELP, ActionMode, Backend, given_fields
-from patchloop.commands.batch import AGENT_FIELDS
+from patchloop.commands import PROFILE_HELP, ActionMode, Backend, agent_options
 
 REQUIRED = "Required (a --resume takes them from the stopped run)"
 
@@ -50,11 +49,8 @@ def fix(
         except OSError as e:
             typer.echo(f"patchloop fix: cannot read --issue-file {issue_file}: {e.strerror}", err=True)
             raise typer.Exit(2) from None
-    options = {"max_steps": max_steps, "max_tokens": max_tokens, "max_wall_s": max_wall, "context_tokens": context_tokens,
-               "completion_tokens": max_new_tokens, "repo_map_tokens": repo_map_tokens,
-               "action_mode": action_mode.value, "demonstrations": demos, "approve": approve.value}
     try:
-        cfg = agent_config(options, given_fields(ctx, {**AGENT_FIELDS, "approve": "approve"}), agent_profile)
+        cfg = agent_config(*agent_options(ctx), agent_profile)  # the agent options above, read through ctx
     except ProfileError as e:
         typer.echo(f"patchloop fix: {e}", err=True)
         raise typer.Exit(2) from None

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from patchloop.commands import PROFILE_HELP, ActionMode, Backend, given_fields
+from patchloop.commands import PROFILE_HELP, ActionMode, Backend, agent_options
 
 
 def mcp(
@@ -30,9 +30,8 @@ def mcp(
         except LLMError as e:
             typer.echo(f"patchloop mcp: {e}", err=True)
             raise typer.Exit(2) from None
-    options = {"max_steps": max_steps, "context_tokens": context_tokens, "action_mode": action_mode.value}
     try:
-        cfg = agent_config(options, given_fields(ctx, {k: k for k in options}), agent_profile)
+        cfg = agent_config(*agent_options(ctx), agent_profile)  # the agent options above, read through ctx
     except ProfileError as e:
         typer.echo(f"patchloop mcp: {e}", err=True)
         raise typer.Exit(2) from None
