@@ -24,7 +24,7 @@ from patchloop.datagen.instruct.teacher import LLMError, Teacher
 from patchloop.evals.func import PASS, TIMEOUT
 from patchloop.types import FunctionTask, read_jsonl
 
-TEMPLATE_VERSION = "v1"
+TEMPLATE_VERSION = "v2"
 _PROMPTS = Path(__file__).parent / "prompts"
 
 
