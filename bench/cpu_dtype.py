@@ -1,13 +1,13 @@
 """float32 vs bfloat16 on this CPU, side by side: which dtype should a local model run in here?
 
-On CPUs with bf16 hardware (AMX, AVX-512-BF16) bf16 is several times faster (``bench/inference.py``);
-on CPUs without it, PyTorch emulates bf16 and compute-bound work (prefill, training) slows
-down while memory-bound decoding of one sequence can still gain. ``llm.device`` and the
+On CPUs with AMX bf16 is several times faster (``bench/inference.py``); on CPUs without it
+(AVX-512-BF16 alone included), compute-bound work (prefill, batched decoding, training) is
+slower in bf16, while memory-bound decoding of one sequence can still gain. ``llm.device`` and the
 training presets' ``dtype: auto`` pick float32 there; this bench measures why.
 
     .venv/bin/python bench/cpu_dtype.py [--model qwen2.5-coder-0.5b-instruct] [--tokens 32] [--prefill 1024]
 
-Prints decode tokens/s (1 and 8 sequences, greedy, a fixed number of new tokens) and prefill
+Prints decode tokens/s (1, 8 and 32 sequences, greedy, a fixed number of new tokens) and prefill
 tokens/s of one prompt, for each dtype, and the bf16/fp32 ratios; writes ``runs/bench/cpu_dtype.json``.
 """
 
@@ -29,7 +29,7 @@ def measure(path: str, dtype, tokens: int, prefill: int) -> dict:
     prompt = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'
     out = {}
     with torch.no_grad():
-        for rows in (1, 8):
+        for rows in (1, 8, 32):
             ids = tok([prompt] * rows, return_tensors="pt")
             model.generate(**ids, max_new_tokens=4, do_sample=False)  # warm-up
             t = time.perf_counter()

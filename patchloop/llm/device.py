@@ -1,9 +1,10 @@
 """Which device and dtype a local model runs in, from what the processor can do.
 
-On CPUs with AMX or AVX-512-BF16 (recent Xeons), bfloat16 matmuls run on bf16 hardware and
-decode several times faster than float32 (measured in ``bench/inference.py``); elsewhere
-bfloat16 is emulated and slower, so float32 stays the CPU default there. ``PATCHLOOP_DEVICE``
-and ``PATCHLOOP_DTYPE`` override the choice (e.g. to reproduce float32 results).
+On CPUs with AMX (recent Xeons), bfloat16 matmuls run on tile hardware and decode several
+times faster than float32 (measured in ``bench/inference.py``). AVX-512-BF16 alone is not
+enough: on such a Xeon (AMX not exposed) a bf16 linear layer ran at ~80 GFLOP/s whatever the
+batch, float32 at 180-230 from 64 rows up (``bench/cpu_dtype.py``). Without AMX, float32 is
+the CPU default. ``PATCHLOOP_DEVICE`` and ``PATCHLOOP_DTYPE`` override the choice (e.g. to reproduce float32 results).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+BF16_CPU_FLAGS = ("amx_bf16",)
 
 
 @functools.cache
@@ -47,8 +48,8 @@ def checkpoint_dtype(path: str | Path) -> str | None:
 def best_dtype_name(device: str, saved: str | None = None) -> str:
     """The dtype to run a checkpoint saved in ``saved`` on ``device``.
 
-    CUDA: bfloat16 (float16 without bf16 support). CPU: bfloat16 when the processor has bf16
-    hardware and the checkpoint itself is bfloat16 (real released models are); a float32
+    CUDA: bfloat16 (float16 without bf16 support). CPU: bfloat16 when the processor has AMX
+    bf16 tiles and the checkpoint itself is bfloat16 (real released models are); a float32
     checkpoint (the tiny test model) stays float32, where bf16 would only cost precision."""
     forced = os.environ.get("PATCHLOOP_DTYPE", "").strip().lower()
     if forced in ("float32", "bfloat16", "float16"):
