@@ -56,8 +56,16 @@ def run_patchloop(a, mode: str, out: Path, task) -> dict:
 def selected(a) -> list:
     from patchloop.evals.datasets import load_tasks
 
-    tasks, wanted = load_tasks(a.dataset), set(a.instances.split(","))
-    return [t for t in tasks if t.instance_id in wanted] if a.instances else tasks
+    tasks = load_tasks(a.dataset)
+    if not a.instances:
+        return tasks
+    # in the order given: a run cut short has done the instances the user put first
+    by_id = {t.instance_id: t for t in tasks}
+    wanted = [i.strip() for i in a.instances.split(",") if i.strip()]
+    missing = [i for i in wanted if i not in by_id]
+    if missing:
+        raise SystemExit(f"agent_resolve: not in {a.dataset}: {', '.join(missing)}")
+    return [by_id[i] for i in dict.fromkeys(wanted)]
 
 
 def run_mini(a, out: Path, task) -> dict:
