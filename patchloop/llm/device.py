@@ -2,9 +2,11 @@
 
 On CPUs with AMX (recent Xeons), bfloat16 matmuls run on tile hardware and decode several
 times faster than float32 (measured in ``bench/inference.py``). AVX-512-BF16 alone is not
-enough: on such a Xeon (AMX not exposed) a bf16 linear layer ran at ~80 GFLOP/s whatever the
-batch, float32 at 180-230 from 64 rows up (``bench/cpu_dtype.py``). Without AMX, float32 is
-the CPU default. ``PATCHLOOP_DEVICE`` and ``PATCHLOOP_DTYPE`` override the choice (e.g. to reproduce float32 results).
+enough: on such a Xeon (AMX not exposed) the 1.5B model prefilled at 0.72x and decoded 32
+rows at 0.79x of float32's rate in bf16, gaining only on one to eight rows (1.1-1.6x;
+``bench/cpu_dtype.py``). Serving batches and training are the compute-bound kind, so without
+AMX float32 is the CPU default. ``PATCHLOOP_DEVICE`` and ``PATCHLOOP_DTYPE`` override the
+choice (e.g. to reproduce float32 results).
 """
 
 from __future__ import annotations

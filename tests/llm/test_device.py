@@ -7,7 +7,7 @@ from patchloop.llm import device
 
 @pytest.mark.parametrize(("flags", "expected"), [
     ({"avx2", "fma"}, "float32"),
-    # a Xeon with AVX-512-BF16 but no AMX: bf16 linear layers ran 2-3x slower than float32 there
+    # a Xeon with AVX-512-BF16 but no AMX: bf16 prefill and batched decoding were slower there
     ({"avx512f", "avx512_bf16"}, "float32"),
     ({"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, "bfloat16"),
 ])
