@@ -106,13 +106,20 @@ def run(args) -> dict:
             "this_run_s": round(time.monotonic() - total, 1)}
 
 
+def _prompt_tokens(teacher: dict) -> str:
+    """Prompt tokens and the share the server answered from its prefix cache."""
+    total, cached = teacher.get("prompt_tokens") or 0, teacher.get("cached_prompt_tokens") or 0
+    return f"{total} ({cached / total:.0%})" if total else ""
+
+
 def markdown(summary: dict) -> str:
     lines = ["| stage | generated | parsed | executed | passed | kept | tok/s per request | tok/s of wall time "
-             "| wall s |", "|---|---|---|---|---|---|---|---|---|"]
+             "| prompt tokens (cached) | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary["stages"]:
         y, t = s["yield"], s.get("teacher") or {}
         lines.append(f"| {s['stage']} | {y['generated']} | {y['parsed']} | {y['executed']} | {y['passed']} | "
-                     f"{y['kept']} | {t.get('tokens_per_s') or ''} | {s.get('teacher_throughput') or ''} | {s['wall_s']} |")
+                     f"{y['kept']} | {t.get('tokens_per_s') or ''} | {s.get('teacher_throughput') or ''} | "
+                     f"{_prompt_tokens(t)} | {s['wall_s']} |")
     lines.append(f"\nFinal: {summary['final_tasks']} verified, deduplicated, decontaminated tasks; "
                  f"teacher {summary['teacher_tokens']} tokens, {summary['teacher_tokens_per_wall_s']} tok/s of wall "
                  f"time in the teacher's stages; wall {summary['wall_s']} s over every run "

@@ -150,6 +150,8 @@ class HFChatModel(BaseChatModel):
             "output_tokens": len(gen.token_ids),
             "total_tokens": gen.prompt_tokens + len(gen.token_ids),
         }
+        if (gen.extra or {}).get("cached_prompt_tokens") is not None:
+            usage["input_token_details"] = {"cache_read": int(gen.extra["cached_prompt_tokens"])}
         msg = AIMessage(
             content=parsed.content,
             tool_calls=parsed.tool_calls,

@@ -182,8 +182,7 @@ class OpenAIChatModel(BaseChatModel):
             for part in self._call(body):
                 model = getattr(part, "model", None) or model
                 if getattr(part, "usage", None) is not None:
-                    usage = {"input_tokens": part.usage.prompt_tokens, "output_tokens": part.usage.completion_tokens,
-                             "total_tokens": part.usage.total_tokens}
+                    usage = usage_of(part.usage)
                 if not part.choices:
                     continue
                 choice = part.choices[0]
@@ -245,15 +244,22 @@ class OpenAIChatModel(BaseChatModel):
         prompt_ids = (getattr(resp, "model_extra", None) or {}).get("prompt_token_ids")
         if prompt_ids is not None:  # vLLM and `serve` put it on the response, not the choice
             meta["prompt_token_ids"] = prompt_ids
-        usage = None
-        if resp.usage is not None:
-            usage = {
-                "input_tokens": resp.usage.prompt_tokens,
-                "output_tokens": resp.usage.completion_tokens,
-                "total_tokens": resp.usage.total_tokens,
-            }
+        usage = usage_of(resp.usage) if resp.usage is not None else None
         return AIMessage(content=parsed.content, tool_calls=calls, invalid_tool_calls=bad,
                          usage_metadata=usage, response_metadata=meta, id=resp.id)
+
+
+def usage_of(usage: Any) -> dict[str, Any]:
+    """LangChain's usage fields from an OpenAI ``usage`` object, with the prompt tokens the server
+    answered from its cache (``prompt_tokens_details.cached_tokens``, sent by `serve`, vLLM and
+    OpenAI) as ``input_token_details.cache_read``: what a teacher's prefix reuse saved."""
+    out = {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens,
+           "total_tokens": usage.total_tokens}
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if isinstance(cached, int):
+        out["input_token_details"] = {"cache_read": cached}
+    return out
 
 
 def _error_text(e: Any) -> str:

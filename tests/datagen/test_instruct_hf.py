@@ -24,4 +24,6 @@ def test_a_noisy_local_teacher_gives_counted_drops_not_crashes(tmp_path, grader)
     stats = run_oss_instruct(seeds, tmp_path / "oss", OssInstructConfig(n=3), teacher, grader, progress=False)
     assert stats["items"] == 3 and stats["yield"]["generated"] == 3 and stats["yield"]["kept"] == 0
     assert sum(stats["drops"].values()) == 3 and stats["teacher"]["tokens"] > 0
+    # the three prompts share the template's opening, which the engine prefilled only once
+    assert 0 < stats["teacher"]["cached_prompt_tokens"] < stats["teacher"]["prompt_tokens"]
     assert json.loads((tmp_path / "oss" / "fingerprint.json").read_text())["settings"]["teacher"]["model"] == f"hf:{model}"

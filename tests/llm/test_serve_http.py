@@ -382,3 +382,16 @@ def test_openai_chat_model_stream_parses_tool_call_text_of_servers_without_a_par
         merged = merged + c
     assert [(c["name"], c["args"]) for c in merged.tool_calls] == [("run", {"cmd": "ls"})]
     assert merged.response_metadata["finish_reason"] == "stop"
+
+
+def test_a_teacher_sees_the_prompt_tokens_the_server_had_cached(server):
+    """Two prompts with one long common start: the second is mostly answered from serve's prefix
+    cache, and the teacher's reply says how much (the datagen bench reports it per stage)."""
+    from patchloop.datagen.instruct.teacher import ChatTeacher
+
+    teacher = ChatTeacher("openai:tiny", base_url=server, temperature=0, max_tokens=8)
+    head = "Write a function inspired by this code. " * 12
+    first = teacher.ask(head + "def a(): pass", seed=1)
+    second = teacher.ask(head + "def b(): return 2", seed=1)
+    assert first.prompt_tokens > 40 and second.prompt_tokens > 40
+    assert 40 < second.cached_tokens < second.prompt_tokens

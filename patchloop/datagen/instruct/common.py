@@ -89,6 +89,8 @@ def ask(teacher: Teacher, prompt: str, seed: int, outcome: Outcome) -> str:
     outcome.counts["generated"] += 1
     outcome.tokens += reply.tokens
     outcome.seconds += reply.seconds
+    outcome.prompt_tokens += reply.prompt_tokens
+    outcome.cached_tokens += reply.cached_tokens
     return reply.text
 
 

@@ -4,7 +4,8 @@
 (``openai:NAME`` with a base URL, or ``hf:DIR``) through ``patchloop.llm``. Each sample gets its
 own seed, derived from the item and the sample index, so a resumed run asks the same questions
 with the same seeds. ``ScriptedTeacher`` answers from a function, for tests of the plumbing.
-Every reply carries its token count and time, for the teacher tokens/s a bench reports.
+Every reply carries its token counts (reply, prompt, and prompt tokens the server had cached)
+and time, for the teacher tokens/s a bench reports.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Reply:
     text: str
     tokens: int = 0
     seconds: float = 0.0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens the server did not prefill again (its prefix cache)
 
 
 class Teacher(Protocol):
@@ -64,7 +67,9 @@ class ChatTeacher:
         msg = self.model.invoke([HumanMessage(prompt)], seed=seed)
         usage = getattr(msg, "usage_metadata", None) or {}
         text = msg.content if isinstance(msg.content, str) else str(msg.content)
-        return Reply(text, int(usage.get("output_tokens") or 0), time.monotonic() - start)
+        cached = (usage.get("input_token_details") or {}).get("cache_read")
+        return Reply(text, int(usage.get("output_tokens") or 0), time.monotonic() - start,
+                     int(usage.get("input_tokens") or 0), int(cached or 0))
 
 
 class ScriptedTeacher:
