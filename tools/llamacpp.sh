@@ -19,20 +19,8 @@ CACHE=${PATCHLOOP_CACHE:-$HOME/.cache/patchloop}
 
 [ -x "$PY" ] || { echo "llamacpp.sh: no python at $PY (run tools/venv.sh first, or set PYTHON)" >&2; exit 1; }
 
-cpu_flags() {
-    # GGML option <- /proc/cpuinfo flag; only what this CPU has is switched on.
-    local have args="-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
-    have=" $(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2) "
-    local pair opt flag
-    for pair in AVX:avx AVX2:avx2 FMA:fma F16C:f16c AVX_VNNI:avx_vnni AVX512:avx512f \
-        AVX512_VBMI:avx512vbmi AVX512_VNNI:avx512_vnni AVX512_BF16:avx512_bf16; do
-        opt=${pair%%:*} flag=${pair#*:}
-        if [[ $have == *" $flag "* ]]; then args+=" -DGGML_$opt=ON"; else args+=" -DGGML_$opt=OFF"; fi
-    done
-    echo "$args -DGGML_BLAS=OFF -DGGML_OPENMP=ON"
-}
-
-ARGS=${LLAMACPP_CMAKE_ARGS:-$(cpu_flags)}
+source tools/ggml_flags.sh
+ARGS=${LLAMACPP_CMAKE_ARGS:-$(ggml_cpu_flags)}
 hash=$(echo "$VERSION $ARGS" | sha256sum | cut -c1-12)
 dest="$CACHE/llamacpp-$hash"
 mkdir -p "$CACHE"
