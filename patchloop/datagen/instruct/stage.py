@@ -117,22 +117,22 @@ class Stage:
         keys = [k for k in order if k in self.done] if order is not None else list(self.done)
         write_jsonl(self.out / "tasks.jsonl", [r for k in keys for r in self.done[k]["rows"]])
         counts, drops = Counter(), Counter()
-        tokens, seconds, prompt = 0, 0.0, Counter()
+        tokens, seconds, prompt_tokens, cached_tokens = 0, 0.0, 0, 0
         for k in keys:
             rec = self.done[k]
             counts.update(rec.get("counts") or {})
             drops.update(d.split(":", 1)[0] for d in rec.get("drops") or [])
             tokens += int(rec.get("tokens") or 0)
             seconds += float(rec.get("seconds") or 0.0)
-            prompt.update(prompt_tokens=int(rec.get("prompt_tokens") or 0),
-                          cached_tokens=int(rec.get("cached_tokens") or 0))
+            prompt_tokens += int(rec.get("prompt_tokens") or 0)
+            cached_tokens += int(rec.get("cached_tokens") or 0)
         stats = {"stage": self.name, "fingerprint": self.fingerprint, "items": len(keys),
                  **wall_time([self.done[k] for k in keys]),
                  "yield": {k: int(counts.get(k, 0)) for k in YIELD},
                  "counts": dict(sorted(counts.items())), "drops": dict(sorted(drops.items())),
                  "teacher": {"tokens": tokens, "seconds": round(seconds, 2),
                              "tokens_per_s": round(tokens / seconds, 2) if seconds else None,
-                             "prompt_tokens": prompt["prompt_tokens"], "cached_prompt_tokens": prompt["cached_tokens"]},
+                             "prompt_tokens": prompt_tokens, "cached_prompt_tokens": cached_tokens},
                  "teacher_errors_this_run": self.teacher_errors[:20], **(extra or {})}
         write_json(self.out / "stats.json", stats)
         return stats
