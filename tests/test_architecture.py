@@ -22,7 +22,7 @@ ALLOWED = {
     "types": set(),
     "sandbox": {"types"},
     "llm": {"types"},
-    "evals": {"types", "sandbox"},
+    "evals": {"types", "sandbox", "llm"},  # llm's generation interface only (test below)
     "datagen": {"types", "sandbox", "evals", "llm"},
     "agent": {"types", "sandbox", "llm", "evals"},
     "rl": {"types", "sandbox", "llm", "evals", "agent", "datagen"},
@@ -131,3 +131,15 @@ def test_a_forbidden_relative_import_is_a_boundary_crossing(tmp_path):
     (root / "evals").mkdir(parents=True)
     (root / "evals" / "bad.py").write_text("from ..agent import graph\nfrom ..cli import main\n")
     assert _imports(root / "evals" / "bad.py", root) - ALLOWED["evals"] - {"evals"} == {"agent", "cli"}
+
+
+def test_evals_reaches_llm_only_through_the_generation_interface():
+    """DESIGN: evals may sample a checkpoint through llm's one generation interface, and
+    nothing else of llm (no chat clients, no serving internals)."""
+    offenders = []
+    for path in (ROOT / "evals").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("patchloop.llm"):
+                if not (node.module or "").startswith("patchloop.llm.generation"):
+                    offenders.append(f"{path.relative_to(ROOT)}: {node.module}")
+    assert not offenders, offenders

@@ -133,7 +133,8 @@ def func(
     top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0, help="With --model: nucleus sampling."),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="With --model: generation limit per completion."),
     prompt_format: str = typer.Option("completion", "--prompt-format", help="With --model: completion (continue the prompt; base models) or chat (the whole function in one code block; instruct models)."),
-    batch_size: int = typer.Option(16, "--batch-size", min=1, help="With --model: prompts generated together."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="With --model and --engine hf: prompts generated together."),
+    engine: str = typer.Option("auto", "--engine", help="With --model: the generation engine: auto (the fastest this machine has), vllm, hf (transformers in process), or the URL of a running OpenAI-compatible server."),
     seed: int = typer.Option(0, "--seed", help="With --model: sampling seed."),
     out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -164,7 +165,8 @@ def func(
         _fail(f"{dataset}: no usable problems")
     meta = None
     if model is not None:
-        from patchloop.rl.evaluate import sample_completions
+        from patchloop.evals.func_sample import sample_completions
+        from patchloop.llm.generation import GenerationError
 
         _grader_starts(backend)
 
@@ -173,8 +175,8 @@ def func(
             meta = sample_completions(model, list(problems.values()), samples, n_samples=n_samples,
                                       temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                       prompt_format=prompt_format, batch_size=batch_size, seed=seed,
-                                      progress=progress)
-        except (FileNotFoundError, OSError, ValueError) as e:
+                                      progress=progress, engine=engine)
+        except (FileNotFoundError, OSError, ValueError, GenerationError) as e:
             _fail(f"--model {model}: {e}")
         from patchloop.evals.func_eval import resolve_split
 

@@ -159,6 +159,27 @@ def extract_completion(completion: Any, *, prompt: str = "", entry_point: str = 
     return _trim_body(code, prompt)
 
 
+def answer_settled(text: str, entry_point: str = "") -> bool:
+    """Whether more text after ``text`` can no longer change :func:`extract_completion`'s result:
+    the stop rule every engine applies while it generates (``GenRequest.settled``).
+
+    That is once a *closed* fenced Python block defines the entry point (rule 2 takes the first
+    such block, with the helper blocks before it, and ignores everything after), or, with no
+    entry point, once the first Python block is closed. A helper written in its own block
+    before the function does not settle it: generation goes on to the function. Text with no
+    fence never settles (a body continuing the prompt ends at end-of-sequence or the limit)."""
+    if text.count("```") < 2:
+        return False
+    for m in _FENCE.finditer(text):
+        if m.group(1).lower() not in PYTHON_TAGS:
+            continue
+        if not m.group(0).endswith("```"):
+            return False  # the last block is still open
+        if not entry_point or defines(m.group(2), entry_point):
+            return True
+    return False
+
+
 def build_program(task: FunctionTask, completion: Any) -> str:
     """The program that runs for ``completion`` on ``task``. HumanEval convention: a body is
     appended to the prompt; a whole function is used whole, after the prompt when the prompt
