@@ -1,0 +1,134 @@
+"""HumanEval greedy on each generation engine, side by side, as committed stage records.
+
+Each engine is one stage: open the engine on the model (timed: a server's start counts),
+sample every problem with the chat prompt and the grader's stop rule through
+``patchloop.evals.func_sample`` (timed), grade in the sandbox, and write
+``bench/results/engines/<stage>.json`` (per-problem verdicts, seconds, tokens, engine, dtype,
+machine, commit). ``report`` prints the table and the ratios from the records alone.
+
+    .venv/bin/python bench/engines.py run --engines hf,vllm --limit 40   # stages then report
+    .venv/bin/python bench/engines.py stage vllm                         # all 164 problems
+    .venv/bin/python bench/engines.py report
+
+Goal (engine issue): the default engine >= 3x the in-process ``transformers.generate`` path,
+and a full greedy pass <= 6 min with the engine's start on an AMX machine, <= 15 on AVX2-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+RESULTS = Path(__file__).resolve().parent / "results" / "engines"
+MODEL = "qwen2.5-coder-0.5b-instruct"
+SAME = ["settings.model", "settings.prompt", "settings.max_new_tokens", "settings.decoding", "settings.stop",
+        "machine.kind", "machine.cpu"]
+
+
+def stage_name(engine: str, dtype: str | None, limit: int | None) -> str:
+    return f"humaneval-{engine}{'-' + dtype if dtype else ''}-{limit or 'all'}"
+
+
+def run_stage(args, engine: str) -> Path:
+    from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems
+    from patchloop.evals.func_sample import sample_completions
+    from patchloop.evals.stages import write_stage
+    from patchloop.llm.generation.engines import open_generator
+
+    problems = load_func_problems("humaneval")
+    if args.limit:
+        problems = dict(list(problems.items())[: args.limit])
+    name = stage_name(engine, args.dtype, args.limit)
+    out = Path(args.runs) / name
+    samples = out / "samples.jsonl"
+    if samples.exists():  # a stage times a whole pass: a rerun starts it over
+        samples.unlink()
+        samples.with_name(samples.name + ".settings.json").unlink(missing_ok=True)
+    t0 = time.monotonic()
+    gen = open_generator(engine, args.model, log_dir=out / "engine", dtype=args.dtype,
+                         concurrency=args.concurrency, batch_size=args.batch_size)
+    start_s = time.monotonic() - t0
+    try:
+        meta = sample_completions(args.model, list(problems.values()), samples, prompt_format="chat",
+                                  max_new_tokens=args.max_new_tokens, generator=gen)
+    finally:
+        gen.close()
+    summary = evaluate_function_samples(problems, samples, out_dir=out / "graded", ks=[1], backend=args.backend,
+                                        progress=True)
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    verdicts = {json.loads(r)["task_id"]: json.loads(r)["status"]
+                for r in (out / "graded" / "results.jsonl").read_text().splitlines() if r.strip()}
+    tokens = sum(int(r.get("tokens") or 0) for r in rows)
+    figures = {"problems": len(problems), "start_s": round(start_s, 1), "sample_s": meta["sampling_wall_s"],
+               "total_s": round(start_s + meta["sampling_wall_s"], 1), "completion_tokens": tokens,
+               "tokens_per_s": round(tokens / max(meta["sampling_wall_s"], 1e-9), 1),
+               "pass@1": summary.get("pass@1"), "length_cut": sum(r.get("finish_reason") == "length" for r in rows)}
+    settings = {k: v for k, v in meta.items() if k not in ("engine", "sampling_wall_s")}
+    path = write_stage(RESULTS, "engines", name, settings=settings, engine=meta["engine"], figures=figures,
+                       items=[{"task_id": k, "status": v} for k, v in sorted(verdicts.items())],
+                       wall_s=figures["total_s"])
+    print(f"{name}: {json.dumps(figures)} -> {path}")
+    return path
+
+
+def report(_args=None) -> dict:
+    from patchloop.evals.stages import read_stages, require_same
+
+    records = read_stages(RESULTS)
+    if not records:
+        raise SystemExit(f"no stage records under {RESULTS}")
+    require_same(records, SAME)
+    rows = []
+    for name, r in sorted(records.items()):
+        f = r["figures"]
+        rows.append({"stage": name, "engine": r["engine"].get("engine"), "dtype": r["engine"].get("dtype"),
+                     **{k: f[k] for k in ("problems", "start_s", "sample_s", "total_s", "tokens_per_s", "pass@1")},
+                     "s_per_problem": round(f["sample_s"] / f["problems"], 2), "commit": r["commit"][:12]})
+    base = {r["problems"]: r for r in rows if r["engine"] == "hf"}
+    for r in rows:
+        ref = base.get(r["problems"])
+        r["speedup_vs_hf"] = round(ref["sample_s"] / r["sample_s"], 2) if ref else None
+    machine = next(iter(records.values()))["machine"]
+    print(f"machine: {machine.get('cpu')} ({machine.get('kind')}, {machine.get('cores')} cores)")
+    cols = ["stage", "dtype", "problems", "start_s", "sample_s", "total_s", "s_per_problem", "tokens_per_s",
+            "pass@1", "speedup_vs_hf"]
+    print(" | ".join(cols))
+    for r in rows:
+        print(" | ".join(str(r.get(c)) for c in cols))
+    out = {"machine": machine, "rows": rows}
+    (RESULTS / "report.json").write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("what", choices=["stage", "run", "report"])
+    ap.add_argument("engine", nargs="?", default="vllm", help="stage: hf, vllm, or a server URL")
+    ap.add_argument("--engines", default="hf,vllm", help="run: the stages, in order")
+    ap.add_argument("--model", default=MODEL)
+    ap.add_argument("--limit", type=int, default=None, help="the first N HumanEval problems (default all 164)")
+    ap.add_argument("--dtype", default=None, help="engine dtype (default: the engine's own choice here)")
+    ap.add_argument("--max-new-tokens", type=int, default=512)
+    ap.add_argument("--concurrency", type=int, default=32, help="requests in flight (server engines)")
+    ap.add_argument("--batch-size", type=int, default=16, help="rows per generate call (hf)")
+    ap.add_argument("--backend", default="auto", help="grading sandbox: docker, local, auto")
+    ap.add_argument("--runs", default="runs/bench/engines")
+    args = ap.parse_args(argv)
+    if args.what == "report":
+        report(args)
+    elif args.what == "stage":
+        run_stage(args, args.engine)
+    else:
+        for engine in args.engines.split(","):
+            run_stage(args, engine.strip())
+        report(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
