@@ -193,6 +193,11 @@ class GRPORunConfig(_Strict):
     """Leave truncated completions out of the loss."""
     entropy_coef: float = 0.0
     """Entropy bonus coefficient (keeps a low-entropy SFT policy exploring)."""
+    engine: str = "trl"
+    """Who samples the groups: ``trl`` (TRL's own ``generate`` in the trainer), or an engine of the
+    generation interface through TRL's ``rollout_func``: ``auto`` (the fastest this machine
+    has), ``vllm``, ``hf``, or an OpenAI-compatible server's URL. Engines sample on-policy (the
+    adapter of each optimiser step is handed over) and stop where the grader stops reading."""
     stop_at_code_end: bool = False
     """End a completion right after the fence that closes its first code block (chat prompts):
     the prose an instruct model adds after its code is never graded, and in a batch the

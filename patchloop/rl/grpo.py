@@ -166,6 +166,44 @@ def grpo_args(cfg: GRPORunConfig, cuda: bool | None = None):
     )
 
 
+@contextmanager
+def _rollout_func_is_ours():
+    """TRL warns that ``rollout_func`` is experimental at construction; we rely on it knowingly
+    (tests pin its contract), so the warning is silenced for that call only."""
+    import os
+
+    before = os.environ.get("TRL_EXPERIMENTAL_SILENCE")
+    os.environ["TRL_EXPERIMENTAL_SILENCE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TRL_EXPERIMENTAL_SILENCE", None)
+        else:
+            os.environ["TRL_EXPERIMENTAL_SILENCE"] = before
+
+
+def engine_rollout(cfg: GRPORunConfig, model, tok, dataset, timer):
+    """The ``rollout_func`` sampling through the generation interface (None: TRL samples)."""
+    if cfg.engine == "trl":
+        return None
+    import json
+
+    from patchloop.llm.generation.engines import open_generator
+    from patchloop.rl.engine_rollouts import EngineRollout
+
+    if not cfg.lora.enabled:
+        raise ValueError(f"engine={cfg.engine}: rollouts through an engine train a LoRA adapter (lora.enabled: true)")
+    out = Path(cfg.train.output_dir)
+    gen = open_generator(cfg.engine, model.config._name_or_path, log_dir=out / "engine")
+    end = tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tok.get_vocab() else tok.eos_token_id
+    entry = {json.dumps(r["prompt"], sort_keys=True): r["entry_point"] for r in dataset} \
+        if cfg.data.prompt_format == "chat" else {}
+    return EngineRollout(gen, out / "engine-policy", max_tokens=cfg.max_completion_length,
+                         temperature=cfg.temperature, top_p=cfg.top_p, entry_points=entry, end_token_id=end,
+                         seed=cfg.train.seed, timer=timer)
+
+
 def build_trainer(cfg: GRPORunConfig):
     """The configured ``GRPOTrainer``, tokenizer and reward (close it when done)."""
     from transformers import PrinterCallback
@@ -178,9 +216,12 @@ def build_trainer(cfg: GRPORunConfig):
     reward = build_reward(cfg.reward, cfg.data.prompt_format)
     timer = StepTimer()
     callbacks = run_callbacks(out, "grpo", cfg.train.max_wall_s, timer=timer)
-    trainer = _trainer_class()(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
-                          train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
-                          callbacks=callbacks)
+    rollout = engine_rollout(cfg, model, tok, dataset, timer)
+    with _rollout_func_is_ours():
+        trainer = _trainer_class()(model=model, reward_funcs=[_TimedReward(reward, timer)], args=grpo_args(cfg),
+                                   train_dataset=dataset, processing_class=tok, peft_config=peft_config(cfg.lora),
+                                   callbacks=callbacks, rollout_func=rollout)
+    trainer.rollout_engine = rollout.gen if rollout is not None else None
     trainer.drop_zero_std_groups = cfg.drop_zero_std_groups
     trainer.renormalise_kept_groups = cfg.renormalise_kept_groups
     trainer.stop_at_code_end = cfg.stop_at_code_end and cfg.data.prompt_format == "chat"
@@ -204,6 +245,8 @@ def run_grpo(cfg: GRPORunConfig) -> Path:
         trainer.train(resume_from_checkpoint=resume)
     finally:
         reward.close()
+        if trainer.rollout_engine is not None:
+            trainer.rollout_engine.close()
     final = save_final(trainer, tok, out, cfg.lora)
     validate_run(cfg, trainer.model, tok, out, "after", "rl")
     return final

@@ -41,12 +41,10 @@ class LocalHFGenerator:
 
     def generate(self, requests: list[GenRequest],
                  on_result: Callable[[int, GenResult], None] | None = None) -> list[GenResult]:
-        if any(r.adapter for r in requests):
-            raise ValueError("the hf engine takes its adapter when it is opened (merged), not per request")
         results: list[GenResult | None] = [None] * len(requests)
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault((r.temperature, r.top_p, r.max_tokens), []).append(i)
+            groups.setdefault((r.adapter, r.temperature, r.top_p, r.max_tokens), []).append(i)
         with self._lock:
             for idx in groups.values():
                 for b in range(0, len(idx), self.batch_size):
@@ -60,6 +58,27 @@ class LocalHFGenerator:
     def close(self) -> None:
         self.model = None
 
+    def _use_adapter(self, path: str | None):
+        """The model to generate with: the base (adapters disabled) or ``path``'s adapter,
+        loaded once under the hash of its files (a new optimiser step is a new adapter)."""
+        import contextlib
+
+        from peft import PeftModel
+
+        from patchloop.llm.generation.adapters import check_adapter
+
+        if path is None:
+            return self.model.disable_adapter() if isinstance(self.model, PeftModel) else contextlib.nullcontext()
+        name = "a" + check_adapter(path, self.model.config.to_dict())
+        if not isinstance(self.model, PeftModel):
+            self.model = PeftModel.from_pretrained(self.model, path, adapter_name=name).eval()
+        elif name not in self.model.peft_config:
+            self.model.load_adapter(path, adapter_name=name)
+        self.model.set_adapter(name)
+        for old in [n for n in self.model.peft_config if n != name][:-1]:  # keep the newest two
+            self.model.delete_adapter(old)
+        return contextlib.nullcontext()
+
     def _batch(self, reqs: list[GenRequest]) -> list[GenResult]:
         import torch
         from transformers import StoppingCriteriaList
@@ -72,7 +91,7 @@ class LocalHFGenerator:
         mask = torch.tensor([[0] * (width - len(r.prompt_ids)) + [1] * len(r.prompt_ids) for r in reqs])
         stop = _Settled(self.tokenizer, reqs, width)
         sample = first.temperature > 0
-        with torch.no_grad():
+        with torch.no_grad(), self._use_adapter(first.adapter):
             out = self.model.generate(input_ids=ids.to(self.model.device), attention_mask=mask.to(self.model.device),
                                       max_new_tokens=first.max_tokens, do_sample=sample,
                                       temperature=first.temperature if sample else None,

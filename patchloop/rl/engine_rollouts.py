@@ -1,0 +1,89 @@
+"""GRPO rollouts through the generation interface, on-policy, via TRL's public ``rollout_func``.
+
+TRL's own CPU path samples with ``transformers.generate`` inside the trainer: a group of
+completions padded to the longest, no batching across requests. Here the trainer hands its
+prompts to an engine (vLLM for a CPU, a GPU's vLLM, or in-process as the reference) and gets
+back the sampled token ids and their log-probabilities.
+
+On-policy: before the first rollout of each optimiser step the policy's LoRA adapter is saved
+and every request of the step names it, so the engine samples from the weights just trained
+(the adapter is checked and loaded under the hash of its files; the time this takes is the
+step's ``sync_s``). A full fine-tune has no adapter to hand over and is refused.
+
+Where an engine's arithmetic differs from the trainer's (bf16 kernels, another attention
+implementation), the sampled log-probabilities differ from the policy's. TRL applies its
+truncated importance-sampling correction only when it runs vLLM itself (``use_vllm``; its
+``rollout_func`` path keeps the sampling log-probabilities but does not use them), so the
+engines here are run in the trainer's dtype, where the mismatch is numerical noise.
+
+A completion the grader's stop rule ended gets the end-of-turn token appended (log-probability
+0, as a forced token), so it is trained as a finished reply, exactly as the reward reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from patchloop.evals.extract import answer_settled
+
+
+class EngineRollout:
+    """A picklable ``rollout_func(prompts, trainer)``; ``entry_points`` maps a prompt (as JSON)
+    to the function the grader looks for, so the stop rule knows when the answer is settled."""
+
+    def __init__(self, generator, out_dir: str | Path, *, max_tokens: int, temperature: float, top_p: float,
+                 entry_points: dict[str, str] | None = None, end_token_id: int | None = None, seed: int = 0,
+                 timer=None):
+        self.gen, self.out = generator, Path(out_dir)
+        self.max_tokens, self.temperature, self.top_p, self.seed = max_tokens, temperature, top_p, seed
+        self.entry_points, self.end_id, self.timer = entry_points or {}, end_token_id, timer
+        self._synced_step: int | None = None
+        self._adapter: str | None = None
+        self.calls = 0
+
+    def __call__(self, prompts: list[Any], trainer) -> dict[str, list]:
+        from patchloop.llm.generation import GenRequest
+
+        self._sync(trainer)
+        reqs = []
+        for i, p in enumerate(prompts):
+            entry = self.entry_points.get(json.dumps(p, sort_keys=True))
+            reqs.append(GenRequest(self.gen.render(p), max_tokens=self.max_tokens, temperature=self.temperature,
+                                   top_p=self.top_p, adapter=self._adapter,
+                                   seed=(self.seed * 1_000_003 + self.calls * 10_007 + i) % 2**31,
+                                   settled=partial(answer_settled, entry_point=entry) if entry else None))
+        results = self.gen.generate(reqs)  # timed as the step's generation_s by the trainer's wrap
+        self.calls += 1
+        failed = [r.error for r in results if r.error]
+        if failed:
+            raise RuntimeError(f"rollout: {len(failed)} of {len(results)} generations failed: {failed[0]}")
+        ids, lps = [], []
+        for r in results:
+            settled_early = r.finish_reason == "stop" and self.end_id is not None and \
+                (not r.token_ids or r.token_ids[-1] != self.end_id)
+            ids.append(list(r.token_ids) + ([self.end_id] if settled_early else []))
+            lps.append(list(r.logprobs) + ([0.0] if settled_early else []))
+        return {"prompt_ids": [q.prompt_ids for q in reqs], "completion_ids": ids, "logprobs": lps}
+
+    def _sync(self, trainer) -> None:
+        """Hand the engine the adapter of the current optimiser step (once per step)."""
+        step = int(trainer.state.global_step)
+        if step == self._synced_step:
+            return
+        t0 = time.perf_counter()
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        if not hasattr(model, "peft_config"):
+            raise ValueError("rollouts through an engine train a LoRA adapter (lora.enabled: true); "
+                             "a full fine-tune has no adapter to hand the engine")
+        where = self.out / f"step-{step}"
+        model.save_pretrained(str(where))
+        if self._adapter and Path(self._adapter) != where:
+            shutil.rmtree(self._adapter, ignore_errors=True)
+        self._adapter, self._synced_step = str(where), step
+        if self.timer is not None:
+            self.timer.add("sync_s", time.perf_counter() - t0)
