@@ -13,10 +13,10 @@ refused, naming what differs, rather than mixed into one file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-from collections import defaultdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,8 @@ def sample_completions(model: str, tasks: list[Any], out_path: str | Path, *, en
                 "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "seed": seed,
                 "decoding": "sampling" if temperature > 0 else "greedy", "prompt": prompt_record(prompt_format),
                 "stop": STOP_RULE if prompt_format == "chat" else "eos"}
-    todo = [(t, j) for t in tasks for j in range(_have(out_path)[t.task_id], n_samples)]
+    have = _have(out_path)
+    todo = [(t, j) for t in tasks for j in range(n_samples) if (t.task_id, j) not in have]
     settings_path = out_path.with_name(out_path.name + ".settings.json")
     if not todo and settings_path.exists():
         return _check_and_load(settings_path, settings, out_path)
@@ -79,13 +80,20 @@ def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) 
     from patchloop.llm.generation import GenRequest
 
     reqs, keep = [], []
+    context = getattr(generator, "context", None)
     for t, j in todo:
         ids = generator.render(model_prompt(t.prompt, settings["prompt_format"]))
+        if context and len(ids) + settings["max_new_tokens"] > context:
+            why = (f"prompt of {len(ids)} tokens + {settings['max_new_tokens']} new tokens exceeds the model's "
+                   f"context of {context}")
+            log.warning("%s sample %d: %s", t.task_id, j, why)  # recorded as an empty answer: it fails
+            append_jsonl(out_path, {"task_id": t.task_id, "sample": j, "raw": "", "completion": "", "error": why})
+            continue
         rule = partial(answer_settled, entry_point=t.entry_point) if settings["prompt_format"] == "chat" else None
-        # Seeded by the sample's position: a resumed run draws what the whole one would have.
+        # Seeded by task and sample: a resumed run draws what the whole one would have.
         reqs.append(GenRequest(ids, max_tokens=settings["max_new_tokens"], temperature=settings["temperature"],
-                               top_p=settings["top_p"], seed=settings["seed"] * 1_000_003 + len(reqs) if
-                               settings["temperature"] > 0 else None, settled=rule))
+                               top_p=settings["top_p"], seed=_seed(settings["seed"], t.task_id, j)
+                               if settings["temperature"] > 0 else None, settled=rule))
         keep.append((t, j))
     advance, bar = progress_bar(progress, len(reqs), f"sampling ({generator.info.get('engine', generator.name)})")
     failed: list[str] = []
@@ -113,12 +121,18 @@ def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) 
                               f"ones are kept in {out_path} and a rerun makes the rest")
 
 
-def _have(out_path: Path) -> dict[str, int]:
-    have: dict[str, int] = defaultdict(int)
+def _seed(seed: int, task_id: str, j: int) -> int:
+    return int(hashlib.sha256(f"{seed}/{task_id}/{j}".encode()).hexdigest()[:8], 16)
+
+
+def _have(out_path: Path) -> set[tuple[str, int]]:
+    """The (task, sample) pairs already written: engines finish out of order, so a kill can
+    leave sample 1 of a task without sample 0, and a resume makes exactly the missing ones."""
+    have: set[tuple[str, int]] = set()
     if out_path.exists():
         end_torn_line(out_path)  # a kill mid-write: the next sample must not glue onto the torn line
         for rec in iter_jsonl(out_path, skip_bad=True):
-            have[str(rec.get("task_id"))] += 1
+            have.add((str(rec.get("task_id")), int(rec.get("sample") or 0)))
     return have
 
 

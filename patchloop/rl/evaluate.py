@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from patchloop.evals.extract import extract_completion
 from patchloop.evals.prompts import prompt_record
 from patchloop.rl.data import load_split, model_prompt, row_to_task, select
-from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, write_json
+from patchloop.types import write_json
 
 log = logging.getLogger(__name__)
 
@@ -146,91 +145,12 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
 def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str | Path, *, n_samples: int = 1,
                        temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 256,
                        prompt_format: str = "completion", batch_size: int = 16, seed: int = 0,
-                       progress: bool = True) -> dict[str, Any]:
-    """Write ``n_samples`` completions per task (``FunctionTask``) to ``out_path`` as eval-func
-    samples JSONL (``task_id``, ``completion``), batch by batch, and return the sampling settings.
+                       progress: bool = True, engine: str = "auto") -> dict[str, Any]:
+    """``n_samples`` completions per task written to ``out_path`` through the generation
+    interface (:func:`patchloop.evals.func_sample.sample_completions`: resumable, refuses other
+    settings, records the engine), for the training side's callers."""
+    from patchloop.evals.func_sample import sample_completions as sample
 
-    Resumable: a rerun with the same settings keeps the samples already written and makes only
-    the missing ones; different settings (the prompt template's version included) for the same
-    file are refused rather than mixed. The settings and the sampling wall time (summed over the
-    runs that made the file) go to ``<out_path>.settings.json`` so a score says how it was sampled.
-    Each line keeps the model's ``raw`` text, which is what the grader reads, as the reward does,
-    and the code extracted from it as ``completion``.
-    """
-    from patchloop.evals.func_eval import progress_bar
-
-    if n_samples < 1:
-        raise ValueError("n_samples must be at least 1")
-    if n_samples > 1 and temperature <= 0:
-        raise ValueError("several samples per task need --temperature > 0 (greedy decoding repeats itself)")
-    if prompt_format not in ("completion", "chat"):
-        raise ValueError(f"unknown prompt format {prompt_format!r} (completion, chat)")
-    out_path = Path(out_path)
-    settings = {"model": str(model_path), "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
-                "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "seed": seed,
-                "decoding": "sampling" if temperature > 0 else "greedy", "prompt": prompt_record(prompt_format),
-                "stop": "closing fence of the first code block, or eos" if prompt_format == "chat" else "eos"}
-    settings_path = out_path.with_name(out_path.name + ".settings.json")
-    spent = _settings_match(out_path, settings_path, settings)
-    have: dict[str, int] = defaultdict(int)
-    if out_path.exists():
-        end_torn_line(out_path)  # a kill mid-write: the next sample must not glue onto the torn line
-        for rec in iter_jsonl(out_path, skip_bad=True):
-            have[str(rec.get("task_id"))] += 1
-    write_json(settings_path, {**settings, "sampling_wall_s": spent})
-    todo = [(t, j) for t in tasks for j in range(have[t.task_id], n_samples)]
-    start = time.monotonic()
-    if todo:
-        model, tok = load_for_inference(model_path)
-        todo = _drop_overlong(todo, tok, getattr(model.config, "max_position_embeddings", None),
-                              max_new_tokens, prompt_format, out_path)
-        advance, bar = progress_bar(progress, len(todo), "sampling")
-        try:
-            for b in range(0, len(todo), batch_size):
-                part = todo[b:b + batch_size]
-                # Seeded by the first sample's position: a resumed run draws what the
-                # uninterrupted one would have for the batches it still has to make.
-                texts = generate(model, tok, [model_prompt(t.prompt, prompt_format) for t, _ in part],
-                                 max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                 batch_size=batch_size, seed=seed * 1_000_003 + b,
-                                 stop_after_code=prompt_format == "chat")
-                for (t, j), text in zip(part, texts):
-                    # What the grader will read from `raw`, stored as the completion for other tools.
-                    code = extract_completion(text, prompt=t.prompt, entry_point=t.entry_point)
-                    append_jsonl(out_path, {"task_id": t.task_id, "completion": code, "sample": j, "raw": text})
-                advance(len(part))
-        finally:
-            if bar is not None:
-                bar.stop()
-            spent += time.monotonic() - start  # wall time of every run that made these samples
-            write_json(settings_path, {**settings, "sampling_wall_s": round(spent, 3)})
-    return {**settings, "sampling_wall_s": round(spent, 3)}
-
-
-def _settings_match(out_path: Path, settings_path: Path, settings: dict) -> float:
-    """Refuse to add to samples made with other settings; the sampling time spent so far."""
-    if not (out_path.exists() and settings_path.exists()):
-        return 0.0
-    before = json.loads(settings_path.read_text())
-    if {k: before.get(k) for k in settings} != settings:
-        changed = sorted(k for k in settings if before.get(k) != settings[k])
-        raise ValueError(f"{out_path} was sampled with other settings ({', '.join(changed)}); "
-                         "use another --out or delete it")
-    return float(before.get("sampling_wall_s") or 0.0)
-
-
-def _drop_overlong(todo: list, tok, context: int | None, max_new_tokens: int, prompt_format: str, out_path: Path):
-    """Samples whose prompt leaves no room for ``max_new_tokens`` in the model's context are
-    recorded as empty (they fail) with the reason, one warning line each; the rest go on."""
-    if not context:
-        return todo
-    keep = []
-    for t, j in todo:
-        n = len(tok(prompt_text(tok, model_prompt(t.prompt, prompt_format)), add_special_tokens=False)["input_ids"])
-        if n + max_new_tokens <= context:
-            keep.append((t, j))
-            continue
-        why = f"prompt of {n} tokens + {max_new_tokens} new tokens exceeds the model's context of {context}"
-        log.warning("%s sample %d: %s", t.task_id, j, why)
-        append_jsonl(out_path, {"task_id": t.task_id, "completion": "", "sample": j, "error": why})
-    return keep
+    return sample(str(model_path), tasks, out_path, engine=engine, n_samples=n_samples, temperature=temperature,
+                  top_p=top_p, max_new_tokens=max_new_tokens, prompt_format=prompt_format, seed=seed,
+                  batch_size=batch_size, progress=progress)

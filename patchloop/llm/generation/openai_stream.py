@@ -26,12 +26,14 @@ class OpenAIStreamGenerator:
     """Requests to ``base_url``'s ``/v1/completions``; ``render`` uses the model's tokenizer."""
 
     def __init__(self, base_url: str, served_name: str, tokenizer, *, name: str, info: dict[str, Any],
-                 concurrency: int = 32, timeout: float = 900.0, adapters=None, on_close=None):
+                 concurrency: int = 32, timeout: float = 900.0, adapters=None, on_close=None,
+                 context: int | None = None):
         import httpx
 
         self.base_url, self.served_name, self.tokenizer = base_url.rstrip("/"), served_name, tokenizer
         self.name, self.info, self.concurrency = name, info, max(1, int(concurrency))
         self.adapters = adapters  # AdapterRegistry or None (engine without LoRA)
+        self.context = context  # prompt + completion tokens the server takes, where known
         self._on_close = on_close
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0),
                                     limits=httpx.Limits(max_connections=self.concurrency + 4))

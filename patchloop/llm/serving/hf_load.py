@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def load_merged(path: str | Path):
-    """``(model, dtype name)``: a catalog name or directory, a ``base+adapter`` checkpoint
+    """``(model, dtype name, tokenizer dir)``: a catalog name or directory, a ``base+adapter`` checkpoint
     merged (one adapter's matmuls folded in: generation runs at the base model's speed)."""
     from transformers import AutoModelForCausalLM
 
@@ -22,4 +22,4 @@ def load_merged(path: str | Path):
 
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     model.to(device).eval()
-    return model, str(dtype).removeprefix("torch.")
+    return model, str(dtype).removeprefix("torch."), adapter or base
