@@ -99,7 +99,7 @@ def model_path(args) -> str:
     """What the arms load: the tiny model's directory, or the model named (it must be there)."""
     if args.model == "tiny":
         return str(args.out / "model")
-    from patchloop.llm.catalog import CATALOG, is_fetched, model_dir
+    from patchloop.llm.catalog.models import CATALOG, is_fetched, model_dir
 
     if args.model in CATALOG and not is_fetched(model_dir(args.model)):
         raise SystemExit(f"error: {args.model} is not fetched yet: run `patchloop model fetch {args.model}` first")
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, path: str) -> int:
     if args.model == "tiny" and stage("tiny model", (args.out / "model" / "config.json").exists()):
-        from patchloop.llm.tiny import init_tiny
+        from patchloop.llm.catalog.tiny import init_tiny
 
         init_tiny(args.out / "model", seed=0)
     decontam = make_tasks(args)

@@ -28,12 +28,12 @@ def demo(quick: bool = _QUICK, tiny: bool = _TINY, model: str = _MODEL, out: Pat
         # A smoke run must not satisfy the full demo's stages, so each gets its own directory.
         run_demo(out or Path("runs/demo-quick" if quick else "runs/demo-tiny"), quick=quick, backend=backend, seed=seed)
         return
-    from patchloop.llm.catalog import CATALOG
+    from patchloop.llm.catalog.models import CATALOG
 
     if model in CATALOG:
         from patchloop.commands.progress import byte_progress
+        from patchloop.llm.catalog.fetch import fetch_model
         from patchloop.llm.errors import LLMError
-        from patchloop.llm.fetch import fetch_model
 
         try:
             with byte_progress(f"fetching {model}") as progress:

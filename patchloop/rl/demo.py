@@ -49,7 +49,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
     """Run (or resume) every stage; return the three headline figures."""
     from patchloop.datagen.functions import FunctionsConfig, scarce_labels
     from patchloop.datagen.run_functions import run_functions
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
     from patchloop.rl.evaluate import evaluate_model
     from patchloop.rl.grpo import run_grpo
     from patchloop.rl.report import write_report

@@ -87,7 +87,7 @@ def run_real_demo(out: str | Path = "runs/demo", *, model: str = DEFAULT_MODEL, 
     """Run (or resume) every stage on ``model``; return pass@1 before and after."""
     from patchloop.datagen.functions import FunctionsConfig
     from patchloop.datagen.run_functions import run_functions
-    from patchloop.llm.catalog import CATALOG, is_fetched, model_dir, resolve_model_path
+    from patchloop.llm.catalog.models import CATALOG, is_fetched, model_dir, resolve_model_path
     from patchloop.rl.demo_report import write_real_report
     from patchloop.rl.rft import run_rft
 

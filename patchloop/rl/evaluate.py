@@ -26,8 +26,8 @@ def load_for_inference(path: str | Path, cpu_threads: int | None = None):
     """Model (LoRA adapters merged) and a left-padding tokenizer for batched generation."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from patchloop.llm.catalog import resolve_model_path
-    from patchloop.llm.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.models import resolve_model_path
     from patchloop.llm.device import pick_device
     from patchloop.rl.common import has_cuda, set_cpu_threads
 

@@ -6,7 +6,7 @@ ones arrive as ``invalid_tool_calls`` (the agent shows them to the model), never
 exception. The prompt ids the model was fed, the sampled token ids and their logprobs ride
 along in ``response_metadata`` so trajectories can be trained on exactly what was sampled;
 a conversation that only grew since the last call is extended by token ids, never
-re-tokenized (:mod:`patchloop.llm.continuation`; ``continued`` in the metadata says so).
+re-tokenized (:mod:`patchloop.llm.serving.continuation`; ``continued`` in the metadata says so).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, PrivateAttr
 
-from patchloop.llm.continuation import Continuations
-from patchloop.llm.toolcalls import parse_tool_calls
+from patchloop.llm.serving.continuation import Continuations
+from patchloop.llm.toolcalls.parse import parse_tool_calls
 
 
 def to_template_messages(messages: Sequence[BaseMessage] | list[dict]) -> list[dict]:
@@ -94,7 +94,7 @@ class HFChatModel(BaseChatModel):
     def engine(self):
         """The loaded model, on first use (loading is slow and needs torch)."""
         if self._engine is None:
-            from patchloop.llm.local import get_local_model
+            from patchloop.llm.serving.local import get_local_model
 
             self._engine = get_local_model(self.model_path, self.adapter_path)
         return self._engine

@@ -23,7 +23,7 @@ from typing import Any
 
 from langchain_core.messages.tool import invalid_tool_call, tool_call
 
-from patchloop.llm.toolcalls import MAX_CALL_CHARS, MAX_CALLS, ParsedOutput, new_call_id
+from patchloop.llm.toolcalls.parse import MAX_CALL_CHARS, MAX_CALLS, ParsedOutput, new_call_id
 
 _DECODER = json.JSONDecoder(strict=False)  # raw newlines inside strings: models write code that way
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)(?:```|\Z)", re.S)

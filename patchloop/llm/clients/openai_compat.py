@@ -34,7 +34,7 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
 from patchloop.llm.errors import LLMError
-from patchloop.llm.toolcalls import OPEN, held_back, new_call_id, parse_tool_calls
+from patchloop.llm.toolcalls.parse import OPEN, held_back, new_call_id, parse_tool_calls
 
 
 class OpenAIChatModel(BaseChatModel):

@@ -2,7 +2,7 @@
 
 llama.cpp is what local users run (Ollama, the llama.cpp server); on a CPU its 4-bit kernels
 decode one sequence several times faster than ``transformers``. This engine gives
-``patchloop serve`` the same calls it makes on :class:`patchloop.llm.local.LocalModel`:
+``patchloop serve`` the same calls it makes on :class:`patchloop.llm.serving.local.LocalModel`:
 ``render`` (the GGUF's own chat template, rendered the way ``transformers`` renders it),
 ``generate`` (token ids in; text, token ids, raw logprobs and a finish reason out) and a
 ``tokenizer`` with ``encode``/``decode``.
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from patchloop.llm.errors import LLMError
-from patchloop.llm.local import Generation, cut_at_stop
-from patchloop.llm.prefix_cache import common_prefix
+from patchloop.llm.serving.local import Generation, cut_at_stop
+from patchloop.llm.serving.prefix_cache import common_prefix
 
 INSTALL_HINT = (
     "llama-cpp-python is not installed: run `bash tools/llamacpp.sh` (builds it for this CPU "
@@ -53,7 +53,7 @@ def import_llama_cpp():
 
 def resolve_gguf(path: str) -> Path:
     """A ``.gguf`` file, a fetched model's directory, or a catalog name (see ``catalog.gguf_path``)."""
-    from patchloop.llm.catalog import gguf_path
+    from patchloop.llm.catalog.models import gguf_path
 
     return gguf_path(path)
 

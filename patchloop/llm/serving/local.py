@@ -1,6 +1,6 @@
 """A local ``transformers`` checkpoint (+ optional PEFT LoRA adapter) that can chat.
 
-Shared by :class:`patchloop.llm.hf.HFChatModel` and ``patchloop serve``, so the agent and
+Shared by :class:`patchloop.llm.clients.hf.HFChatModel` and ``patchloop serve``, so the agent and
 the HTTP server render prompts and sample tokens the same way. Generation goes through
 ``model.generate`` (KV cache on by default); a lock serialises calls because one model
 object is not meant to run two generations at once.
@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patchloop.llm.cpu_attention import use_for_cpu_decoding
 from patchloop.llm.device import pick_device
 from patchloop.llm.errors import LLMError
-from patchloop.llm.prefix_cache import PrefixCache
-from patchloop.llm.row_sampling import sampling_kwargs
+from patchloop.llm.serving.cpu_attention import use_for_cpu_decoding
+from patchloop.llm.serving.prefix_cache import PrefixCache
+from patchloop.llm.serving.row_sampling import sampling_kwargs
 
 
 @dataclass
@@ -92,11 +92,11 @@ class LocalModel:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from patchloop.llm.catalog import resolve_model_path
+        from patchloop.llm.catalog.models import resolve_model_path
 
         path = resolve_model_path(path)
         if adapter is None and Path(path).expanduser().is_dir():  # a run dir, final/ or a bare LoRA adapter
-            from patchloop.llm.checkpoints import resolve_checkpoint
+            from patchloop.llm.catalog.checkpoints import resolve_checkpoint
 
             try:
                 path, adapter = resolve_checkpoint(Path(path).expanduser())
@@ -231,14 +231,14 @@ class LocalModel:
 
     def generate_batch(self, requests: list, *, temperature: float = 0.7, top_p: float = 1.0,
                        seed: int | None = None) -> list[Generation]:
-        """Several prompts decoded together (:mod:`patchloop.llm.batched`)."""
-        from patchloop.llm.batched import generate_batch
+        """Several prompts decoded together (:mod:`patchloop.llm.serving.batched`)."""
+        from patchloop.llm.serving.batched import generate_batch
 
         return generate_batch(self, requests, temperature=temperature, top_p=top_p, seed=seed)
 
     def running_batch(self):
-        """An empty batch that requests join and leave while it decodes (:mod:`patchloop.llm.continuous`)."""
-        from patchloop.llm.continuous import RunningBatch
+        """An empty batch that requests join and leave while it decodes (:mod:`patchloop.llm.serving.continuous`)."""
+        from patchloop.llm.serving.continuous import RunningBatch
 
         return RunningBatch(self)
 

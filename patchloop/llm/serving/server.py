@@ -6,7 +6,7 @@ settings, ``stream`` (SSE, tool-call deltas, a usage chunk on request) and ``usa
 ``return_token_ids`` a non-streamed reply also carries the prompt ids the model was fed and
 the sampled ids (and ``logprobs: true`` their log-probabilities), for RL on what was sampled.
 
-Concurrency: one worker thread owns the model (:class:`patchloop.llm.batcher.Batcher`).
+Concurrency: one worker thread owns the model (:class:`patchloop.llm.serving.batcher.Batcher`).
 Requests that wait together and share sampling settings are decoded in one batch; a request
 alone takes the single-sequence path with KV-prefix reuse. None are dropped and HTTP handling
 stays responsive meanwhile. For serving large models to many users on GPUs, use vLLM
@@ -27,9 +27,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from patchloop.llm.batcher import Batcher
 from patchloop.llm.errors import LLMError
-from patchloop.llm.toolcalls import OPEN, ParsedOutput, held_back, parse_tool_calls
+from patchloop.llm.serving.batcher import Batcher
+from patchloop.llm.toolcalls.parse import OPEN, ParsedOutput, held_back, parse_tool_calls
 
 
 class ChatRequest(BaseModel):
@@ -102,7 +102,7 @@ def _plain_messages(messages: list[dict]) -> list[dict]:
 
 
 class ChatServer:
-    """Routes + the single model worker. ``engine`` is a :class:`patchloop.llm.local.LocalModel`."""
+    """Routes + the single model worker. ``engine`` is a :class:`patchloop.llm.serving.local.LocalModel`."""
 
     def __init__(self, engine, model_id: str, default_max_tokens: int = 512, max_batch: int = 8):
         self.engine, self.model_id, self.default_max_tokens = engine, model_id, default_max_tokens
@@ -311,12 +311,12 @@ def run_server(
 
     import uvicorn
 
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.serving.local import LocalModel
 
     if engine_kind == "llamacpp":
         if adapter:
             raise LLMError("--adapter needs the transformers engine (llama.cpp serves the GGUF as it is)")
-        from patchloop.llm.engines.llamacpp import load_engine
+        from patchloop.llm.serving.engines.llamacpp import load_engine
 
         engine = load_engine(model)
     elif engine_kind == "transformers":

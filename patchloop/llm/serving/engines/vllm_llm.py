@@ -6,7 +6,7 @@ offline ``LLM`` is not meant to be entered from several threads, and one call pe
 would waste its batching, so the calls go to one thread that takes every request waiting and
 hands them to ``LLM.generate`` together, each with its own sampling settings and seed.
 Prompts go in as token ids and the sampled ids come back as they are, so token continuation
-(:mod:`patchloop.llm.continuation`) works the same as on the local engine.
+(:mod:`patchloop.llm.serving.continuation`) works the same as on the local engine.
 
 Not run on the CPU machines patchloop is tested on (no vLLM there); its tests drive it with a
 stand-in that has vLLM's ``generate`` signature and output shape.
@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from patchloop.llm.local import Generation, LocalModel, cut_at_stop
+from patchloop.llm.serving.local import Generation, LocalModel, cut_at_stop
 
 
 class VLLMEngine:

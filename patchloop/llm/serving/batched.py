@@ -5,9 +5,9 @@ at once costs little more per step than one (``bench/inference.py`` measures it)
 left-padded to the longest; each row keeps its own limits: its own ``max_new_tokens``, stop
 strings, cancel event and token callback, enforced by one stopping criterion that answers
 per row, so a finished row stops counting while the others go on. Rows share the sampling
-settings (``generate`` takes one temperature), which is why :class:`patchloop.llm.server`
+settings (``generate`` takes one temperature), which is why :class:`patchloop.llm.serving.server`
 groups requests by them; a row with its own seed is drawn from its own generator
-(:mod:`patchloop.llm.row_sampling`).
+(:mod:`patchloop.llm.serving.row_sampling`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class BatchRequest:
 def request_finished(r: BatchRequest, new, eos_ids: set[int], tokenizer) -> bool:
     """Whether a row with generated tokens ``new`` (a list or a 1-d tensor) is done: its token
     limit, its cancel event, an end-of-sequence token, or one of its stop strings in the tail.
-    Shared by :func:`generate_batch` and :mod:`patchloop.llm.continuous`."""
+    Shared by :func:`generate_batch` and :mod:`patchloop.llm.serving.continuous`."""
     if len(new) >= r.max_new_tokens or (r.cancel is not None and r.cancel.is_set()):
         return True
     if len(new) and int(new[-1]) in eos_ids:
@@ -78,10 +78,10 @@ class _Rows:
 
 def generate_batch(lm, reqs: list[BatchRequest], *, temperature: float = 0.7, top_p: float = 1.0,
                    seed: int | None = None) -> list:
-    """One :class:`patchloop.llm.local.Generation` per request, in order."""
+    """One :class:`patchloop.llm.serving.local.Generation` per request, in order."""
     from transformers import StoppingCriteriaList
 
-    from patchloop.llm.row_sampling import sampling_kwargs
+    from patchloop.llm.serving.row_sampling import sampling_kwargs
 
     torch = lm._torch
     for r in reqs:

@@ -8,10 +8,10 @@ had already finished. Here a :class:`RunningBatch` keeps one KV cache for the ro
 left-padded to the longest (the attention mask hides the padding, and each row's positions are
 its own), and each step feeds every row its last token. A new request is prefilled alone,
 extending the KV cache of its conversation's earlier turn where one is kept
-(:mod:`patchloop.llm.prefix_cache`), and its cache is padded into the batch; a finished row's
+(:mod:`patchloop.llm.serving.prefix_cache`), and its cache is padded into the batch; a finished row's
 cache is taken out (and kept for that conversation's next turn), and columns that only pad
 are cut. Each row samples with its own temperature, top-p and seeded generator, drawing the
-same random numbers as :mod:`patchloop.llm.row_sampling` does inside ``generate``, so rows
+same random numbers as :mod:`patchloop.llm.serving.row_sampling` does inside ``generate``, so rows
 need not share settings to share a batch.
 """
 
@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from patchloop.llm.batched import BatchRequest, request_finished
 from patchloop.llm.errors import LLMError
-from patchloop.llm.row_sampling import candidates, draw, seeded_generator
+from patchloop.llm.serving.batched import BatchRequest, request_finished
+from patchloop.llm.serving.row_sampling import candidates, draw, seeded_generator
 
 
 @dataclass
@@ -70,7 +70,7 @@ def _left_pad(t, width: int, dim: int, torch):
 
 
 class RunningBatch:
-    """The rows decoding together on ``lm`` (a :class:`patchloop.llm.local.LocalModel`)."""
+    """The rows decoding together on ``lm`` (a :class:`patchloop.llm.serving.local.LocalModel`)."""
 
     def __init__(self, lm):
         self.lm, self.torch = lm, lm._torch
@@ -143,7 +143,7 @@ class RunningBatch:
         return rows
 
     def result(self, row: Row):
-        """The :class:`patchloop.llm.local.Generation` of a finished row."""
+        """The :class:`patchloop.llm.serving.local.Generation` of a finished row."""
         return self.lm.generation(row.tokens, row.logprobs, len(row.req.prompt), row.req.stop,
                                   {"cached_prompt_tokens": row.cached})
 

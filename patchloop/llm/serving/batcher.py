@@ -1,16 +1,16 @@
 """Batching for ``patchloop serve``: requests decode together.
 
 One thread owns the model. On an engine that can keep a batch running (the transformers
-engine, :mod:`patchloop.llm.continuous`), that thread batches continuously: before every
+engine, :mod:`patchloop.llm.serving.continuous`), that thread batches continuously: before every
 decode step it admits the requests waiting, up to ``max_batch`` rows, and a row leaves the
 step it finishes, whatever the others' settings and lengths. A request alone is the batch of
-one, reusing its conversation's KV prefix (:mod:`patchloop.llm.prefix_cache`) as the
+one, reusing its conversation's KV prefix (:mod:`patchloop.llm.serving.prefix_cache`) as the
 single-sequence path does, so an agent at a terminal and a batch of agents take one path.
 
 On an engine with only a whole-batch call (``generate_batch``), the thread takes the oldest
 waiting request, waits a moment (``gather_s``) for the requests arriving with it, and decodes
 every waiting request that can share its batch (same temperature and top-p; a seeded request
-samples from its own generator, :mod:`patchloop.llm.row_sampling`) in one call; requests
+samples from its own generator, :mod:`patchloop.llm.serving.row_sampling`) in one call; requests
 that arrive meanwhile wait for the next batch. The moment matters there: clients whose
 replies came out of one batch send their next requests within milliseconds of each other,
 and without it the first would start alone and the rest wait for its whole decode. An engine
@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from patchloop.llm.batched import BatchRequest
+from patchloop.llm.serving.batched import BatchRequest
 
 
 @dataclass
@@ -162,7 +162,7 @@ class Batcher:
 
     def _admit(self, batch, job: _Job) -> None:
         """Start ``job`` in the running batch; a prompt it cannot take fails that job alone."""
-        from patchloop.llm.continuous import Row
+        from patchloop.llm.serving.continuous import Row
 
         if not job.future.set_running_or_notify_cancel():
             return

