@@ -182,7 +182,7 @@ def given_tasks(tasks: Path) -> None:
 
 def humaneval(args, model: str | Path, name: str) -> dict[str, bool]:
     """Per-problem greedy verdicts of ``model`` (resumable under ``OUT/eval/<name>``)."""
-    from patchloop.evals.func_eval import load_func_problems
+    from patchloop.evals.func.evaluate import load_func_problems
     from patchloop.rl.demo_real import finished_humaneval, humaneval_pass, per_problem
 
     problems = load_func_problems("humaneval")

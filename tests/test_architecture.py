@@ -31,7 +31,7 @@ TOP = {"cli", "commands", "__main__"}  # the front end: may import everything, i
 
 
 def _module_name(path: Path, root: Path) -> list[str]:
-    """``patchloop/evals/func.py`` -> ``["patchloop", "evals", "func"]`` (a package's
+    """``patchloop/evals/passk.py`` -> ``["patchloop", "evals", "passk"]`` (a package's
     ``__init__.py`` is the package itself)."""
     parts = [root.name, *path.relative_to(root).with_suffix("").parts]
     return parts[:-1] if parts[-1] == "__init__" else parts

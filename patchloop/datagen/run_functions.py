@@ -23,7 +23,7 @@ from patchloop.datagen.functions import (
     generate,
     hf_rows,
 )
-from patchloop.evals.func import grade_function_batch
+from patchloop.evals.func.grade import grade_function_batch
 from patchloop.types import FunctionTask, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
 
 VERIFY_CHUNK = 64

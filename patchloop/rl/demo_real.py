@@ -36,7 +36,7 @@ PLAN = {"tasks": 160, "subset": 40, "eval_tokens": 384, "batch": 16,
 
 def humaneval_subset(n: int, seed: int) -> dict:
     """``n`` HumanEval problems drawn with ``seed`` (in task order): fixed across runs."""
-    from patchloop.evals.func_eval import load_func_problems
+    from patchloop.evals.func.evaluate import load_func_problems
 
     problems = load_func_problems("humaneval")
     ids = sorted(random.Random(seed).sample(sorted(problems), min(n, len(problems))),
@@ -48,7 +48,7 @@ def humaneval_pass(model: str | Path, problems: dict, out: Path, *, backend: str
                    max_new_tokens: int = PLAN["eval_tokens"], prompt_format: str = "chat",
                    batch_size: int = PLAN["batch"]) -> dict:
     """Greedy pass@1 of ``model`` on ``problems`` (chat format unless told); resumable through ``out``."""
-    from patchloop.evals.func_eval import evaluate_function_samples
+    from patchloop.evals.func.evaluate import evaluate_function_samples
     from patchloop.rl.evaluate import sample_completions
 
     if (done := finished_humaneval(out)) is not None:

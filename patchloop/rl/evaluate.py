@@ -100,7 +100,7 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
 
     A finished ``summary.json`` for the same settings is returned as is (resumable stages).
     """
-    from patchloop.evals.func import grade_function_batch
+    from patchloop.evals.func.grade import grade_function_batch
 
     out = Path(out_dir)
     settings = {"model": str(model_path), "data": str(data_path), "split": split, "levels": levels,
@@ -157,7 +157,7 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
     Each line keeps the model's ``raw`` text, which is what the grader reads, as the reward does,
     and the code extracted from it as ``completion``.
     """
-    from patchloop.evals.func_eval import progress_bar
+    from patchloop.evals.func.evaluate import progress_bar
 
     if n_samples < 1:
         raise ValueError("n_samples must be at least 1")

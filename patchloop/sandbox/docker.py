@@ -1,6 +1,6 @@
 """``DockerSandbox``: one long-lived, locked-down container per workspace.
 
-The container's PID 1 is ``runner.py``: a one-line ``python3 -c`` bootstrap (``boot.BOOT``)
+The container's PID 1 is ``runner/server.py``: a one-line ``python3 -c`` bootstrap (``boot.BOOT``)
 reads the runner's modules as the first line of stdin, so nothing is written into the read-only
 image. Commands then travel as JSON lines over the container's attached stdin/stdout: a round
 trip costs a few milliseconds (mostly ``bash`` starting) instead of the 100+ a ``docker exec``

@@ -65,7 +65,7 @@ def test_per_problem_reads_the_graders_per_task_file(tmp_path):
 def test_humaneval_pass_never_reports_ungraded_samples_as_a_pass_rate(tmp_path, monkeypatch):
     """A grading sandbox that failed counts every sample as a failure: that is refused, and a rerun
     grades again instead of reading the cached summary back."""
-    import patchloop.evals.func_eval as func_eval
+    import patchloop.evals.func.evaluate as func_eval
     import patchloop.rl.evaluate as evaluate
     from patchloop.rl.demo_real import finished_humaneval, humaneval_pass
 

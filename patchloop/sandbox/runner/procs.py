@@ -1,4 +1,4 @@
-"""Process control for the command runner (``runner.py``): the libc calls ``os`` lacks
+"""Process control for the command runner (``runner/server.py``): the libc calls ``os`` lacks
 (``prctl``, dropping capabilities), sweeping every leftover process, reaping children, a
 SIGCHLD wake-up that never polls, and the cgroup's OOM-kill counter.
 

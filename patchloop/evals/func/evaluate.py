@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from patchloop.evals.func import grade_function_batch
+from patchloop.evals.func.grade import grade_function_batch
 from patchloop.evals.passk import mean_pass_at_k, pass_at_k
 from patchloop.types import (
     FunctionTask,

@@ -14,7 +14,7 @@ import os
 import signal
 
 if __package__:  # imported from the package (host side, tests)
-    from patchloop.evals.func_codec import CodecError, decode, encode, recv, send
+    from patchloop.evals.func.codec import CodecError, decode, encode, recv, send
 else:  # a file in the sandbox, imported while func_server.py has this directory on sys.path
     from func_codec import CodecError, decode, encode, recv, send
 

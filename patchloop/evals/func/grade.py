@@ -29,16 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.evals.extract import build_program, defines, extract_completion  # noqa: F401 -- the grader's API
-from patchloop.evals.func_codec import CodecError, decode, values_equal
+from patchloop.evals.func.codec import CodecError, decode, values_equal
 from patchloop.sandbox.base import SandboxError
 from patchloop.types import FunctionTask, Record
 
 PASS, FAIL, TIMEOUT, ERROR = "PASS", "FAIL", "TIMEOUT", "ERROR"
 CHUNK = 32  # samples per server run: bounds the output size and what one crash can cost
 _HERE = Path(__file__).parent
-# The in-sandbox grader server and every module it imports: all of them travel into the sandbox.
-SERVER_FILES = ("func_server.py", "func_judge.py", "func_proxy.py", "func_candidate.py", "func_procs.py",
-                "func_scratch.py", "func_codec.py")
+# The in-sandbox grader server and every module it imports: all of them travel into the sandbox,
+# where they sit side by side under these names (the name there: the file in this package), and
+# import each other by those names.
+SERVER_FILES = {"func_server.py": "server.py", "func_judge.py": "judge.py", "func_proxy.py": "proxy.py",
+                "func_candidate.py": "candidate.py", "func_procs.py": "procs.py",
+                "func_scratch.py": "scratch.py", "func_codec.py": "codec.py"}
 
 
 @dataclass
@@ -161,7 +164,7 @@ def _run_chunk(sandbox: Any, jobs: list[dict], tests: list[dict], limits: FuncLi
     import shlex
 
     where = f"/tmp/plfunc-{secrets.token_hex(8)}"
-    files = {name: (_HERE / name).read_text(encoding="utf-8") for name in SERVER_FILES}
+    files = {name: (_HERE / source).read_text(encoding="utf-8") for name, source in SERVER_FILES.items()}
     files["jobs.json"] = json.dumps({"jobs": jobs, "limits": vars(limits)})
     files.update({f"test-{i}.json": json.dumps(t) for i, t in enumerate(tests)})
     sandbox.write_file(f"{where}/bundle.json", json.dumps(files))

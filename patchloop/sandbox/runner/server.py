@@ -2,8 +2,8 @@
 """patchloop's command runner: the one place where a sandbox command is started, capped and killed.
 
 Standard library only: this file and the modules it imports (``RUNNER_FILES`` in
-``patchloop.sandbox.client``) travel into the sandbox the same way for both backends, as the
-first line of the stdin of a one-line ``python3 -c`` bootstrap (``client.BOOT``), so both
+``patchloop.sandbox.boot``) travel into the sandbox the same way for both backends, as the
+first line of the stdin of a one-line ``python3 -c`` bootstrap (``boot.BOOT``), so both
 run commands with the very same ``run_command``. Its parts: ``runner_output`` (output capping),
 ``runner_procs`` (libc calls, sweeping and reaping) and ``runner_mounts`` (the local backend's
 mount lock-down).
@@ -34,9 +34,9 @@ import sys
 import time
 
 if __package__:  # imported from the package (host side, tests)
-    from patchloop.sandbox import runner_procs as procs
-    from patchloop.sandbox.runner_mounts import lock_down_mounts
-    from patchloop.sandbox.runner_output import OutputCap
+    from patchloop.sandbox.runner import procs
+    from patchloop.sandbox.runner.mounts import lock_down_mounts
+    from patchloop.sandbox.runner.output import OutputCap
 else:  # booted into a sandbox: BOOT ran each of the runner's modules under its own top-level name
     import runner_procs as procs
     from runner_mounts import lock_down_mounts
@@ -264,5 +264,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         serve(sys.argv[2:])
     else:
-        sys.exit("usage: python -m patchloop.sandbox.runner --serve [--workspace DIR --tmp-bytes N] "
+        sys.exit("usage: python -m patchloop.sandbox.runner.server --serve [--workspace DIR --tmp-bytes N] "
                  "[--oom-file F|none] [--flags drop-caps,subreaper]")

@@ -15,8 +15,8 @@ import resource
 import sys
 
 if __package__:  # imported from the package (host side, tests)
-    from patchloop.evals.func_codec import decode, encode, recv, send
-    from patchloop.evals.func_procs import PR_SET_NO_NEW_PRIVS, prctl
+    from patchloop.evals.func.codec import decode, encode, recv, send
+    from patchloop.evals.func.procs import PR_SET_NO_NEW_PRIVS, prctl
 else:  # a file in the sandbox, imported while func_server.py has this directory on sys.path
     from func_codec import decode, encode, recv, send
     from func_procs import PR_SET_NO_NEW_PRIVS, prctl

@@ -1,9 +1,9 @@
 """In-sandbox fork server for function-level grading. Standard library only.
 
-Copied into a sandbox with its sibling modules (``SERVER_FILES`` in ``patchloop.evals.func``)
+Copied into a sandbox with its sibling modules (``SERVER_FILES`` in ``patchloop.evals.func.grade``)
 and run as ``exec python3 -I func_server.py BATCH_DIR``; one run grades a whole chunk of
 samples, so a batch pays one interpreter start (and one import of the test machinery) instead
-of one per sample. The host side lives in ``patchloop.evals.func``, which also imports the value
+of one per sample. The host side lives in ``patchloop.evals.func.grade``, which also imports the value
 codec (``func_codec``). This file is the server and this docstring the whole protocol; each
 process has its module: ``func_judge`` (with ``func_proxy``, its view of the candidate),
 ``func_candidate``, and ``func_procs`` / ``func_scratch`` for the clean-up between samples.
@@ -74,10 +74,10 @@ import sys
 import time
 
 if __package__:  # imported from the package (host side, tests) ...
-    from patchloop.evals import func_procs as procs
-    from patchloop.evals.func_codec import CodecError, recv
-    from patchloop.evals.func_judge import judge_main
-    from patchloop.evals.func_scratch import scratch_restore, scratch_snapshot
+    from patchloop.evals.func import procs
+    from patchloop.evals.func.codec import CodecError, recv
+    from patchloop.evals.func.judge import judge_main
+    from patchloop.evals.func.scratch import scratch_restore, scratch_snapshot
 else:  # ... or run in a sandbox from the directory the host wrote SERVER_FILES into
     _HERE = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, _HERE)

@@ -17,10 +17,10 @@ import tempfile
 import time
 
 if __package__:  # imported from the package (host side, tests)
-    from patchloop.evals import func_procs as procs
-    from patchloop.evals.func_candidate import candidate_main
-    from patchloop.evals.func_codec import encode, send
-    from patchloop.evals.func_proxy import (
+    from patchloop.evals.func import procs
+    from patchloop.evals.func.candidate import candidate_main
+    from patchloop.evals.func.codec import encode, send
+    from patchloop.evals.func.proxy import (
         CandidateDied,
         CandidateError,
         CandidateSetupFailed,

@@ -1,4 +1,4 @@
-"""The local backend's mount lock-down, done by the command runner (``runner.py``) in its
+"""The local backend's mount lock-down, done by the command runner (``runner/server.py``) in its
 private mount namespace before it serves: fresh size-limited /tmp and /dev/shm, a /dev of
 harmless devices only, and every other mount but the workspace read-only.
 
@@ -14,8 +14,8 @@ import errno
 import os
 
 if __package__:  # imported from the package (host side, tests)
-    from patchloop.sandbox.runner_procs import libc
-else:  # booted into a sandbox, where the runner's modules are top-level (see runner.py)
+    from patchloop.sandbox.runner.procs import libc
+else:  # booted into a sandbox, where the runner's modules are top-level (see server.py)
     from runner_procs import libc
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384

@@ -1,4 +1,4 @@
-"""Head+tail output capping for the command runner (``runner.py``) and the host.
+"""Head+tail output capping for the command runner (``runner/server.py``) and the host.
 
 Standard library only: this module is part of the runner, which ships into containers, and the
 host (``patchloop.sandbox.base.cap_text``) caps collected strings with the same class, so a log
