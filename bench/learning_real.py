@@ -41,7 +41,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from patchloop.rl.learning_bench import (
+from patchloop.demo.learning_bench import (
     METHODS,
     REAL_MODEL,
     arm_command,
@@ -182,8 +182,8 @@ def given_tasks(tasks: Path) -> None:
 
 def humaneval(args, model: str | Path, name: str) -> dict[str, bool]:
     """Per-problem greedy verdicts of ``model`` (resumable under ``OUT/eval/<name>``)."""
+    from patchloop.demo.real import finished_humaneval, humaneval_pass, per_problem
     from patchloop.evals.func.evaluate import load_func_problems
-    from patchloop.rl.demo_real import finished_humaneval, humaneval_pass, per_problem
 
     problems = load_func_problems("humaneval")
     ids = sorted(problems, key=lambda t: int(t.split("/")[-1]))[:args.humaneval_limit]

@@ -31,6 +31,8 @@ ALLOWED = {
     "datagen": {"types", "sandbox", "evals", "llm"},
     "agent": {"types", "sandbox", "llm", "evals"},
     "rl": {"types", "sandbox", "llm", "evals", "agent", "datagen"},
+    # the demo sits on top, beside the front end: it may use every package, none may use it
+    "demo": {"types", "sandbox", "llm", "evals", "agent", "datagen", "rl"},
 }
 TOP = {"cli", "commands", "__main__"}  # the front end: may import everything, imported by nothing below
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from patchloop.rl.report import inline_png, plot_training, read_metrics
+from patchloop.evals.training_report import inline_png, plot_training, read_metrics
 
 
 def plot_before_after(figures: dict, png: Path) -> None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from patchloop.rl.demo import CONFIGS
-from patchloop.rl.demo_real import FAMILIES as REAL_FAMILIES
+from patchloop.demo.real import FAMILIES as REAL_FAMILIES
+from patchloop.demo.tiny import CONFIGS
 
 METHODS = ("grpo", "rft", "dpo")
 REAL_MODEL = "qwen2.5-coder-0.5b-instruct"

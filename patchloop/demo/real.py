@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from patchloop.demo.tiny import CONFIGS, stage
 from patchloop.rl.config import load_config
-from patchloop.rl.demo import CONFIGS, _stage
 from patchloop.rl.sample_config import RFTRunConfig
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -87,8 +87,8 @@ def run_real_demo(out: str | Path = "runs/demo", *, model: str = DEFAULT_MODEL, 
     """Run (or resume) every stage on ``model``; return pass@1 before and after."""
     from patchloop.datagen.functions import FunctionsConfig
     from patchloop.datagen.run_functions import run_functions
+    from patchloop.demo.report import write_real_report
     from patchloop.llm.catalog.models import CATALOG, is_fetched, model_dir, resolve_model_path
-    from patchloop.rl.demo_report import write_real_report
     from patchloop.rl.rft import run_rft
 
     console = console or Console()
@@ -108,7 +108,7 @@ def run_real_demo(out: str | Path = "runs/demo", *, model: str = DEFAULT_MODEL, 
     elif model not in CATALOG and not (Path(model).expanduser() / "config.json").exists():
         raise ValueError(f"{model}: neither a catalog model (`patchloop model list`) nor a checkpoint directory")
     resolve_model_path(model)
-    timed("tasks", lambda: _stage(
+    timed("tasks", lambda: stage(
         console, "verified tasks", lambda: (out / "tasks" / "fingerprint.json").exists(),
         lambda: run_functions(FunctionsConfig(n=PLAN["tasks"], seed=seed, families=FAMILIES),
                               out / "tasks", backend=backend, progress=True)))
@@ -117,7 +117,7 @@ def run_real_demo(out: str | Path = "runs/demo", *, model: str = DEFAULT_MODEL, 
     before = timed("eval_before", lambda: humaneval_pass(model, problems, out / "eval" / "before",
                                                          backend=backend, seed=seed))
     cfg = rft_config(out, model, seed)
-    timed("rft", lambda: _stage(console, "RFT (sample, keep what passes, LoRA SFT)",
+    timed("rft", lambda: stage(console, "RFT (sample, keep what passes, LoRA SFT)",
                                 lambda: (out / "rft" / "final").exists(), lambda: run_rft(cfg)))
     console.print("[bold]- HumanEval pass@1 after[/bold]")
     after = timed("eval_after", lambda: humaneval_pass(out / "rft" / "final", problems, out / "eval" / "after",

@@ -34,7 +34,8 @@ PLANS = {
 }
 
 
-def _stage(console: Console, name: str, done: Callable[[], bool], run: Callable[[], object]) -> None:
+def stage(console: Console, name: str, done: Callable[[], bool], run: Callable[[], object]) -> None:
+    """Run one stage unless ``done()`` says its output is there already (a resumed demo)."""
     if done():
         console.print(f"[dim]- {name}: done earlier, skipped[/dim]")
         return
@@ -49,10 +50,10 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
     """Run (or resume) every stage; return the three headline figures."""
     from patchloop.datagen.functions import FunctionsConfig, scarce_labels
     from patchloop.datagen.run_functions import run_functions
+    from patchloop.evals.training_report import write_report
     from patchloop.llm.catalog.tiny import init_tiny
     from patchloop.rl.evaluate import evaluate_model
     from patchloop.rl.grpo import run_grpo
-    from patchloop.rl.report import write_report
     from patchloop.rl.sft import run_sft
 
     console = console or Console()
@@ -67,9 +68,9 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
                            [*common, f"model.name_or_path={out / 'sft' / 'final'}",
                             f"train.output_dir={out / 'grpo'}", *plan["grpo"]])
 
-    _stage(console, "tiny model", lambda: (model_dir / "config.json").exists(),
+    stage(console, "tiny model", lambda: (model_dir / "config.json").exists(),
            lambda: init_tiny(model_dir, seed=seed))
-    _stage(console, "tasks", lambda: (tasks_dir / "fingerprint.json").exists(),
+    stage(console, "tasks", lambda: (tasks_dir / "fingerprint.json").exists(),
            lambda: run_functions(FunctionsConfig(n=plan["n"], seed=seed, families=FAMILIES,
                                                  **scarce_labels(plan["n"], LABELLED_HARD)),
                                  tasks_dir, backend=backend, progress=True))
@@ -81,9 +82,9 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
                               seed=seed)
 
     before = ev(model_dir, "before")
-    _stage(console, "SFT", lambda: (out / "sft" / "DONE.json").exists(), lambda: run_sft(sft_cfg))
+    stage(console, "SFT", lambda: (out / "sft" / "DONE.json").exists(), lambda: run_sft(sft_cfg))
     after_sft = ev(out / "sft" / "final", "after_sft")
-    _stage(console, "GRPO", lambda: (out / "grpo" / "DONE.json").exists(), lambda: run_grpo(grpo_cfg))
+    stage(console, "GRPO", lambda: (out / "grpo" / "DONE.json").exists(), lambda: run_grpo(grpo_cfg))
     after_grpo = ev(out / "grpo" / "final", "after_grpo")
     evals = {"before SFT": before, "after SFT": after_sft, "after GRPO": after_grpo}
     report = write_report(out, evals, sft_metrics=out / "sft" / "metrics.jsonl",
