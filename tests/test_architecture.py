@@ -267,3 +267,23 @@ def test_the_front_end_imports_its_commands_plainly():
            if isinstance(node, ast.Call) and ast.unparse(node.func) in {"importlib.import_module", "__import__",
                                                                          "import_module"}]
     assert not bad, "a module imported by name string hides its arrow from these tests:\n" + "\n".join(bad)
+
+
+# A command's signature is its argument list, as long as its options; what it may not grow is
+# the body. Entries here are known debt, each with where its logic is to go.
+LONG_COMMANDS = {
+    "evaluate.py:func": "sample-then-grade belongs beside the generation interface (eval func --model)",
+}
+
+
+def test_commands_parse_arguments_and_call_one_function():
+    long = []
+    for f in [ROOT / "cli.py", *sorted((ROOT / "commands").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            body = node.body[1:] if ast.get_docstring(node) is not None and len(node.body) > 1 else node.body
+            lines = node.end_lineno - body[0].lineno + 1
+            if lines > 40 and f"{f.name}:{node.name}" not in LONG_COMMANDS:
+                long.append(f"{_where(f)}:{node.name} has a {lines}-line body")
+    assert not long, "commands only parse arguments; move the pipeline into its package:\n" + "\n".join(long)

@@ -132,6 +132,19 @@ def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", san
     return {**fingerprint, "overlap": report}
 
 
+def describe(fp: dict, out: Path) -> list[str]:
+    """What a run's fingerprint says, in lines for the terminal: what was written to ``out``,
+    what was dropped and why, and how much the splits overlap."""
+    counts = ", ".join(f"{k} {v}" for k, v in fp["counts"].items())
+    st, g = fp["stats"], fp["overlap"]["ngram_n"]
+    return [f"wrote {counts} tasks to {out} (config {fp['config_hash']})",
+            f"drawn {st['drawn']}, duplicates {st['duplicate']}, failed verification "
+            f"{st['failed_verification']}, dropped for overlap {st['overlap_dropped']}",
+            *(f"overlap {pair}: exact {fig['exact']}, covered by {g}-grams {fig['covered']}, "
+              f"sharing any {g}-gram {fig['any_shared_ngram']}/{fig['tasks']}"
+              for pair, fig in fp["overlap"]["pairs"].items())]
+
+
 def _histogram(values) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in values:
