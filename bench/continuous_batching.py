@@ -2,7 +2,7 @@
 
 ``clients`` threads each send ``requests`` chat requests one after another (a datagen worker
 or an agent waits for its reply before it sends again), through
-:class:`patchloop.llm.batcher.Batcher` on one loaded model: first with whole batches (a batch
+:class:`patchloop.llm.serving.batcher.Batcher` on one loaded model: first with whole batches (a batch
 decodes until its longest row ends), then continuously (rows join and leave a running batch).
 The instructions ask for replies of very different lengths, as a teacher's prompts do, and
 every request is seeded, so both modes draw the same random numbers for the same request.
@@ -38,7 +38,7 @@ INSTRUCTIONS = [
 
 def run_mode(engine, continuous: bool, args) -> dict:
     """Every client's requests through one Batcher; wall time, tokens and per-request latency."""
-    from patchloop.llm.batcher import Batcher
+    from patchloop.llm.serving.batcher import Batcher
 
     batcher = Batcher(engine, max_batch=args.clients, continuous=continuous)
     tokens, latencies, lock = [], [], threading.Lock()
@@ -79,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
     from rich.console import Console
 
-    from patchloop.llm.local import get_local_model
+    from patchloop.llm.serving.local import get_local_model
 
     console = Console(stderr=True)
     engine = get_local_model(args.model)

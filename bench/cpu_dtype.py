@@ -46,7 +46,7 @@ def measure(path: str, dtype, tokens: int, prefill: int) -> dict:
 def main() -> None:
     import torch
 
-    from patchloop.llm.catalog import resolve_model_path
+    from patchloop.llm.catalog.models import resolve_model_path
     from patchloop.llm.device import cpu_has_fast_bf16
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -2,7 +2,7 @@
 
 Each engine is one stage: open the engine on the model (timed: a server's start counts),
 sample every problem with the chat prompt and the grader's stop rule through
-``patchloop.evals.func_sample`` (timed), grade in the sandbox, and write
+``patchloop.evals.func.sample`` (timed), grade in the sandbox, and write
 ``bench/results/engines/<stage>.json`` (per-problem verdicts, seconds, tokens, engine, dtype,
 machine, commit). ``report`` prints the table and the ratios from the records alone.
 
@@ -35,8 +35,8 @@ def stage_name(engine: str, dtype: str | None, limit: int | None) -> str:
 
 
 def run_stage(args, engine: str) -> Path:
-    from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems
-    from patchloop.evals.func_sample import sample_completions
+    from patchloop.evals.func.evaluate import evaluate_function_samples, load_func_problems
+    from patchloop.evals.func.sample import sample_completions
     from patchloop.evals.stages import write_stage
     from patchloop.llm.generation.engines import open_generator
 

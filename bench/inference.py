@@ -62,7 +62,7 @@ def autogroup() -> str:
 
 def load(name: str, dtype: str):
     os.environ["PATCHLOOP_DTYPE"] = dtype
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.serving.local import LocalModel
 
     return LocalModel(name)
 
@@ -140,7 +140,7 @@ def conversation_pair(engine, args) -> dict:
 def llamacpp_conversation(name: str, args) -> dict | str:
     """The same conversation on the llama.cpp engine (the fast path for one user at a terminal)."""
     try:
-        from patchloop.llm.engines.llamacpp import load_engine
+        from patchloop.llm.serving.engines.llamacpp import load_engine
 
         engine = load_engine(name, n_ctx=16384)
     except Exception as e:  # noqa: BLE001 -- no working build here: say so in the results

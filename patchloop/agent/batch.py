@@ -107,6 +107,31 @@ def run_batch(tasks: list[Task], out: str | Path, *, model_spec: str, base_url: 
     return summary
 
 
+def select_tasks(dataset: str, instances: str | None, on_error: Callable[[Exception], None]) -> list[Task]:
+    """The readable instances of ``dataset`` (``on_error`` hears of each unreadable one), or only
+    those ``instances`` names (comma-separated). ``ValueError`` (one line) when an id is not in
+    the dataset, since a typo must not start (or silently shrink) a long run, or none is left;
+    ``FileNotFoundError``/``ValueError`` from reading the dataset pass through."""
+    from patchloop.evals.datasets import load_tasks
+
+    tasks = load_tasks(dataset, on_error=on_error)
+    if instances:
+        wanted = [i.strip() for i in instances.split(",") if i.strip()]
+        unknown = sorted(set(wanted) - {t.instance_id for t in tasks})
+        if unknown:
+            raise ValueError(f"--instances names {len(unknown)} id(s) not in {dataset}: "
+                             f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}")
+        tasks = [t for t in tasks if t.instance_id in set(wanted)]
+    if not tasks:
+        raise ValueError(f"no readable instances in {dataset}")
+    return tasks
+
+
+def finished_count(tasks: list[Task], out: Path) -> int:
+    """How many of ``tasks`` a run directory already holds a finished prediction for."""
+    return len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
+
+
 def _run_ray(todo: list[Task], args: tuple, workers: int, record: Callable[[dict], None], address: str | None) -> None:
     """Each instance a Ray task with its own sandbox; the driver alone writes the outputs."""
     import ray

@@ -122,9 +122,9 @@ def _coerce(value: Any, spec: dict) -> tuple[Any, str | None]:
 
 def salvage_message(ai, tool_names) -> Any:
     """``ai`` with the calls a strict parser missed read out of its text (see
-    :mod:`patchloop.llm.toolcall_salvage`); unchanged when it already calls a tool or
+    :mod:`patchloop.llm.toolcalls.salvage`); unchanged when it already calls a tool or
     holds nothing call-like. The text as sampled stays in ``response_metadata``."""
-    from patchloop.llm.toolcall_salvage import salvage_tool_calls
+    from patchloop.llm.toolcalls.salvage import salvage_tool_calls
 
     if ai.tool_calls or not isinstance(ai.content, str):
         return ai

@@ -52,7 +52,7 @@ def fit_context(messages: list[AnyMessage], context_tokens: int, reserve: int = 
     state keeps every message in full, only the copy sent to the model is shortened. A small
     window gets a second, harder pass (old output cut to a line). A shortened copy carries no
     message id: it is not the message it was cut from, and a local model extends a turn's
-    token ids only from a reply it sees unchanged (:mod:`patchloop.llm.continuation`).
+    token ids only from a reply it sees unchanged (:mod:`patchloop.llm.serving.continuation`).
     """
     budget = context_tokens - reserve
     out = list(messages)

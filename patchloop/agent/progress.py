@@ -5,7 +5,7 @@ reply it had written before (``sed`` the fix, run the tests, ``sed`` again, ...)
 ran a ``sed -i`` whose pattern matched nothing (``text[: width]`` is a bracket expression
 to sed), read ``exit code 0`` and went on as if the file had changed. Both are told to the
 model with the step's result; a repeated reply also makes the next one sample warmer
-(``graph.retry_sampling``). A reply that repeated an earlier one and got the same results is
+(``budget.retry_sampling``). A reply that repeated an earlier one and got the same results is
 left out of what the model is sent next (``without_repeats``): it copies what it sees, so each
 copy it is shown makes the next copy likelier.
 """

@@ -19,7 +19,7 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call
 
 from patchloop.agent.call_repair import salvage_message
 from patchloop.agent.state import AgentConfig
-from patchloop.llm.toolcalls import new_call_id
+from patchloop.llm.toolcalls.parse import new_call_id
 
 _BLOCK = re.compile(r"```(?:bash|sh|shell|console)?[ \t]*\n(.*?)```", re.S)
 SUBMIT = "submit"  # the command that ends the episode

@@ -17,8 +17,11 @@ import posixpath
 import re
 import shlex
 
+from pydantic import ValidationError
+
 from patchloop.agent import edit_indent, localize, submit_review, test_select
 from patchloop.agent import repomap as rm
+from patchloop.agent.call_repair import repair_arguments
 from patchloop.agent.state import AgentConfig
 
 QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}  # no bytecode litter in the workspace
@@ -305,6 +308,32 @@ def _did_you_mean(text: str, old: str) -> str:
     block = "\n".join(lines[where:where + n])
     hint = " (the whitespace differs)" if block.split() == old.split() else ""
     return f" Did you mean lines {where + 1}-{where + n}{hint}?\n{block}"
+
+
+def workspace_diff(tools: SandboxTools) -> str:
+    """The diff of the workspace the tools act on (the graph's patch; not a tool itself)."""
+    return tools._diff()
+
+
+def run_call(call: dict, by_name: dict, specs: dict) -> str:
+    """Run one tool call of the model's (``by_name``: the LangChain tools, ``specs`` their
+    schemas); every mistake in it comes back as text the model can act on."""
+    tool = by_name.get(call["name"])
+    if tool is None:
+        return f"error: unknown tool {call['name']!r}; the tools are: {', '.join(by_name)}"
+    args, notes, problem = repair_arguments(call["name"], call.get("args") or {}, specs[call["name"]].get("parameters", {}))
+    notes_text = "".join(f"note: {n}.\n" for n in notes)
+    if problem:
+        return f"{notes_text}error: bad arguments for {call['name']}: {problem}"
+    try:
+        return notes_text + str(tool.invoke(args))
+    except ValidationError as e:
+        errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        return f"error: bad arguments for {call['name']}: {errs}"
+    except ToolError as e:
+        return f"error: {e}"
+    except (OSError, UnicodeError) as e:  # a file the model named cannot be read or written
+        return f"error: {call['name']}: {type(e).__name__}: {e}"
 
 
 def langchain_tools(tools: SandboxTools) -> list:

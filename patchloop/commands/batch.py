@@ -42,49 +42,28 @@ def batch(
     """Run the agent on every instance of a dataset; writes SWE-bench predictions, trajectories and a summary (resumable)."""
     from rich.console import Console
 
-    from patchloop.agent.batch import finished_ids, run_batch
+    from patchloop.agent.batch import finished_count, run_batch, select_tasks
     from patchloop.agent.batch_outputs import RunMismatch, check_run
     from patchloop.agent.console import batch_progress
     from patchloop.agent.profiles import ProfileError, agent_config
-    from patchloop.evals.datasets import load_tasks
-
-    console = Console(stderr=True)
     from patchloop.llm import LLMError, parse_model_spec
 
+    console = Console(stderr=True)
     try:
         parse_model_spec(model)
-    except LLMError as e:
-        typer.echo(f"patchloop batch: {e}", err=True)
-        raise typer.Exit(2) from None
-    try:
-        tasks = load_tasks(dataset, on_error=lambda e: console.print(f"[red]skipped: {e}[/]"))
-    except (FileNotFoundError, ValueError) as e:
-        typer.echo(f"patchloop batch: {e}", err=True)
-        raise typer.Exit(2) from None
-    if instances:
-        wanted = [i.strip() for i in instances.split(",") if i.strip()]
-        unknown = sorted(set(wanted) - {t.instance_id for t in tasks})
-        if unknown:  # a typo must not start (or silently shrink) a long run
-            typer.echo(f"patchloop batch: --instances names {len(unknown)} id(s) not in {dataset}: "
-                       f"{', '.join(unknown[:5])}{' ...' if len(unknown) > 5 else ''}", err=True)
-            raise typer.Exit(2)
-        tasks = [t for t in tasks if t.instance_id in set(wanted)]
-    if not tasks:
-        typer.echo(f"patchloop batch: no readable instances in {dataset}", err=True)
-        raise typer.Exit(2)
+        tasks = select_tasks(dataset, instances, on_error=lambda e: console.print(f"[red]skipped: {e}[/]"))
+    except (LLMError, FileNotFoundError, ValueError) as e:
+        raise _usage_error(e) from None
     try:
         cfg = agent_config(*agent_options(ctx), agent_profile)  # the agent options above, read through ctx
     except ProfileError as e:
-        typer.echo(f"patchloop batch: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise _usage_error(e) from None
     sampling = {k: v for k, v in {"temperature": temperature, "seed": seed}.items() if v is not None}
-    already = len({t.instance_id for t in tasks} & finished_ids(out)) if out.exists() else 0
-    progress, on_result = batch_progress(console, len(tasks), already)
+    progress, on_result = batch_progress(console, len(tasks), finished_count(tasks, out))
     try:
         check_run(out, model, cfg.model_dump(), sampling)
     except RunMismatch as e:
-        typer.echo(f"patchloop batch: {e}", err=True)
-        raise typer.Exit(2) from None
+        raise _usage_error(e) from None
     with progress:
         summary = run_batch(tasks, out, model_spec=model, base_url=base_url, cfg=cfg, workers=workers,
                             executor=executor.value, backend=backend.value, on_result=on_result,
@@ -92,3 +71,9 @@ def batch(
     console.print(f"done {summary['done']}/{summary['total']}, errors {summary['errors']}, "
                   f"skipped {summary['skipped']}; predictions in {out / 'predictions.jsonl'}")
     raise typer.Exit(1 if summary["errors"] else 0)
+
+
+def _usage_error(e: Exception) -> typer.Exit:
+    """One line naming the cause, and exit status 2: the run did not start."""
+    typer.echo(f"patchloop batch: {e}", err=True)
+    return typer.Exit(2)

@@ -25,41 +25,23 @@ def functions(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Procedural function-level tasks (HumanEval shape), every solution verified in a sandbox."""
-    from patchloop.datagen.functions import FunctionsConfig
-    from patchloop.datagen.run_functions import run_functions
+    from patchloop.datagen.functions import FunctionsConfig, split_settings
+    from patchloop.datagen.run_functions import describe, run_functions
 
     if backend not in ("auto", "docker", "local"):
         raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
     kw = {"families": [f.strip() for f in families.split(",") if f.strip()]} if families else {}
     try:
-        levels, weights = {}, {}
-        for name, text in (("sft", sft_levels), ("rl", rl_levels), ("heldout", heldout_levels)):
-            items = [x.strip().partition(":") for x in text.split(",") if x.strip()]
-            levels[name] = [int(lv) for lv, _, _ in items]
-            if any(sep for _, sep, _ in items):
-                weights[name] = {int(lv): float(w) if sep else 1.0 for lv, sep, w in items}
-        shares = [float(x) for x in fractions.split(",")]
+        kw |= split_settings(sft_levels, rl_levels, heldout_levels, fractions)
     except ValueError as e:
-        raise typer.BadParameter(f"levels (LEVEL or LEVEL:WEIGHT) and fractions are comma-separated numbers ({e})") from None
-    if len(shares) != 3 or any(not lv or min(lv) < 1 or max(lv) > 4 for lv in levels.values()):
-        raise typer.BadParameter("need three fractions, and levels between 1 and 4 for every split")
-    if any(w < 0 for ws in weights.values() for w in ws.values()):
-        raise typer.BadParameter("level weights must be >= 0")
-    cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, levels=levels, level_weights=weights,
-                          fractions=dict(zip(("sft", "rl", "heldout"), shares)), **kw)
+        raise typer.BadParameter(str(e)) from None
+    cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, **kw)
     try:
         fp = run_functions(cfg, out, backend=backend, progress=progress)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    counts = ", ".join(f"{k} {v}" for k, v in fp["counts"].items())
-    typer.echo(f"wrote {counts} tasks to {out} (config {fp['config_hash']})")
-    st = fp["stats"]
-    typer.echo(f"drawn {st['drawn']}, duplicates {st['duplicate']}, failed verification "
-               f"{st['failed_verification']}, dropped for overlap {st['overlap_dropped']}")
-    g = fp["overlap"]["ngram_n"]
-    for pair, fig in fp["overlap"]["pairs"].items():
-        typer.echo(f"overlap {pair}: exact {fig['exact']}, covered by {g}-grams {fig['covered']}, "
-                   f"sharing any {g}-gram {fig['any_shared_ngram']}/{fig['tasks']}")
+    for line in describe(fp, out):
+        typer.echo(line)
     if not fp["overlap"]["clean"]:
         typer.echo("splits overlap: see overlap.json", err=True)
         raise typer.Exit(1)

@@ -23,17 +23,17 @@ def demo(quick: bool = _QUICK, tiny: bool = _TINY, model: str = _MODEL, out: Pat
     if backend not in ("auto", "docker", "local"):
         raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
     if quick or tiny:
-        from patchloop.rl.demo import run_demo
+        from patchloop.demo.tiny import run_demo
 
         # A smoke run must not satisfy the full demo's stages, so each gets its own directory.
         run_demo(out or Path("runs/demo-quick" if quick else "runs/demo-tiny"), quick=quick, backend=backend, seed=seed)
         return
-    from patchloop.llm.catalog import CATALOG
+    from patchloop.llm.catalog.models import CATALOG
 
     if model in CATALOG:
         from patchloop.commands.progress import byte_progress
+        from patchloop.llm.catalog.fetch import fetch_model
         from patchloop.llm.errors import LLMError
-        from patchloop.llm.fetch import fetch_model
 
         try:
             with byte_progress(f"fetching {model}") as progress:
@@ -41,7 +41,7 @@ def demo(quick: bool = _QUICK, tiny: bool = _TINY, model: str = _MODEL, out: Pat
         except LLMError as e:
             typer.echo(f"error: model {model}: {e}", err=True)
             raise typer.Exit(1) from None
-    from patchloop.rl.demo_real import run_real_demo
+    from patchloop.demo.real import run_real_demo
 
     try:
         run_real_demo(out or Path("runs/demo"), model=model, backend=backend, seed=seed)

@@ -142,7 +142,7 @@ def func(
     """Function-level pass@k of samples, or of a checkpoint (--model): every sample runs in a
     sandbox with its own time and resource limits; sampling settings go into summary.json."""
     from patchloop.evals.benchmarks import select_problems
-    from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems
+    from patchloop.evals.func.evaluate import evaluate_function_samples, load_func_problems
 
     if backend not in ("auto", "docker", "local"):
         raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
@@ -165,7 +165,7 @@ def func(
         _fail(f"{dataset}: no usable problems")
     meta = None
     if model is not None:
-        from patchloop.evals.func_sample import sample_completions
+        from patchloop.evals.func.sample import sample_completions
         from patchloop.llm.generation import GenerationError
 
         _grader_starts(backend)
@@ -178,7 +178,7 @@ def func(
                                       progress=progress, engine=engine)
         except (FileNotFoundError, OSError, ValueError, GenerationError) as e:
             _fail(f"--model {model}: {e}")
-        from patchloop.evals.func_eval import resolve_split
+        from patchloop.evals.func.evaluate import resolve_split
 
         meta = {**meta, "dataset": dataset, "split": resolve_split(dataset, split or None), "problems": len(problems),
                 "problem_ids": list(problems) if (limit or problem_ids) else None}

@@ -19,8 +19,8 @@ def fetch(
 ) -> None:
     """Download, verify (pinned sha256) and convert a real model; a second call is instant."""
     from patchloop.commands.progress import byte_progress
+    from patchloop.llm.catalog.fetch import describe, fetch_model
     from patchloop.llm.errors import LLMError
-    from patchloop.llm.fetch import describe, fetch_model
 
     try:
         with byte_progress(f"fetching {name}") as progress:
@@ -35,7 +35,7 @@ def fetch(
 @app.command("list")
 def list_models() -> None:
     """The catalog: each model, where it comes from, and where it is fetched on this machine."""
-    from patchloop.llm.catalog import CATALOG, is_fetched, model_dir
+    from patchloop.llm.catalog.models import CATALOG, is_fetched, model_dir
 
     for m in CATALOG.values():
         d = model_dir(m.name)
@@ -53,7 +53,7 @@ def init_tiny(
     ] = None,
 ) -> None:
     """Train a code BPE tokenizer on the local stdlib and save an untrained tiny Qwen2 chat model."""
-    from patchloop.llm.tiny import init_tiny as build
+    from patchloop.llm.catalog.tiny import init_tiny as build
 
     extra = []
     for p in text or []:

@@ -138,13 +138,11 @@ def gc_cmd(
 @app.command("ls")
 def ls_cmd() -> None:
     """List patchloop sandbox containers (id, status, image, owner, task)."""
-    import docker
-    import docker.errors
+    from patchloop.sandbox.engine import NoEngine, labelled_containers
 
     try:
-        client = docker.from_env()
-        containers = client.containers.list(all=True, filters={"label": "patchloop=1"})
-    except (docker.errors.DockerException, OSError) as e:
+        containers = labelled_containers("patchloop=1")
+    except NoEngine as e:
         _fail(f"no Docker engine answers ({e})")
     for c in containers:
         labels = c.labels or {}

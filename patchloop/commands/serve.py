@@ -21,7 +21,7 @@ def serve(
 ) -> None:
     """Serve a local model over /v1/chat/completions (tools, streaming). Ctrl-C stops it."""
     from patchloop.llm.errors import LLMError
-    from patchloop.llm.server import run_server
+    from patchloop.llm.serving.server import run_server
 
     try:
         run_server(model, adapter=str(adapter) if adapter else None, host=host, port=port,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from patchloop.commands.train import _print_config, add_command
+from patchloop.commands.train_options import add_command, print_config
 
 
 def _fail(e: Exception, code: int) -> typer.Exit:
@@ -40,7 +40,7 @@ def _load(kind: str, config: Path | None, overrides: list[str] | None):
 def _run(kind: str, config: Path | None, overrides: list[str] | None, dry_run: bool) -> None:
     cls, cfg = _load(kind, config, overrides)
     if dry_run:
-        _print_config(cls, cfg)
+        print_config(cls, cfg)
         return
     if kind == "agent-rollouts":
         from patchloop.rl.agentic.rollouts import run_from_config as run

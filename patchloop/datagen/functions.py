@@ -68,6 +68,27 @@ def scarce_labels(n: int, labelled_hard: int, hard_level: int = 3) -> dict[str, 
                        "heldout": list(range(1, hard_level + 2))},
             "level_weights": {"sft": {hard_level: 10 * labelled_hard / n}}}
 
+def split_settings(sft: str, rl: str, heldout: str, fractions: str) -> dict[str, Any]:
+    """``FunctionsConfig``'s ``levels``, ``level_weights`` and ``fractions`` from the command
+    line's text: per split, comma-separated ``LEVEL`` or ``LEVEL:WEIGHT`` (a relative share,
+    default 1); three comma-separated fractions. ``ValueError`` (one line) for anything else."""
+    try:
+        levels, weights = {}, {}
+        for name, text in (("sft", sft), ("rl", rl), ("heldout", heldout)):
+            items = [x.strip().partition(":") for x in text.split(",") if x.strip()]
+            levels[name] = [int(lv) for lv, _, _ in items]
+            if any(sep for _, sep, _ in items):
+                weights[name] = {int(lv): float(w) if sep else 1.0 for lv, sep, w in items}
+        shares = [float(x) for x in fractions.split(",")]
+    except ValueError as e:
+        raise ValueError(f"levels (LEVEL or LEVEL:WEIGHT) and fractions are comma-separated numbers ({e})") from None
+    if len(shares) != 3 or any(not lv or min(lv) < 1 or max(lv) > 4 for lv in levels.values()):
+        raise ValueError("need three fractions, and levels between 1 and 4 for every split")
+    if any(w < 0 for ws in weights.values() for w in ws.values()):
+        raise ValueError("level weights must be >= 0")
+    return {"levels": levels, "level_weights": weights, "fractions": dict(zip(("sft", "rl", "heldout"), shares))}
+
+
 def _task_seed(seed: int, split: str, index: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}/{split}/{index}".encode()).digest()[:6], "big")
 

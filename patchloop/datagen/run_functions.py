@@ -23,7 +23,7 @@ from patchloop.datagen.functions import (
     generate,
     hf_rows,
 )
-from patchloop.evals.func import grade_function_batch
+from patchloop.evals.func.grade import grade_function_batch
 from patchloop.types import FunctionTask, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
 
 VERIFY_CHUNK = 64
@@ -130,6 +130,19 @@ def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", san
     }
     write_json(out / "fingerprint.json", fingerprint)
     return {**fingerprint, "overlap": report}
+
+
+def describe(fp: dict, out: Path) -> list[str]:
+    """What a run's fingerprint says, in lines for the terminal: what was written to ``out``,
+    what was dropped and why, and how much the splits overlap."""
+    counts = ", ".join(f"{k} {v}" for k, v in fp["counts"].items())
+    st, g = fp["stats"], fp["overlap"]["ngram_n"]
+    return [f"wrote {counts} tasks to {out} (config {fp['config_hash']})",
+            f"drawn {st['drawn']}, duplicates {st['duplicate']}, failed verification "
+            f"{st['failed_verification']}, dropped for overlap {st['overlap_dropped']}",
+            *(f"overlap {pair}: exact {fig['exact']}, covered by {g}-grams {fig['covered']}, "
+              f"sharing any {g}-gram {fig['any_shared_ngram']}/{fig['tasks']}"
+              for pair, fig in fp["overlap"]["pairs"].items())]
 
 
 def _histogram(values) -> dict[str, int]:

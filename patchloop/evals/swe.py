@@ -66,27 +66,18 @@ def instance_key(task: Task, model_patch: str, *, run_empty: bool = False) -> st
 # ------------------------------------------------------------------ environments
 
 _lock = threading.Lock()
-_backend_cache: dict[str, str] = {}
 _image_cache: dict[tuple, str] = {}
 _image_locks: dict[tuple, threading.Lock] = {}
 
 
 def resolve_backend(backend: str) -> str:
-    """``auto`` -> ``docker`` when an engine answers, else ``local`` (asked once per process)."""
+    """``auto`` -> ``docker`` when an engine answers, else ``local`` (the sandbox package asks,
+    once per process, with the same client every Docker sandbox then uses)."""
     if backend != "auto":
         return backend
-    with _lock:
-        if "auto" not in _backend_cache:
-            try:
-                import docker
+    from patchloop.sandbox.engine import docker_answers
 
-                client = docker.from_env(timeout=10)
-                client.ping()
-                client.close()
-                _backend_cache["auto"] = "docker"
-            except Exception:  # noqa: BLE001 -- no engine, no socket, no permission: all mean "local"
-                _backend_cache["auto"] = "local"
-        return _backend_cache["auto"]
+    return "docker" if docker_answers() else "local"
 
 
 def requirements_of(task: Task) -> list[str]:

@@ -62,7 +62,7 @@ def load_chat_model(
         gen_kw["max_new_tokens"] = gen_kw.pop("max_tokens")
     gen_kw = {k: v for k, v in gen_kw.items() if v is not None}
     if kind == "openai":
-        from patchloop.llm.openai_compat import OpenAIChatModel
+        from patchloop.llm.clients.openai_compat import OpenAIChatModel
 
         return OpenAIChatModel(
             model_name=name,
@@ -72,12 +72,12 @@ def load_chat_model(
             max_retries=max_retries,
             **gen_kw,
         )
-    from patchloop.llm.catalog import resolve_model_path
+    from patchloop.llm.catalog.models import resolve_model_path
 
     name = resolve_model_path(name)  # a catalog name means its fetched checkpoint
     _check_local(name, "model")
     if adapter is not None:
         _check_local(adapter, "LoRA adapter")
-    from patchloop.llm.hf import HFChatModel
+    from patchloop.llm.clients.hf import HFChatModel
 
     return HFChatModel(model_path=name, adapter_path=adapter, **gen_kw)

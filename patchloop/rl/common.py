@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from patchloop.llm.checkpoints import last_checkpoint, resolve_checkpoint
+from patchloop.llm.catalog.checkpoints import last_checkpoint, resolve_checkpoint
 from patchloop.rl.config import LoraSettings, ModelSettings, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def load_model(settings: ModelSettings, keep_merged_in: str | Path | None = None
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from patchloop.llm.catalog import resolve_model_path
+    from patchloop.llm.catalog.models import resolve_model_path
 
     settings = settings.model_copy(update={"name_or_path": resolve_model_path(settings.name_or_path)})
     path = Path(settings.name_or_path)
@@ -85,7 +85,7 @@ def weights_dtype(settings: ModelSettings, device: str) -> str:
     """The dtype ``load_model`` gives ``settings`` on ``device``: ``auto`` is bfloat16 on CUDA and
     on a CPU with bf16 hardware for a bf16 checkpoint, else float32 (``llm.device``). Where a
     CPU emulates bf16 (AVX2 only), a bf16 forward pass is several times slower than float32."""
-    from patchloop.llm.catalog import resolve_model_path
+    from patchloop.llm.catalog.models import resolve_model_path
     from patchloop.llm.device import best_dtype_name, checkpoint_dtype
     from patchloop.llm.errors import LLMError
 

@@ -88,7 +88,7 @@ def _official_rows(path: Path, split: str | None) -> list[dict]:
     """HumanEval/MBPP problems as datagen-shaped rows (bad rows are logged and skipped)."""
     import logging
 
-    from patchloop.evals.func_eval import load_func_problems
+    from patchloop.evals.func.evaluate import load_func_problems
 
     warn = logging.getLogger(__name__).warning
     try:
@@ -218,7 +218,7 @@ def row_to_task(row: dict[str, Any]) -> FunctionTask:
         raise DataError(f"{row.get('task_id', '?')}: prompt must be the task text")
     entry_point = row.get("entry_point") or ""
     if not entry_point and extra.get("test_list"):  # raw MBPP columns: the name is in the asserts
-        from patchloop.evals.func_eval import mbpp_entry_point
+        from patchloop.evals.func.evaluate import mbpp_entry_point
 
         try:
             entry_point = mbpp_entry_point(extra["test_list"])

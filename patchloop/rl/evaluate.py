@@ -25,8 +25,8 @@ def load_for_inference(path: str | Path, cpu_threads: int | None = None):
     """Model (LoRA adapters merged) and a left-padding tokenizer for batched generation."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from patchloop.llm.catalog import resolve_model_path
-    from patchloop.llm.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.models import resolve_model_path
     from patchloop.llm.device import pick_device
     from patchloop.rl.common import has_cuda, set_cpu_threads
 
@@ -99,7 +99,7 @@ def evaluate_model(model_path: str | Path, data_path: str | Path, out_dir: str |
 
     A finished ``summary.json`` for the same settings is returned as is (resumable stages).
     """
-    from patchloop.evals.func import grade_function_batch
+    from patchloop.evals.func.grade import grade_function_batch
 
     out = Path(out_dir)
     settings = {"model": str(model_path), "data": str(data_path), "split": split, "levels": levels,
@@ -147,9 +147,9 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
                        prompt_format: str = "completion", batch_size: int = 16, seed: int = 0,
                        progress: bool = True, engine: str = "auto") -> dict[str, Any]:
     """``n_samples`` completions per task written to ``out_path`` through the generation
-    interface (:func:`patchloop.evals.func_sample.sample_completions`: resumable, refuses other
+    interface (:func:`patchloop.evals.func.sample.sample_completions`: resumable, refuses other
     settings, records the engine), for the training side's callers."""
-    from patchloop.evals.func_sample import sample_completions as sample
+    from patchloop.evals.func.sample import sample_completions as sample
 
     return sample(str(model_path), tasks, out_path, engine=engine, n_samples=n_samples, temperature=temperature,
                   top_p=top_p, max_new_tokens=max_new_tokens, prompt_format=prompt_format, seed=seed,

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from patchloop.llm.checkpoints import last_checkpoint
+from patchloop.llm.catalog.checkpoints import last_checkpoint
 from patchloop.rl.callbacks import StepTimer, run_callbacks
 from patchloop.rl.common import (
     has_cuda,

@@ -2,7 +2,7 @@
 
 They are callable classes, not closures, so they pickle (Ray workers, multiprocessing data
 loaders) and carry their settings. The execution reward hands the raw completion to the
-evaluation grader (``patchloop.evals.func.grade_function_batch``, which extracts the code with
+evaluation grader (``patchloop.evals.func.grade.grade_function_batch``, which extracts the code with
 ``patchloop.evals.extract`` as ``eval func`` does): training and measurement share one verdict,
 including its reward-hacking defences (forged output, early exit, patched helpers,
 always-equal objects all score 0 there, so they score 0 here).
@@ -72,7 +72,7 @@ class ExecutionReward:
             sb.close()
 
     def grade(self, tasks, codes):
-        from patchloop.evals.func import grade_function_batch
+        from patchloop.evals.func.grade import grade_function_batch
         from patchloop.sandbox.base import SandboxError
 
         try:

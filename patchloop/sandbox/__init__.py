@@ -1,7 +1,7 @@
 """Sandboxes: where every line of untrusted code runs. See ``base.py`` for the protocol.
 
 ``open_sandbox`` picks a backend; ``DockerSandbox`` (strong) and ``LocalSandbox`` (weaker)
-share the command runner (``runner.py``) and patch handling (``patching.py``).
+share the command runner (``runner/server.py``) and patch handling (``patching.py``).
 """
 
 from patchloop.sandbox.base import OutputCap, Sandbox, SandboxError, SandboxLimits, cap_text, parse_size

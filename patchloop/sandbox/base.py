@@ -12,7 +12,7 @@ from typing import Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, Field
 
-from patchloop.sandbox.runner_output import OutputCap  # the runner's own (stdlib only)
+from patchloop.sandbox.runner.output import OutputCap  # the runner's own (stdlib only)
 from patchloop.types import ExecResult
 
 

@@ -1,4 +1,4 @@
-"""The host side of a sandbox: talks to ``runner.py`` and holds what both backends share.
+"""The host side of a sandbox: talks to ``runner/server.py`` and holds what both backends share.
 
 A backend supplies a transport (``_send`` a request line, ``_recv_line`` a reply line) and
 file transfer (``_put``/``_get``); this class turns those into the ``Sandbox`` protocol:
@@ -105,7 +105,7 @@ def owner_gone(labels: dict[str, str]) -> bool:
 
 
 class RunnerSandbox(ABC):
-    """Common implementation of the ``Sandbox`` protocol over a ``runner.py`` server."""
+    """Common implementation of the ``Sandbox`` protocol over a ``runner/server.py`` server."""
 
     workdir: str = "/workspace"
     tmpdir: str = "/tmp"

@@ -1,6 +1,6 @@
 """``DockerSandbox``: one long-lived, locked-down container per workspace.
 
-The container's PID 1 is ``runner.py``: a one-line ``python3 -c`` bootstrap (``boot.BOOT``)
+The container's PID 1 is ``runner/server.py``: a one-line ``python3 -c`` bootstrap (``boot.BOOT``)
 reads the runner's modules as the first line of stdin, so nothing is written into the read-only
 image. Commands then travel as JSON lines over the container's attached stdin/stdout: a round
 trip costs a few milliseconds (mostly ``bash`` starting) instead of the 100+ a ``docker exec``
@@ -39,6 +39,7 @@ from typing import Any
 from patchloop.sandbox.base import SandboxError, SandboxLimits
 from patchloop.sandbox.boot import BOOT, runner_bundle
 from patchloop.sandbox.client import RunnerSandbox, owner_gone, owner_labels
+from patchloop.sandbox.engine import docker_client, require_docker_client, sdk
 
 log = logging.getLogger(__name__)
 UID = 1000
@@ -48,22 +49,18 @@ RUNNER_WRITE_MAX = 256 * 1024  # bytes: larger workspace files travel as archive
 
 
 def _client(client: Any = None) -> Any:
-    from patchloop.sandbox.factory import require_docker_client
-
     return require_docker_client(client, who="docker", timeout=60)
 
 
 def gc(all: bool = False, client: Any = None) -> list[str]:
     """Remove sandboxes whose owner process is gone (or all of them): labelled containers and
     volumes, and the local backend's temp dirs and cgroups. Without an engine, only the latter."""
-    import docker.errors
-
     from patchloop.sandbox.local import gc_local
+
+    docker = sdk()
 
     removed = gc_local(all)
     if client is None:
-        from patchloop.sandbox.factory import docker_client
-
         client = docker_client()
         if client is None:
             return removed
@@ -151,7 +148,7 @@ class DockerSandbox(RunnerSandbox):
             name=name, driver="local", labels=labels,
             driver_opts={"type": "tmpfs", "device": "tmpfs",
                          "o": f"size={lim.workspace_bytes},uid={UID},gid={UID},mode=0755"})
-        from docker.types import Mount, Ulimit
+        Mount, Ulimit = sdk().types.Mount, sdk().types.Ulimit
 
         self.container = self.client.containers.create(
             self.image, command=["python3", "-c", BOOT, "--serve"], name=name,
@@ -238,7 +235,7 @@ class DockerSandbox(RunnerSandbox):
             info = tarfile.TarInfo(rel)
             info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, UID, UID, int(time.time())
             tar.addfile(info, io.BytesIO(data))
-        import docker.errors
+        docker = sdk()
 
         try:
             ok = self.container.put_archive(self.workdir, buf.getvalue())
@@ -250,7 +247,7 @@ class DockerSandbox(RunnerSandbox):
             raise OSError(f"cannot write {path}")
 
     def _get(self, path: str) -> bytes:
-        import docker.errors
+        docker = sdk()
 
         real = self.realpaths([os.path.normpath(path)])[0]
         if not self._in_workspace(real):

@@ -2,44 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-from typing import Any
 
 from patchloop.sandbox.base import Sandbox, SandboxError, SandboxLimits
+from patchloop.sandbox.engine import docker_client
 
 log = logging.getLogger(__name__)
 BACKENDS = ("auto", "docker", "local")
-
-
-@functools.cache
-def docker_client() -> Any | None:
-    """A live Docker client shared by this process, or None when no engine answers."""
-    try:
-        import docker
-
-        client = docker.from_env(timeout=60)
-        client.ping()
-        return client
-    except Exception as e:  # noqa: BLE001 -- no SDK socket, engine down, permission denied: all mean "no docker"
-        log.info("no Docker engine: %s", e)
-        return None
-
-
-def require_docker_client(client: Any = None, *, who: str = "docker", timeout: float = 60) -> Any:
-    """``client`` itself, or a new client to a live engine; ``SandboxError`` naming ``who`` when
-    none answers. (``timeout`` is per API call: image imports and builds need minutes.)"""
-    if client is not None:
-        return client
-    import docker
-
-    try:
-        c = docker.from_env(timeout=timeout)
-        c.ping()
-        return c
-    except Exception as e:
-        raise SandboxError(who, f"no Docker engine answers: {e}") from e
 
 
 def open_sandbox(backend: str = "auto", *, repo: str | os.PathLike | None = None, image: str | None = None,

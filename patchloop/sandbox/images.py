@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.sandbox.base import SandboxError
+from patchloop.sandbox.client import owner_labels
+from patchloop.sandbox.engine import require_docker_client, sdk
 
 # Bump when the recipe below changes in a way the hash inputs do not show.
 RECIPE_VERSION = 2
@@ -84,13 +86,11 @@ def _build_lock(name: str) -> Iterator[None]:
 
 
 def _client(client: Any = None) -> Any:
-    from patchloop.sandbox.factory import require_docker_client
-
     return require_docker_client(client, who="images", timeout=600)
 
 
 def _image_exists(client: Any, tag: str) -> bool:
-    import docker.errors
+    docker = sdk()
 
     try:
         client.images.get(tag)
@@ -149,16 +149,13 @@ def ensure_base_image(client: Any = None, *, rebuild: bool = False, from_registr
 
 def _registry_base(client: Any, *, pull: bool) -> Any:
     """The registry base image if present (or pullable when allowed), else None."""
-    import docker.errors
-
+    docker = sdk()
     try:
         return client.images.get(REGISTRY_BASE)
     except docker.errors.ImageNotFound:
         pass
     if not pull:
         return None
-    import docker
-
     try:
         # A short timeout: with no registry the pull should fail fast, not hang a build.
         quick = docker.APIClient(base_url=client.api.base_url, timeout=60)
@@ -255,7 +252,7 @@ def _run_logged(cmd: list[str], log: Path) -> None:
 def _docker_build(client: Any, tag: str, dockerfile: str, files: dict[str, Path],
                   *, labels: dict[str, str], network: bool = False) -> None:
     """Build ``tag`` from a generated Dockerfile; ``files`` are copied into the context."""
-    import docker.errors
+    docker = sdk()
 
     with tempfile.TemporaryDirectory(prefix="ctx-", dir=cache_dir()) as ctx:
         for name, src in files.items():
@@ -287,10 +284,8 @@ def image_python(client: Any, image: str) -> str:
     label = (img.labels or {}).get("patchloop.python")
     if label:
         return label
-    from patchloop.sandbox.docker import owner_labels  # so `sandbox gc` can reap it if we die
-
     out = client.containers.run(image, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                remove=True, network_mode="none", labels=owner_labels())
+                                remove=True, network_mode="none", labels=owner_labels())  # gc reaps it if we die
     return out.decode().strip()
 
 

@@ -1,6 +1,6 @@
 """``LocalSandbox``: a temp-dir workspace for machines with no container engine. WEAKER isolation.
 
-The same ``runner.py`` as in containers runs the commands (same capping, timeouts, sweep,
+The same ``runner/server.py`` as in containers runs the commands (same capping, timeouts, sweep,
 ``ExecResult``), started where possible inside fresh namespaces with
 ``unshare --net --pid --mount`` (plus ``--user --map-root-user`` when not root), detected
 once per process. Then:

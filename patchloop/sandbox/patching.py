@@ -21,13 +21,24 @@ import posixpath
 import re
 import shlex
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from patchloop.sandbox.base import SandboxError
 from patchloop.types import ExecResult
 
-if TYPE_CHECKING:
-    from patchloop.sandbox.client import RunnerSandbox
+
+class Workspace(Protocol):
+    """What patch handling needs of a sandbox (``client.RunnerSandbox`` has it): declared here,
+    so that this module, which the client imports, does not import the client back."""
+
+    workdir: str
+    base_commit: str
+    task_id: str
+
+    def run(self, cmd: str, *, timeout: float, env: dict | None = None) -> ExecResult: ...
+    def write_file(self, path: str, data: str | bytes) -> None: ...
+    def read_file(self, path: str) -> str: ...
+    def realpaths(self, paths: list[str]) -> list[str]: ...
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "patchloop", "GIT_AUTHOR_EMAIL": "patchloop@localhost",
@@ -135,7 +146,7 @@ def _refused(cmd: str, why: str, start: float) -> ExecResult:
     return ExecResult(cmd=cmd, exit_code=1, stderr=f"patch refused: {why}\n", duration_s=time.monotonic() - start)
 
 
-def apply_patch(box: RunnerSandbox, diff: str, fuzzy: str = "auto") -> ExecResult:
+def apply_patch(box: Workspace, diff: str, fuzzy: str = "auto") -> ExecResult:
     """Check, then apply ``diff`` in ``box``'s workspace (see module doc).
 
     ``fuzzy`` picks the fallback: ``auto`` (GNU patch if the sandbox has it, else git),
@@ -178,7 +189,7 @@ exit 1
 LITTER_PATTERNS = ("__pycache__/", "*.py[co]", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".hypothesis/")
 
 
-def workspace_diff(box: RunnerSandbox) -> str:
+def workspace_diff(box: Workspace) -> str:
     """Everything changed since the base commit, as a patch ``git apply`` takes back.
 
     ``git add -A`` goes into a throw-away index, so the workspace's own index (which the

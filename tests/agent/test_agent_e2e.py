@@ -25,7 +25,7 @@ LIMITS = ["--context", "4096", "--max-new-tokens", "32", "--repo-map-tokens", "3
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

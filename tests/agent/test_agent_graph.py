@@ -75,7 +75,7 @@ def test_token_budget_is_never_overshot(textkit_sandbox):
 def test_the_token_forecast_counts_what_the_tools_added(budget, reason):
     from langchain_core.messages import ToolMessage
 
-    from patchloop.agent.graph import limit_reason
+    from patchloop.agent.budget import limit_reason
 
     state = {"steps": 2, "prompt_tokens": 500, "completion_tokens": 40, "last_call_tokens": 300,
              "messages": [call("view", path="a"), ToolMessage("x" * 300, tool_call_id="1")]}

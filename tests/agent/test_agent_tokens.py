@@ -14,14 +14,14 @@ pytestmark = pytest.mark.train
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 
 
 def test_trajectory_prompt_ids_are_what_the_model_was_fed(tiny_dir, textkit_sandbox, textkit_task, tmp_path):
     from patchloop.llm import load_chat_model
-    from patchloop.llm.hf import to_template_messages
+    from patchloop.llm.clients.hf import to_template_messages
 
     model = load_chat_model(f"hf:{tiny_dir}", temperature=1.0, max_tokens=120, seed=0)
     fed: list[list[int]] = []

@@ -34,7 +34,7 @@ def long_issue_task(task: Task) -> Task:
 
 @pytest.fixture(scope="module")
 def small_model_dir(tmp_path_factory):
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
 
     src = init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
     dst = tmp_path_factory.mktemp("small") / "model"
@@ -100,7 +100,7 @@ class StubServer(BaseHTTPRequestHandler):
         self._send(200, {"object": "list", "data": [entry | ({"root": self.root} if self.root else {})]})
 
     def do_POST(self):
-        from patchloop.llm.server import _plain_messages
+        from patchloop.llm.serving.server import _plain_messages
 
         req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         ids = self.tokenizer.apply_chat_template(_plain_messages(req["messages"]), tools=req.get("tools"),

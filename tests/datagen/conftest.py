@@ -20,7 +20,7 @@ def seeds(tmp_path):
 
 @pytest.fixture(scope="module")
 def grader():
-    from patchloop.evals.func import grade_function_batch
+    from patchloop.evals.func.grade import grade_function_batch
     from patchloop.sandbox import open_sandbox
 
     with open_sandbox("local", task_id="datagen-instruct-tests") as sb:

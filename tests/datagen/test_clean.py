@@ -10,7 +10,7 @@ import pytest
 from patchloop.datagen.filters.clean import run_clean
 from patchloop.datagen.filters.decontam import humaneval_path
 from patchloop.datagen.filters.guard import NotDecontaminated, check_humaneval, require_decontaminated
-from patchloop.evals.func_eval import load_func_problems
+from patchloop.evals.func.evaluate import load_func_problems
 from patchloop.types import read_jsonl
 
 HE12 = load_func_problems(humaneval_path())["HumanEval/12"]

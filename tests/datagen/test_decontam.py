@@ -16,7 +16,7 @@ from patchloop.datagen.filters.decontam import (
     load_benchmarks,
     swe_benchmark,
 )
-from patchloop.evals.func_eval import load_func_problems
+from patchloop.evals.func.evaluate import load_func_problems
 from patchloop.types import read_jsonl
 
 SWE = Path(__file__).resolve().parents[2] / "examples" / "swe" / "instances.jsonl"

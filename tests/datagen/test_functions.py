@@ -13,7 +13,7 @@ from patchloop.datagen import overlap
 from patchloop.datagen.families import FAMILIES
 from patchloop.datagen.functions import FunctionsConfig, generate, level_quotas, to_task
 from patchloop.datagen.run_functions import load_function_split, run_functions
-from patchloop.evals.func import grade_function_batch
+from patchloop.evals.func.grade import grade_function_batch
 from patchloop.types import FunctionTask, read_jsonl
 
 
@@ -117,7 +117,7 @@ def test_fingerprint_and_hf_dataset(generated):
     # a row from the saved dataset is gradable as is (JSON-string columns are decoded)
     import datasets
 
-    from patchloop.evals.func_eval import to_function_task
+    from patchloop.evals.func.evaluate import to_function_task
 
     row = datasets.load_from_disk(str(out / "hf"))["sft"][0]
     assert to_function_task(row).extra["cases"][0]["args"]

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.train
 
 
 def test_a_noisy_local_teacher_gives_counted_drops_not_crashes(tmp_path, grader):
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
 
     model = init_tiny(tmp_path / "tiny", seed=0)
     seeds = tmp_path / "seeds.jsonl"

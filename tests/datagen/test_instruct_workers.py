@@ -11,7 +11,7 @@ from patchloop.datagen.instruct.oss_instruct import OssInstructConfig, run_oss_i
 from patchloop.datagen.instruct.self_instruct import SelfInstructConfig
 from patchloop.datagen.instruct.stage import StageError
 from patchloop.datagen.instruct.teacher import LLMError, ScriptedTeacher
-from patchloop.evals.func import FunctionGrader
+from patchloop.evals.func.grade import FunctionGrader
 from tests.datagen import teacher_replies as R
 
 REPLIES = [R.good("double_all"), R.NO_CODE, R.good("triple_all", 3), R.WRONG, R.bare_asserts("count_a"),

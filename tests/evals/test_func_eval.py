@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems, to_function_task
+from patchloop.evals.func.evaluate import evaluate_function_samples, load_func_problems, to_function_task
 from patchloop.types import read_jsonl
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "func"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patchloop.evals.func import ERROR, FAIL, PASS, build_program, grade_function_batch
-from patchloop.evals.func_codec import CodecError, decode, encode, values_equal
+from patchloop.evals.func.codec import CodecError, decode, encode, values_equal
+from patchloop.evals.func.grade import ERROR, FAIL, PASS, build_program, grade_function_batch
 from patchloop.types import FunctionTask
 
 HELPER = FunctionTask(
@@ -164,7 +164,7 @@ def test_one_server_run_grades_a_whole_batch():
 def test_function_grader_keeps_its_sandbox_pickles_and_recovers():
     import pickle
 
-    from patchloop.evals.func import FunctionGrader
+    from patchloop.evals.func.grade import FunctionGrader
 
     grader = FunctionGrader("local", timeout_s=3.0)
     try:
@@ -187,7 +187,7 @@ def test_threads_sharing_a_grader_take_turns_on_one_sandbox(monkeypatch):
     (one would leak), nor may one thread's failed batch close the sandbox under another."""
     import threading
 
-    import patchloop.evals.func as func
+    import patchloop.evals.func.grade as func
     import patchloop.sandbox
 
     opened, both_inside = [], threading.Barrier(2, timeout=1.0)

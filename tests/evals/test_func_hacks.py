@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from patchloop.evals.func import FAIL, PASS, SERVER_FILES, TIMEOUT, grade_function_batch
+from patchloop.evals.func.grade import FAIL, PASS, SERVER_FILES, TIMEOUT, grade_function_batch
 from patchloop.types import FunctionTask
 
 ADD = FunctionTask(

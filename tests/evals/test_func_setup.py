@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from patchloop.evals import func
-from patchloop.evals.func import ERROR, PASS, grade_function_batch
-from patchloop.evals.func_server import PRELOAD
+from patchloop.evals.func import grade as func
+from patchloop.evals.func.grade import ERROR, PASS, grade_function_batch
+from patchloop.evals.func.server import PRELOAD
 from patchloop.types import FunctionTask
 
 ADD = FunctionTask("he/add", 'def add(a, b):\n    """Return a + b."""\n', "add",
                    "def check(candidate):\n    assert candidate(1, 2) == 3\n")
-SERVER = {name: (func._HERE / name).read_text(encoding="utf-8") for name in func.SERVER_FILES}
+SERVER = {source: (func._HERE / source).read_text(encoding="utf-8") for source in func.SERVER_FILES.values()}
 
 
 def _grade_with(tmp_path, monkeypatch, old: str, new: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from patchloop.evals.benchmarks import bundled_path, select_problems
-from patchloop.evals.func_eval import evaluate_function_samples, load_func_problems
+from patchloop.evals.func.evaluate import evaluate_function_samples, load_func_problems
 
 
 @pytest.fixture(scope="module")

@@ -31,14 +31,14 @@ def user_prompt(engine, text: str) -> list[int]:
 @pytest.fixture(scope="module")
 def tiny_engine(tiny_model_dir):
     """The tiny model loaded for generation (one per module: tests clear its prefix cache)."""
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.serving.local import LocalModel
 
     return LocalModel(str(tiny_model_dir))
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

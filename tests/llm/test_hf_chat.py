@@ -26,7 +26,7 @@ def test_tool_call_from_real_generation_is_parsed(tool_model_dir):
 def test_logprobs_are_the_models_own_and_prompt_usage_is_exact(tiny_model_dir):
     import torch
 
-    from patchloop.llm.local import get_local_model
+    from patchloop.llm.serving.local import get_local_model
 
     chat = load_chat_model(f"hf:{tiny_model_dir}", temperature=1.0, max_tokens=12, seed=3).bind_tools(TOOLS)
     conversation = [
@@ -36,7 +36,7 @@ def test_logprobs_are_the_models_own_and_prompt_usage_is_exact(tiny_model_dir):
     ]
     msg = chat.invoke(conversation)
     engine = get_local_model(str(tiny_model_dir))
-    from patchloop.llm.hf import to_template_messages
+    from patchloop.llm.clients.hf import to_template_messages
 
     prompt = engine.render(to_template_messages(conversation), TOOLS)
     assert msg.usage_metadata["input_tokens"] == len(prompt)

@@ -17,9 +17,9 @@ import pytest
 
 import patchloop.llm
 from patchloop.llm import LLMError
-from patchloop.llm.engines.llamacpp import LlamaCppModel, log_softmax, pick_token, resolve_gguf
+from patchloop.llm.serving.engines.llamacpp import LlamaCppModel, log_softmax, pick_token, resolve_gguf
 
-TEMPLATE = (Path(patchloop.llm.__file__).parent / "chat_template.j2").read_text()
+TEMPLATE = (Path(patchloop.llm.__file__).parent / "catalog" / "chat_template.j2").read_text()
 IM_END, IM_START = 256, 257
 REPLY = b"def add(a, b):\n    return a + b\n"
 
@@ -203,7 +203,7 @@ def test_missing_library_says_how_to_install(monkeypatch, tmp_path):
 
 
 def test_openmp_waits_passively_unless_the_user_chose(monkeypatch):
-    from patchloop.llm.engines.llamacpp import import_llama_cpp
+    from patchloop.llm.serving.engines.llamacpp import import_llama_cpp
 
     stub = types.ModuleType("llama_cpp")
     monkeypatch.setitem(sys.modules, "llama_cpp", stub)
@@ -230,7 +230,7 @@ def test_gguf_paths_resolve(monkeypatch, tmp_path):
 def test_serve_answers_through_the_engine():
     from fastapi.testclient import TestClient
 
-    from patchloop.llm.server import ChatServer
+    from patchloop.llm.serving.server import ChatServer
 
     engine, _ = _engine()
     server = ChatServer(engine, "scripted")

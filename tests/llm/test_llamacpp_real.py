@@ -38,7 +38,7 @@ def engine(model_dir):
         import llama_cpp  # noqa: F401
     except ImportError:
         _missing("llama_cpp is not importable (bash tools/llamacpp.sh)")
-    from patchloop.llm.engines.llamacpp import load_engine
+    from patchloop.llm.serving.engines.llamacpp import load_engine
 
     return load_engine(str(model_dir), n_ctx=2048)
 

@@ -35,8 +35,8 @@ def test_fetched_checkpoint_is_plain_and_complete(real_model_dir):
 
 
 def test_real_model_writes_a_correct_function(real_model_dir):
-    from patchloop.evals.func import grade_function_batch
-    from patchloop.llm.local import get_local_model
+    from patchloop.evals.func.grade import grade_function_batch
+    from patchloop.llm.serving.local import get_local_model
 
     model = get_local_model("qwen2.5-coder-0.5b-instruct")  # the catalog name resolves to the fetched dir
     assert str(model.model.dtype) in ("torch.bfloat16", "torch.float32")

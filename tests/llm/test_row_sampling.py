@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from patchloop.llm.batched import BatchRequest
-from patchloop.llm.row_sampling import RowSampler, candidates
+from patchloop.llm.serving.batched import BatchRequest
+from patchloop.llm.serving.row_sampling import RowSampler, candidates
 from tests.llm.conftest import user_prompt
 
 pytestmark = pytest.mark.train

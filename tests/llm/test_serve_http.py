@@ -126,7 +126,7 @@ def test_load_chat_model_openai_against_the_server(server):
 
 
 def test_served_token_ids_are_the_local_engines_for_greedy_decoding(server, client, tool_model_dir):
-    from patchloop.llm.local import get_local_model
+    from patchloop.llm.serving.local import get_local_model
 
     engine = get_local_model(str(tool_model_dir))
     prompt = engine.render(PROMPT, TOOLS)

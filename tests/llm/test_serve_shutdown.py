@@ -41,7 +41,7 @@ def test_sigterm_during_a_long_generation_ends_it_cleanly(tiny_model_dir, tmp_pa
 def test_a_reply_cut_short_by_shutdown_is_a_503(tiny_engine):
     from fastapi.testclient import TestClient
 
-    from patchloop.llm.server import ChatServer
+    from patchloop.llm.serving.server import ChatServer
 
     server = ChatServer(tiny_engine, "tiny")
     try:

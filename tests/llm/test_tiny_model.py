@@ -22,7 +22,7 @@ def test_same_seed_gives_identical_files_and_other_seed_other_weights(tiny_model
         check=True,
         capture_output=True,
     )
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
 
     again = _hashes(init_tiny(tmp_path / "s0", seed=0))
     assert again == _hashes(tiny_model_dir)

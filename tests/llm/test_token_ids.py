@@ -10,7 +10,7 @@ import pytest
 from langchain_core.messages import HumanMessage, ToolMessage
 
 from patchloop.llm import load_chat_model
-from patchloop.llm.hf import to_template_messages
+from patchloop.llm.clients.hf import to_template_messages
 from tests.llm.conftest import PROMPT, TOOLS
 
 pytestmark = pytest.mark.train

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchloop.llm.toolcall_salvage import salvage_tool_calls
+from patchloop.llm.toolcalls.salvage import salvage_tool_calls
 
 TOOLS = {"view", "search", "repo_map", "edit", "create", "run", "run_tests", "submit"}
 

@@ -8,7 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchloop.llm.toolcalls import CLOSE, MAX_CALL_CHARS, MAX_CALLS, OPEN, format_tool_call, parse_tool_calls
+from patchloop.llm.toolcalls.parse import (
+    CLOSE,
+    MAX_CALL_CHARS,
+    MAX_CALLS,
+    OPEN,
+    format_tool_call,
+    parse_tool_calls,
+)
 
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True)
 json_values = st.recursive(

@@ -44,7 +44,7 @@ def fake_vllm(monkeypatch):
 def test_concurrent_calls_share_one_generate_and_get_their_own_ids(fake_vllm, tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from patchloop.llm.engines.vllm_llm import VLLMEngine
+    from patchloop.llm.serving.engines.vllm_llm import VLLMEngine
 
     llm = StandInLLM()
     engine = VLLMEngine(llm, AutoTokenizer.from_pretrained(tiny_model_dir))

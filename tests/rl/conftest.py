@@ -12,7 +12,7 @@ from patchloop.types import FunctionTask
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
-    from patchloop.llm.tiny import init_tiny
+    from patchloop.llm.catalog.tiny import init_tiny
 
     return init_tiny(tmp_path_factory.mktemp("rl-tiny") / "model", seed=0)
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from patchloop.rl.report import read_metrics
+from patchloop.evals.training_report import read_metrics
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import json
 import subprocess
 import sys
 
-from patchloop.rl.demo_real import humaneval_subset
-from patchloop.rl.demo_report import problem_rows, write_real_report
+from patchloop.demo.real import humaneval_subset
+from patchloop.demo.report import problem_rows, write_real_report
 
 
 def test_the_subset_is_fixed_by_its_seed_and_in_task_order():
@@ -49,13 +49,13 @@ def test_a_model_that_is_neither_fetched_nor_a_checkpoint_is_one_line(tmp_path):
 
 def test_the_demo_draws_only_families_that_exist():
     from patchloop.datagen.families import FAMILIES as KNOWN
-    from patchloop.rl.demo_real import FAMILIES
+    from patchloop.demo.real import FAMILIES
 
     assert FAMILIES and set(FAMILIES) <= set(KNOWN)
 
 
 def test_per_problem_reads_the_graders_per_task_file(tmp_path):
-    from patchloop.rl.demo_real import per_problem
+    from patchloop.demo.real import per_problem
 
     (tmp_path / "per_task.jsonl").write_text('{"task_id": "HumanEval/1", "n": 1, "c": 1}\n\n'
                                              '{"task_id": "HumanEval/4", "n": 1, "c": 0}\n')
@@ -65,9 +65,9 @@ def test_per_problem_reads_the_graders_per_task_file(tmp_path):
 def test_humaneval_pass_never_reports_ungraded_samples_as_a_pass_rate(tmp_path, monkeypatch):
     """A grading sandbox that failed counts every sample as a failure: that is refused, and a rerun
     grades again instead of reading the cached summary back."""
-    import patchloop.evals.func_eval as func_eval
+    import patchloop.evals.func.evaluate as func_eval
     import patchloop.rl.evaluate as evaluate
-    from patchloop.rl.demo_real import finished_humaneval, humaneval_pass
+    from patchloop.demo.real import finished_humaneval, humaneval_pass
 
     graded = []
 

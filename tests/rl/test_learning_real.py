@@ -11,7 +11,7 @@ import math
 import pytest
 
 from bench import learning_real
-from patchloop.rl.learning_bench import arm_figures, check_settings, goal, method_score, settings_of
+from patchloop.demo.learning_bench import arm_figures, check_settings, goal, method_score, settings_of
 
 
 def _overrides(line: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from patchloop.evals.extract import completion_text, extract_completion
-from patchloop.evals.func_eval import evaluate_function_samples
+from patchloop.evals.func.evaluate import evaluate_function_samples
 from patchloop.rl.data import grpo_rows
 from patchloop.rl.rewards import ExecutionReward
 from patchloop.types import FunctionTask

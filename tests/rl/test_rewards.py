@@ -95,7 +95,7 @@ HACKS = {
 
 
 def test_hack_rows_reach_the_judges_check():
-    from patchloop.evals.func import test_spec
+    from patchloop.evals.func.grade import test_spec
     from patchloop.rl.data import row_to_task
 
     kind, _, expected = test_spec(row_to_task(grpo_rows([HACK_ROW], "completion")[0]))

@@ -219,7 +219,7 @@ def test_a_pairs_file_carrying_humaneval_is_refused_before_the_model_loads(tmp_p
     import sys
 
     from patchloop.datagen.filters.decontam import humaneval_path
-    from patchloop.evals.func_eval import load_func_problems
+    from patchloop.evals.func.evaluate import load_func_problems
 
     he = load_func_problems(humaneval_path())["HumanEval/12"]
     rows = [{"prompt": [{"role": "user", "content": "Write double(x)."}],

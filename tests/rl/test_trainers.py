@@ -216,7 +216,7 @@ def test_a_lora_run_loads_in_serve_the_agent_and_the_next_stage(tiny_model, task
     model and the next training stage need: each finds the base and applies the adapter."""
     import httpx
 
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.serving.local import LocalModel
     from patchloop.rl.common import load_model
     from patchloop.rl.config import ModelSettings
 
@@ -261,7 +261,7 @@ def test_gpu_presets_chain_lora_sft_into_lora_grpo_and_load_as_trained(tiny_mode
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.serving.local import LocalModel
 
     configs = Path(__file__).resolve().parents[2] / "configs"
     common = ("--data", str(task_dir), "--no-bf16", "--dtype", "float32", "--report-to", "[]",

@@ -12,7 +12,7 @@ import pytest
 from patchloop.sandbox import boot, local
 from patchloop.sandbox.base import SandboxError
 
-RUNNER = {name: (boot.RUNNER_DIR / name).read_text(encoding="utf-8") for name in boot.RUNNER_FILES}
+RUNNER = {source: (boot.RUNNER_DIR / source).read_text(encoding="utf-8") for source in boot.RUNNER_FILES.values()}
 
 pytestmark = pytest.mark.skipif(not local.unshare_prefix(), reason="needs unshare: the lock-down runs only in namespaces")
 

@@ -62,7 +62,7 @@ def function_benchmark(name: str, tasks: Iterable[FunctionTask]) -> Benchmark:
 
 
 def humaneval(path: str | Path | None = None) -> Benchmark:
-    from patchloop.evals.func_eval import load_func_problems
+    from patchloop.evals.func.evaluate import load_func_problems
 
     return function_benchmark("humaneval", load_func_problems(path or humaneval_path()).values())
 

@@ -17,6 +17,6 @@ def open_teacher(model: str, *, base_url: str | None, temperature: float, top_p:
 
 def open_grader(backend: str, timeout_s: float):
     """The evaluation grader with one sandbox kept open across calls (close it when done)."""
-    from patchloop.evals.func import FunctionGrader
+    from patchloop.evals.func.grade import FunctionGrader
 
     return FunctionGrader(backend, timeout_s=timeout_s)

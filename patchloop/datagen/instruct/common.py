@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from patchloop.datagen.instruct.parse import Drop, to_task
 from patchloop.datagen.instruct.stage import Outcome, Stage, StageError
 from patchloop.datagen.instruct.teacher import LLMError, Teacher
-from patchloop.evals.func import PASS, TIMEOUT
+from patchloop.evals.func.grade import PASS, TIMEOUT
 from patchloop.types import FunctionTask, read_jsonl
 
 TEMPLATE_VERSION = "v2"

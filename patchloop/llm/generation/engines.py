@@ -83,8 +83,8 @@ def open_generator(engine: str, model: str, *, concurrency: int = 32, batch_size
     """A ready generator for ``model`` (a catalog name, checkpoint dir, or ``base+adapter``
     run dir, merged). ``close()`` it (the server stops). One-line :class:`GenerationError` on
     any start failure."""
-    from patchloop.llm.catalog import resolve_model_path
-    from patchloop.llm.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.models import resolve_model_path
 
     engine = default_engine() if engine == "auto" else engine
     path = resolve_model_path(str(model))

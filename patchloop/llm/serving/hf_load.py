@@ -10,8 +10,8 @@ def load_merged(path: str | Path):
     merged (one adapter's matmuls folded in: generation runs at the base model's speed)."""
     from transformers import AutoModelForCausalLM
 
-    from patchloop.llm.catalog import resolve_model_path
-    from patchloop.llm.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.models import resolve_model_path
     from patchloop.llm.device import pick_device
 
     base, adapter = resolve_checkpoint(resolve_model_path(str(path)))

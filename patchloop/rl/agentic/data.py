@@ -11,22 +11,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from patchloop.rl.config import ModelSettings
 from patchloop.types import Trajectory
 
 log = logging.getLogger(__name__)
 
 
-def acting_spec(model: ModelSettings, rollouts) -> str:
-    """The ``--model`` string the rollouts act with: ``rollouts.model``, else ``hf:`` the start model."""
-    if rollouts.model:
-        return rollouts.model
-    return f"hf:{model.name_or_path}" + (f"+{model.adapter}" if model.adapter else "")
-
-
 def collect_rollouts(cfg, *, progress: bool = True) -> tuple[Path, list[dict]]:
     """Run (or resume) the rollouts a training config asks for; return their directory and rows."""
-    from patchloop.rl.agentic.rollouts import run_rollouts
+    from patchloop.rl.agentic.rollouts import acting_spec, run_rollouts
 
     out = cfg.rollouts.directory(cfg.train.output_dir)
     rows = run_rollouts(cfg.rollouts, out, model_spec=acting_spec(cfg.model, cfg.rollouts), progress=progress)

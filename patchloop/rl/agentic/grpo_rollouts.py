@@ -64,12 +64,12 @@ class AgentRolloutFunc:
         nothing copied)."""
         if self._engine is None:
             if getattr(trainer, "use_vllm", False):
-                from patchloop.llm.engines.vllm_llm import VLLMEngine
+                from patchloop.llm.serving.engines.vllm_llm import VLLMEngine
 
                 self._engine = VLLMEngine(trainer.vllm_generation.llm, trainer.processing_class, name="policy",
                                           context=self.cfg.rollouts.agent.context_tokens)
             else:
-                from patchloop.llm.local import LocalModel
+                from patchloop.llm.serving.local import LocalModel
 
                 model = trainer.accelerator.unwrap_model(trainer.model)
                 self._engine = LocalModel.from_loaded(model, trainer.processing_class, name="policy")
@@ -77,7 +77,7 @@ class AgentRolloutFunc:
 
     def policy_factory(self, engine, seed: int):
         """A chat model per rollout over the shared engine, seeded for that rollout."""
-        from patchloop.llm.hf import HFChatModel
+        from patchloop.llm.clients.hf import HFChatModel
         from patchloop.rl.agentic.worker import sample_seed
 
         s = self.cfg.rollouts

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from patchloop.llm.checkpoints import last_checkpoint
+from patchloop.llm.catalog.checkpoints import last_checkpoint
 from patchloop.llm.quiet import quiet_libraries
 from patchloop.rl.agentic.config import AgentRFTConfig
 from patchloop.rl.agentic.data import by_task, collect_rollouts, load_segments, resumed_rows, sampled_key

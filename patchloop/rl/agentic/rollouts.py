@@ -23,6 +23,7 @@ from pathlib import Path
 
 from patchloop.rl.agentic.config import RolloutSettings
 from patchloop.rl.agentic.worker import RETRIED, RolloutWorker
+from patchloop.rl.config import ModelSettings
 from patchloop.types import Task, append_jsonl, end_torn_line, iter_jsonl, sha256_file, write_json
 
 # Keys that choose which rollouts exist or where they run, not what one rollout is.
@@ -147,10 +148,16 @@ def run_rollouts(s: RolloutSettings, out: str | Path, *, model_spec: str, tasks:
     return mine
 
 
+def acting_spec(model: ModelSettings, rollouts) -> str:
+    """The ``--model`` string the rollouts act with: ``rollouts.model``, else ``hf:`` the start model."""
+    if rollouts.model:
+        return rollouts.model
+    return f"hf:{model.name_or_path}" + (f"+{model.adapter}" if model.adapter else "")
+
+
 def run_from_config(cfg) -> dict:
     """``patchloop train agent-rollouts``: the rollouts of an ``AgentRolloutsConfig``; the summary."""
     from patchloop.llm.quiet import quiet_libraries
-    from patchloop.rl.agentic.data import acting_spec
 
     quiet_libraries()
     out = Path(cfg.rollouts.output_dir or "runs/agent-rollouts")

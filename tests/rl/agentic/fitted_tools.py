@@ -33,8 +33,8 @@ def agent_prompts(engine, task, sandbox, cfg):
 
     from patchloop.agent.tools import SandboxTools, langchain_tools
     from patchloop.agent.window import fit_to_model, opening_messages, reserve_tokens, schema_specs
-    from patchloop.llm.continuation import new_suffix_ids
-    from patchloop.llm.hf import HFChatModel, to_template_messages
+    from patchloop.llm.clients.hf import HFChatModel, to_template_messages
+    from patchloop.llm.serving.continuation import new_suffix_ids
 
     cfg, count, _ = fit_to_model(HFChatModel.over_engine(engine), cfg)
     tools = SandboxTools(sandbox, cfg, task.problem_statement)
@@ -97,7 +97,7 @@ def fit_tools(base_dir: Path, out_dir: Path, task, workspaces, steps: int = 300)
     forward-backward of the replies alone."""
     import torch
 
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.serving.local import LocalModel
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread: far faster than two fighting over a busy machine

@@ -86,7 +86,7 @@ class ScriptedEngine:
         return getattr(self.inner, name)
 
     def generate(self, prompt_ids, **kw):
-        from patchloop.llm.local import Generation
+        from patchloop.llm.serving.local import Generation
 
         text = self.replies[min(self.calls, len(self.replies) - 1)]
         self.calls += 1
@@ -95,8 +95,8 @@ class ScriptedEngine:
 
 
 def scripted_run(tiny_dir, tmp_path, replies: list[str], on_model=None, **rollouts) -> tuple[dict, dict]:
-    from patchloop.llm.hf import HFChatModel
-    from patchloop.llm.local import LocalModel
+    from patchloop.llm.clients.hf import HFChatModel
+    from patchloop.llm.serving.local import LocalModel
     from patchloop.rl.agentic.grpo_rollouts import AgentReward, AgentRolloutFunc
     from patchloop.rl.agentic.rollouts import load_rollout_tasks
 

@@ -11,8 +11,7 @@ from typer.testing import CliRunner
 
 from patchloop.cli import app
 from patchloop.rl.agentic.config import AgentDPOConfig, AgentRFTConfig, load_rollouts_config
-from patchloop.rl.agentic.data import acting_spec
-from patchloop.rl.agentic.rollouts import rollout_identity
+from patchloop.rl.agentic.rollouts import acting_spec, rollout_identity
 from patchloop.rl.config import ConfigError, load_config
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"

@@ -45,7 +45,7 @@ def test_only_sampled_tokens_are_marked_and_tool_output_is_not(submitting_dir):
     # Between the two replies: the edit's real result, rendered as a tool response, all masked.
     between = seg.input_ids[spans[0][1]: spans[1][0]]
     assert not any(seg.model_mask[spans[0][1]: spans[1][0]])
-    from patchloop.llm.local import get_local_model
+    from patchloop.llm.serving.local import get_local_model
 
     text = get_local_model(str(submitting_dir)).tokenizer.decode(between)
     assert "<tool_response>" in text and first.observations[0] in text
