@@ -39,13 +39,15 @@ def swe(
 ) -> None:
     """Grade predictions on SWE-style instances: resolved iff FAIL_TO_PASS pass and PASS_TO_PASS still pass."""
     from patchloop.evals.datasets import load_predictions, load_tasks
-    from patchloop.evals.run import RunIdMismatch, check_run_id, run_swe_eval
+    from patchloop.evals.run import check_run_id, run_swe_eval
+    from patchloop.evals.settings_guard import SettingsMismatch
 
     if backend not in ("auto", "docker", "local"):
         _fail(f"unknown backend {backend!r} (docker, local, auto)")
     on_error = _printer()
+    unreadable = _collecting(on_error)
     try:
-        tasks = load_tasks(dataset, on_error=on_error)
+        tasks = load_tasks(dataset, on_error=unreadable)
         preds = load_predictions(predictions, tasks, on_error=on_error)
     except FileNotFoundError as e:
         _fail(str(e))
@@ -54,12 +56,28 @@ def swe(
         _fail(f"no readable instances in {dataset}")
     try:
         check_run_id(run_dir, dataset, predictions, preds)
-    except RunIdMismatch as e:
+        report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
+                              progress=progress, on_error=on_error, unreadable=unreadable.errors)
+    except SettingsMismatch as e:
         _fail(str(e))
-    report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
-                          progress=progress, on_error=on_error)
     typer.echo(f"resolved {report['resolved_instances']}/{report['submitted_instances']} "
-               f"({100 * report['resolved_rate']:.1f}%); report: {run_dir / 'report.json'}")
+               f"({100 * report['resolved_rate']:.1f}%)"
+               + (f", {len(unreadable.errors)} unreadable" if unreadable.errors else "")
+               + f"; report: {run_dir / 'report.json'}")
+    if unreadable.errors:  # as `eval validate`: a dataset with unreadable rows is not a clean run
+        raise typer.Exit(1)
+
+
+def _collecting(printer):
+    """An ``on_error`` that prints each unreadable row and keeps it (``.errors``)."""
+    errors: list = []
+
+    def on_error(e):
+        errors.append(e)
+        printer(e)
+
+    on_error.errors = errors
+    return on_error
 
 
 @app.command("validate")
@@ -74,25 +92,24 @@ def validate(
 ) -> None:
     """Valid iff the gold patch resolves every instance and every FAIL_TO_PASS test fails before it."""
     from patchloop.evals.datasets import load_tasks
+    from patchloop.evals.settings_guard import SettingsMismatch
     from patchloop.evals.validate import validate as run_validate
 
-    errors: list[str] = []
-    printer = _printer()
-
-    def on_error(e):
-        errors.append(str(e))
-        printer(e)
-
+    on_error = _collecting(_printer())
+    errors = on_error.errors
     try:
         tasks = load_tasks(dataset, on_error=on_error)
     except FileNotFoundError as e:
         _fail(str(e))
-    problems = run_validate(tasks, runs_dir / run_id, backend=backend, timeout=timeout, workers=workers,
-                            progress=progress)
+    try:
+        problems = run_validate(tasks, runs_dir / run_id, backend=backend, timeout=timeout, workers=workers,
+                                progress=progress)
+    except SettingsMismatch as e:
+        _fail(str(e))
     for iid, why in sorted(problems.items()):
         typer.echo(f"INVALID {iid}: {'; '.join(why)}")
-    ok = len(tasks) - len(problems)
-    typer.echo(f"{ok}/{len(tasks)} instances valid" + (f", {len(errors)} unreadable" if errors else ""))
+    ok = len(tasks) - len(problems)  # unreadable rows stay in the denominator, as in `eval swe`
+    typer.echo(f"{ok}/{len(tasks) + len(errors)} instances valid" + (f", {len(errors)} unreadable" if errors else ""))
     if problems or errors or not tasks:
         raise typer.Exit(1)
 

@@ -16,7 +16,7 @@ import pytest
 from patchloop.sandbox import images
 from patchloop.sandbox.host_python import host_pip_python
 
-MINOR = "%d.%d" % sys.version_info[:2]
+MINOR = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
 def _has_pip(python: str) -> bool:
