@@ -168,6 +168,8 @@ def func(
         ks = [int(x) for x in k.split(",") if x.strip()]
     except ValueError:
         raise typer.BadParameter(f"not a list of integers: {k!r}", param_hint="--k") from None
+    if samples is not None and not samples.is_file():
+        _fail(f"--samples {samples}: {'a directory, not a JSONL file' if samples.is_dir() else 'no such file'}")
     on_error = _printer()
     try:
         problems = load_func_problems(dataset, split=split or None, on_error=on_error)
@@ -179,6 +181,10 @@ def func(
         _fail(f"--problems: {e.args[0]}")
     if not problems:
         _fail(f"{dataset}: no usable problems")
+    grading = {"dataset": str(Path(dataset).resolve()) if Path(dataset).exists() else dataset, "split": split,
+               "problems": problem_ids, "limit": limit, "timeout_s": timeout, "backend": backend,
+               "samples": f"model:{model}" if model is not None else str(samples.resolve())}
+    _guard_out(out, grading)
     meta = None
     if model is not None:
         from patchloop.rl.evaluate import sample_completions
@@ -197,13 +203,28 @@ def func(
 
         meta = {**meta, "dataset": dataset, "split": resolve_split(dataset, split or None), "problems": len(problems),
                 "problem_ids": list(problems) if (limit or problem_ids) else None}
+    skipped = _collecting(on_error)
     summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
-                                        timeout_s=timeout, progress=progress, on_error=on_error, meta=meta)
+                                        timeout_s=timeout, progress=progress, on_error=skipped,
+                                        meta={**(meta or {}), "grading": grading})
+    if not summary["samples"]:
+        _fail(f"--samples {samples}: no sample names a problem of {dataset}"
+              + (f" ({len(skipped.errors)} skipped, first: {skipped.errors[0]})" if skipped.errors else " (empty)"))
     scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))
     typer.echo(f"{summary['problems']} problems, {summary['samples']} samples: {scores or 'no pass@k (no samples)'}; "
                f"statuses {summary['statuses']}; summary: {out / 'summary.json'}")
     if summary.get("infra_errors"):
         _report_ungraded(summary, out / "results.jsonl")
+
+
+def _guard_out(out: Path, grading: dict) -> None:
+    """``--out`` resumes: refuse a rerun into it with other samples or grading settings."""
+    from patchloop.evals.settings_guard import SettingsMismatch, guard_settings
+
+    try:
+        guard_settings(out / "run.json", grading, retry="use another --out, or the same settings to resume it")
+    except SettingsMismatch as e:
+        _fail(str(e))
 
 
 def _grader_starts(backend: str) -> None:
