@@ -47,8 +47,13 @@ def functions(
         raise typer.BadParameter("level weights must be >= 0")
     cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, levels=levels, level_weights=weights,
                           fractions=dict(zip(("sft", "rl", "heldout"), shares)), **kw)
+    from patchloop.evals.settings_guard import SettingsMismatch
+
     try:
         fp = run_functions(cfg, out, backend=backend, progress=progress)
+    except SettingsMismatch as e:  # one plain line: a rich box would wrap the path
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     counts = ", ".join(f"{k} {v}" for k, v in fp["counts"].items())
@@ -106,8 +111,9 @@ def repos(
         raise typer.BadParameter("--teacher-bugs needs a --teacher model (openai:NAME or hf:PATH)")
     try:
         check_fingerprint(out, cfg)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+    except ValueError as e:  # one plain line: a rich box would wrap the path
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     try:
         model = teacher_model(cfg)  # loaded once for every repository
     except LLMError as e:

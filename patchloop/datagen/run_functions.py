@@ -24,6 +24,7 @@ from patchloop.datagen.functions import (
     hf_rows,
 )
 from patchloop.evals.func import grade_function_batch
+from patchloop.evals.settings_guard import guard_settings
 from patchloop.types import FunctionTask, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
 
 VERIFY_CHUNK = 64
@@ -91,8 +92,11 @@ def make_verifier(sandbox: Any, timeout_s: float, advance: Callable[[int], None]
 
 def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", sandbox: Any = None,
                   progress: bool = True) -> dict[str, Any]:
-    """Generate and write everything; returns the fingerprint (with the overlap figures)."""
+    """Generate and write everything; returns the fingerprint (with the overlap figures).
+    ``out`` made with other settings is refused (:class:`SettingsMismatch`, a ValueError)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    check_out(out, cfg)
 
     own = sandbox is None
     if own:
@@ -130,6 +134,14 @@ def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", san
     }
     write_json(out / "fingerprint.json", fingerprint)
     return {**fingerprint, "overlap": report}
+
+
+def check_out(out: Path, cfg: FunctionsConfig) -> None:
+    """One ``--out``, one config: a rerun with another seed would replace the tasks there."""
+    fp = out / "fingerprint.json"
+    legacy = json.loads(fp.read_text(encoding="utf-8")).get("config") if fp.exists() else None
+    guard_settings(out / "run.json", cfg.model_dump(mode="json"), legacy=legacy,
+                   retry="use another --out, or the same settings to resume it")
 
 
 def _histogram(values) -> dict[str, int]:
