@@ -19,12 +19,16 @@ def fetch(
 ) -> None:
     """Download, verify (pinned sha256) and convert a real model; a second call is instant."""
     from patchloop.commands.progress import byte_progress
+    from patchloop.llm.catalog import UnknownModel
     from patchloop.llm.errors import LLMError
     from patchloop.llm.fetch import describe, fetch_model
 
     try:
         with byte_progress(f"fetching {name}") as progress:
             path = fetch_model(name, out, source=source, progress=progress, force=force)
+    except UnknownModel as e:  # names the model itself
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     except LLMError as e:
         typer.echo(f"error: model {name}: {e}", err=True)
         raise typer.Exit(1) from None
