@@ -28,6 +28,7 @@ class StepPrinter:
         self.console = console
         self.thread = thread
         self._status = None
+        self.steps = 0  # model replies shown: 0 means the run never got going
 
     def waiting(self, text: str = "the model is thinking") -> None:
         self.stop()
@@ -42,6 +43,8 @@ class StepPrinter:
 
     def __call__(self, node: str, values: dict) -> None:
         self.stop()
+        if node in ("model", "resume"):
+            self.steps += 1
         if node == "model":
             for msg in values.get("messages", []):
                 if isinstance(msg.content, str) and msg.content.strip():
@@ -131,3 +134,15 @@ def batch_progress(console: Console, total: int, already: int) -> tuple[Progress
             progress.console.print(f"done {row['instance_id']}: {row['exit_reason']}, {row['steps']} steps, "
                                    f"{row['wall_s']:.1f}s")
     return progress, on_result
+
+
+def batch_summary(summary: dict, unreadable: int, predictions) -> str:
+    """The last line of a batch: unreadable dataset rows count in the total (they were not
+    run), and instances finished by an earlier run are named as such, never as "skipped"."""
+    total = summary["total"] + unreadable
+    parts = [f"done {summary['done']}/{total}", f"errors {summary['errors']}"]
+    if unreadable:
+        parts.append(f"unreadable {unreadable} (not run)")
+    if summary.get("skipped"):
+        parts.append(f"{summary['skipped']} of them done by an earlier run")
+    return f"{', '.join(parts)}; predictions in {predictions}"

@@ -44,11 +44,12 @@ def batch(
 
     from patchloop.agent.batch import finished_ids, run_batch
     from patchloop.agent.batch_outputs import RunMismatch, check_run
-    from patchloop.agent.console import batch_progress
+    from patchloop.agent.console import batch_progress, batch_summary
     from patchloop.agent.profiles import ProfileError, agent_config
     from patchloop.evals.datasets import load_tasks
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # piped: one line per row, paths never split
+    unreadable: list = []
     from patchloop.llm import LLMError, parse_model_spec
 
     try:
@@ -57,7 +58,8 @@ def batch(
         typer.echo(f"patchloop batch: {e}", err=True)
         raise typer.Exit(2) from None
     try:
-        tasks = load_tasks(dataset, on_error=lambda e: console.print(f"[red]skipped: {e}[/]"))
+        tasks = load_tasks(dataset, on_error=lambda e: unreadable.append(e) or console.print(f"[red]unreadable: {e}[/]",
+                                                                                          highlight=False))
     except (FileNotFoundError, ValueError) as e:
         typer.echo(f"patchloop batch: {e}", err=True)
         raise typer.Exit(2) from None
@@ -89,6 +91,5 @@ def batch(
         summary = run_batch(tasks, out, model_spec=model, base_url=base_url, cfg=cfg, workers=workers,
                             executor=executor.value, backend=backend.value, on_result=on_result,
                             ray_address=ray_address, sampling=sampling)
-    console.print(f"done {summary['done']}/{summary['total']}, errors {summary['errors']}, "
-                  f"skipped {summary['skipped']}; predictions in {out / 'predictions.jsonl'}")
-    raise typer.Exit(1 if summary["errors"] else 0)
+    console.print(batch_summary(summary, len(unreadable), out / "predictions.jsonl"), highlight=False)
+    raise typer.Exit(1 if summary["errors"] or unreadable else 0)
