@@ -8,6 +8,7 @@ import sys
 
 import typer
 
+from patchloop.commands.console import quiet_wrapping
 from patchloop.llm.quiet import quiet_env
 
 # -h everywhere; help as wide as the terminal, and not squeezed to 80 columns when piped
@@ -21,6 +22,7 @@ if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
 # Third-party progress bars, advice and deprecation notices stay out of the user's terminal;
 # our own rich progress says what is happening. Set before any of those libraries is imported.
 quiet_env()
+quiet_wrapping()  # piped output: long lines stay whole (paths, error messages)
 
 app = typer.Typer(
     name="patchloop",
