@@ -22,7 +22,7 @@ def functions(
     fractions: str = typer.Option("0.5,0.3,0.2", "--fractions", help="Shares of --n for sft,rl,heldout."),
     backend: str = typer.Option("auto", "--backend", "-b", help="Sandbox for verification: docker, local or auto."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds per canonical solution when verifying."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI)."),
 ) -> None:
     """Procedural function-level tasks (HumanEval shape), every solution verified in a sandbox."""
     from patchloop.datagen.functions import FunctionsConfig

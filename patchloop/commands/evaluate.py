@@ -83,12 +83,12 @@ def _collecting(printer):
 @app.command("validate")
 def validate(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Instances to check (any format `eval swe` reads)."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Instances checked in parallel."),
     backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto."),
-    timeout: float = typer.Option(300.0, "--timeout", "-t"),
+    timeout: float = typer.Option(300.0, "--timeout", "-t", help="Seconds for one instance's test run."),
     run_id: str = typer.Option("validate", "--run-id", "-r", help="Outputs under <runs-dir>/<run-id>/{gold,before}."),
-    runs_dir: Path = typer.Option(Path("runs/eval"), "--runs-dir"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    runs_dir: Path = typer.Option(Path("runs/eval"), "--runs-dir", help="Parent directory of run outputs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI)."),
 ) -> None:
     """Valid iff the gold patch resolves every instance and every FAIL_TO_PASS test fails before it."""
     from patchloop.evals.datasets import load_tasks
@@ -153,7 +153,7 @@ def func(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="With --model: prompts generated together."),
     seed: int = typer.Option(0, "--seed", help="With --model: sampling seed."),
     out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI)."),
 ) -> None:
     """Function-level pass@k of samples, or of a checkpoint (--model): every sample runs in a
     sandbox with its own time and resource limits; sampling settings go into summary.json."""
