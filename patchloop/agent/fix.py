@@ -109,6 +109,7 @@ def missing_inputs(repo: str | None, issue: str | None, model) -> list[str]:
 
 
 def _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, console):
+    from patchloop.agent.live_reply import LiveReply
     from patchloop.agent.runner import open_checkpointer, run_episode
     from patchloop.agent.workspace import open_workspace
 
@@ -118,7 +119,8 @@ def _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, cons
             open_workspace(task, backend, repo=_as_base(repo, Path(tmp))) as (sb, python):
         return run_episode(model, sb, task, cfg.model_copy(update={"python": python}),
                            checkpointer=open_checkpointer(fix_home() / "checkpoints.sqlite"), thread_id=thread,
-                           on_event=printer, approve=ask_approval(console, printer), model_name=model_spec or "")
+                           on_event=printer, approve=ask_approval(console, printer), model_name=model_spec or "",
+                           callbacks=[LiveReply(printer.live)])
 
 
 def _as_base(repo: str, tmp: Path) -> str:
