@@ -231,10 +231,12 @@ def _grader_starts(backend: str) -> None:
     """Open and close one grading sandbox before sampling: a backend that cannot start (no engine,
     no base image and no tool to build it) would otherwise show only after the whole sampling
     pass, as an ERROR on every sample and a pass@k of zero."""
+    from patchloop.evals.waiting import alive
     from patchloop.sandbox import SandboxError, open_sandbox
 
     try:
-        open_sandbox(backend=backend, task_id="eval-func-check").close()
+        with alive("starting the grading sandbox (the first run on a machine builds its image: minutes)"):
+            open_sandbox(backend=backend, task_id="eval-func-check").close()
     except SandboxError as e:
         _fail(f"--backend {backend}: the grading sandbox does not start ({e}); nothing was sampled")
 

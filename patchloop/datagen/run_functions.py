@@ -25,6 +25,7 @@ from patchloop.datagen.functions import (
 )
 from patchloop.evals.func import grade_function_batch
 from patchloop.evals.settings_guard import guard_settings
+from patchloop.evals.waiting import alive
 from patchloop.types import FunctionTask, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
 
 VERIFY_CHUNK = 64
@@ -102,7 +103,9 @@ def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", san
     if own:
         from patchloop.sandbox import open_sandbox
 
-        sandbox = open_sandbox(backend=backend, task_id="datagen-functions")
+        with alive("starting the verification sandbox (the first run on a machine builds its image: minutes)",
+                   progress):
+            sandbox = open_sandbox(backend=backend, task_id="datagen-functions")
     failures: list[str] = []
     try:
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -16,6 +16,7 @@ from typing import Any
 
 from patchloop.evals.extract import extract_completion
 from patchloop.evals.prompts import prompt_record
+from patchloop.evals.waiting import alive
 from patchloop.rl.data import load_split, model_prompt, row_to_task, select
 from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, write_json
 
@@ -181,7 +182,8 @@ def sample_completions(model_path: str | Path, tasks: list[Any], out_path: str |
     todo = [(t, j) for t in tasks for j in range(have[t.task_id], n_samples)]
     start = time.monotonic()
     if todo:
-        model, tok = load_for_inference(model_path)
+        with alive(f"loading {model_path}", progress):
+            model, tok = load_for_inference(model_path)
         todo = _drop_overlong(todo, tok, getattr(model.config, "max_position_embeddings", None),
                               max_new_tokens, prompt_format, out_path)
         advance, bar = progress_bar(progress, len(todo), "sampling")
