@@ -171,8 +171,9 @@ def func(
     if samples is not None and not samples.is_file():
         _fail(f"--samples {samples}: {'a directory, not a JSONL file' if samples.is_dir() else 'no such file'}")
     on_error = _printer()
+    bad_problems = _collecting(on_error)
     try:
-        problems = load_func_problems(dataset, split=split or None, on_error=on_error)
+        problems = load_func_problems(dataset, split=split or None, on_error=bad_problems)
     except FileNotFoundError as e:
         raise typer.BadParameter(str(e)) from None
     try:
@@ -210,11 +211,19 @@ def func(
     if not summary["samples"]:
         _fail(f"--samples {samples}: no sample names a problem of {dataset}"
               + (f" ({len(skipped.errors)} skipped, first: {skipped.errors[0]})" if skipped.errors else " (empty)"))
+    from patchloop.evals.unreadable import record_unreadable
+
+    unreadable = bad_problems.errors + [e for e in skipped.errors if not e.where.startswith(str(out / "results.jsonl"))]
+    record_unreadable(out / "summary.json", unreadable)
     scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))
     typer.echo(f"{summary['problems']} problems, {summary['samples']} samples: {scores or 'no pass@k (no samples)'}; "
-               f"statuses {summary['statuses']}; summary: {out / 'summary.json'}")
+               f"statuses {summary['statuses']}"
+               + (f"; {len(unreadable)} unreadable rows (in summary.json)" if unreadable else "")
+               + f"; summary: {out / 'summary.json'}")
     if summary.get("infra_errors"):
         _report_ungraded(summary, out / "results.jsonl")
+    if unreadable:  # as `eval swe`: a run that could not read all of its input is not clean
+        raise typer.Exit(1)
 
 
 def _guard_out(out: Path, grading: dict) -> None:

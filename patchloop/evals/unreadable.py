@@ -8,9 +8,11 @@ with its reason (``unreadable``: ``{"FILE:LINE": "why"}``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
-from patchloop.types import RecordError
+from patchloop.types import RecordError, write_json
 
 
 def count_unreadable(report: dict, unreadable: Sequence[RecordError]) -> dict:
@@ -22,3 +24,12 @@ def count_unreadable(report: dict, unreadable: Sequence[RecordError]) -> dict:
         report["submitted_instances"] = n = report.get("submitted_instances", 0) + len(unreadable)
         report["resolved_rate"] = round(report.get("resolved_instances", 0) / n, 4) if n else 0.0
     return report
+
+
+def record_unreadable(summary_path: Path, unreadable: Sequence[RecordError]) -> None:
+    """Add the unreadable rows (problems, samples) to a written ``summary.json``, with reasons."""
+    if not unreadable or not summary_path.exists():
+        return
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    summary["unreadable"] = {e.where: e.msg for e in unreadable}
+    write_json(summary_path, summary)

@@ -49,3 +49,14 @@ def test_a_rerun_with_another_timeout_or_samples_file_is_refused(tmp_path):
     assert res.exit_code == 2 and "was made with samples" in res.output and str(other) in res.output
     assert (out / "summary.json").read_text() == summary  # nothing overwritten
     assert func("--samples", str(EXAMPLES / "samples.jsonl"), "--out", str(out)).exit_code == 0  # resumes
+
+
+def test_unreadable_sample_rows_are_recorded_and_fail_the_run(tmp_path):
+    samples = tmp_path / "s.jsonl"
+    good = (EXAMPLES / "samples.jsonl").read_text().splitlines()
+    samples.write_text("\n".join([*good[:2], "{torn", json.dumps({"task_id": "nope/1", "completion": "x"})]) + "\n")
+    res = func("--samples", str(samples), "--out", str(tmp_path / "run"))
+    assert res.exit_code == 1, res.output
+    assert "2 unreadable rows (in summary.json)" in res.output
+    unreadable = json.loads((tmp_path / "run" / "summary.json").read_text())["unreadable"]
+    assert f"{samples}:3" in unreadable and any("unknown task_id" in why for why in unreadable.values())
