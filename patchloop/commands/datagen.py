@@ -119,8 +119,11 @@ def repos(
     except LLMError as e:
         typer.echo(f"error: --teacher {teacher}: {e}", err=True)
         raise typer.Exit(2) from None
-    for spec in specs:
-        process_repo(spec, out, cfg, workers=workers, backend=backend, teacher=model, on_event=typer.echo)
+    from patchloop.evals.waiting import alive
+
+    with alive("validating candidates (each runs the repository's tests in a sandbox)"):
+        for spec in specs:
+            process_repo(spec, out, cfg, workers=workers, backend=backend, teacher=model, on_event=typer.echo)
     st = finish(out, cfg)
     typer.echo(f"kept {st['kept']}/{st['tried']} candidates; splits "
                + ", ".join(f"{k} {v['instances']} ({', '.join(v['repos'])})" for k, v in st["splits"].items())
