@@ -402,12 +402,8 @@ def config_from_data(cls: type[BaseModel], data: dict[str, Any], overrides: list
 def dump_config(cfg: BaseModel, path: str | Path) -> None:
     """Write the resolved config as YAML (next to the checkpoints it produced); refuse
     (:class:`ConfigError`) a config that differs from that of a run it would resume."""
-    from patchloop.rl.resume_guard import resume_differences
+    from patchloop.rl.resume_guard import refuse_another_config
 
-    diffs = resume_differences(cfg.model_dump(mode="json"), Path(path))
-    if diffs:
-        shown = "; ".join(diffs[:4]) + (" ..." if len(diffs) > 4 else "")
-        raise ConfigError(f"{Path(path).parent} holds a run to resume made with {shown}: use another "
-                          "train.output_dir, train.resume=false to start over, or the same settings")
+    refuse_another_config(cfg.model_dump(mode="json"), Path(path))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

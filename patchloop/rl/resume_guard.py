@@ -40,3 +40,14 @@ def resume_differences(new: dict, path: Path) -> list[str]:
     mine = flat(new)
     keys = [k for k in mine if k not in FREE and k in old and old[k] != mine[k]]
     return [f"{k} {old[k]!r}, not {mine[k]!r}" for k in keys]
+
+
+def refuse_another_config(new: dict, path: Path) -> None:
+    """Raise ``ConfigError`` naming the settings that differ from the run it would resume."""
+    from patchloop.rl.config import ConfigError
+
+    diffs = resume_differences(new, path)
+    if diffs:
+        shown = "; ".join(diffs[:4]) + (" ..." if len(diffs) > 4 else "")
+        raise ConfigError(f"{path.parent} holds a run to resume made with {shown}: use another "
+                          "train.output_dir, train.resume=false to start over, or the same settings")
