@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-from patchloop.commands.console import quiet_wrapping
+from patchloop.commands.console import whole_lines_when_piped
 from patchloop.commands.help_format import whole_help
 from patchloop.llm.quiet import quiet_env
 
@@ -17,7 +17,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
 # Third-party progress bars, advice and deprecation notices stay out of the user's terminal;
 # our own rich progress says what is happening. Set before any of those libraries is imported.
 quiet_env()
-quiet_wrapping()  # piped output: long lines stay whole (paths, error messages)
+whole_lines_when_piped()  # piped output: long lines stay whole (paths, error messages)
 
 app = typer.Typer(
     name="patchloop",

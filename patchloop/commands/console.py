@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 
-def quiet_wrapping() -> None:
+def whole_lines_when_piped() -> None:
     """Make rich's global console keep long lines whole when stdout is not a terminal."""
     if sys.stdout.isatty():
         return
