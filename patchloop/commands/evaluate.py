@@ -48,7 +48,8 @@ def swe(
     unreadable = _collecting(on_error)
     try:
         tasks = load_tasks(dataset, on_error=unreadable)
-        preds = load_predictions(predictions, tasks, on_error=on_error)
+        bad_preds = _collecting(on_error)
+        preds = load_predictions(predictions, tasks, on_error=bad_preds)
     except FileNotFoundError as e:
         _fail(str(e))
     run_dir = runs_dir / run_id
@@ -57,7 +58,8 @@ def swe(
     try:
         check_run_id(run_dir, dataset, predictions, preds)
         report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
-                              progress=progress, on_error=on_error, unreadable=unreadable.errors)
+                              progress=progress, on_error=on_error, unreadable=unreadable.errors,
+                              bad_predictions=bad_preds.errors)
     except SettingsMismatch as e:
         _fail(str(e))
     typer.echo(f"resolved {report['resolved_instances']}/{report['submitted_instances']} "

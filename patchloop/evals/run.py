@@ -71,10 +71,12 @@ def run_swe_eval(
     on_error: Callable[[RecordError], None] | None = None,
     run_empty: bool = False,
     unreadable: Sequence[RecordError] = (),
+    bad_predictions: Sequence[RecordError] = (),
 ) -> dict:
     """Evaluate every task that has a prediction; return the report dict (also written
     as ``report.json`` and ``report.md`` in ``run_dir``). ``unreadable``: dataset rows that
-    could not be read; they count as submitted and unresolved, with their reason."""
+    could not be read; they count as submitted and unresolved, with their reason.
+    ``bad_predictions``: prediction rows left out (malformed, unknown instance), listed."""
     run_dir = Path(run_dir)
     # verdicts depend on these: a rerun with another timeout would keep the old TIMEOUTs
     guard_settings(run_dir / "run.json", {"timeout": timeout, "backend": backend},
@@ -109,7 +111,8 @@ def run_swe_eval(
                 append_jsonl(results_path, res)  # main thread only: one writer, whole lines
                 current[res.instance_id] = res
                 bar.update([res])
-    report = count_unreadable(build_report(tasks, predictions, current, run_id=run_dir.name), unreadable)
+    report = count_unreadable(build_report(tasks, predictions, current, run_id=run_dir.name), unreadable,
+                              bad_predictions)
     write_reports(run_dir, report)
     return report
 

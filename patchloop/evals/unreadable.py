@@ -15,9 +15,12 @@ from pathlib import Path
 from patchloop.types import RecordError, write_json
 
 
-def count_unreadable(report: dict, unreadable: Sequence[RecordError]) -> dict:
-    """``report`` (from ``build_report``) with the unreadable rows in its counts; changed in place."""
+def count_unreadable(report: dict, unreadable: Sequence[RecordError],
+                     bad_predictions: Sequence[RecordError] = ()) -> dict:
+    """``report`` (from ``build_report``) with the unreadable rows in its counts, and the
+    prediction rows that were left out listed (``unreadable_predictions``); changed in place."""
     report["unreadable"] = {e.where: e.msg for e in unreadable}
+    report["unreadable_predictions"] = {e.where: e.msg for e in bad_predictions}
     report["unreadable_instances"] = len(unreadable)
     if unreadable:
         report["total_instances"] = report.get("total_instances", 0) + len(unreadable)

@@ -83,6 +83,7 @@ def test_cli_reports_bad_lines_and_goes_on(tmp_path):
     assert report["resolved_ids"] == [tasks[0].instance_id]
     assert report["empty_patch_ids"] == [tasks[1].instance_id]
     assert report["submitted_instances"] == 2 and report["total_instances"] == 8
+    assert list(report["unreadable_predictions"]) == [f"{pfile}:2", f"{pfile}:3"]  # left out, but on record
     assert "resolved 1/2" in out.stdout
 
 
