@@ -12,7 +12,7 @@ app = typer.Typer(help="Generate verified training and evaluation tasks.", no_ar
 @app.command("functions")
 def functions(
     n: int = typer.Option(1000, "--n", "-n", min=3, help="Total number of tasks over the sft, rl and heldout splits."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (JSONL per split, hf/, overlap.json, fingerprint.json)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (JSONL per split, hf/, overlap.json, fingerprint.json); a rerun with other settings is refused."),
     seed: int = typer.Option(0, "--seed", "-s", help="Master seed: the same seed gives byte-identical JSONL."),
     families: str = typer.Option("", "--families", help="Comma-separated subset of: arith,dict,list,parse,string (default: all)."),
     sft_levels: str = typer.Option("1,2", "--sft-levels", help="Levels (composed steps) of the labelled SFT split; "

@@ -30,7 +30,7 @@ def _fail(msg: str) -> None:
 def swe(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Instances: JSON, JSONL, parquet, saved HF dataset dir, or 'builtin'."),
     predictions: str = typer.Option(..., "--predictions", "-p", help="Predictions JSONL/JSON, or 'gold' / 'empty'."),
-    run_id: str = typer.Option(..., "--run-id", "-r", help="Output goes to <runs-dir>/<run-id>; rerunning resumes."),
+    run_id: str = typer.Option(..., "--run-id", "-r", help="Output goes to <runs-dir>/<run-id>; a rerun with the same settings resumes, with others is refused."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Instances evaluated in parallel."),
     backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto (docker when an engine answers)."),
     timeout: float = typer.Option(300.0, "--timeout", "-t", help="Seconds for one instance's test run."),
@@ -154,7 +154,7 @@ def func(
     prompt_format: str = typer.Option("completion", "--prompt-format", help="With --model: completion (continue the prompt; base models) or chat (the whole function in one code block; instruct models)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="With --model: prompts generated together."),
     seed: int = typer.Option(0, "--seed", help="With --model: sampling seed."),
-    out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
+    out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (a rerun with the same samples and settings resumes), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI)."),
 ) -> None:
     """Function-level pass@k of samples, or of a checkpoint (--model): every sample runs in a
