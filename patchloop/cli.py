@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import typer
 
+from patchloop.commands.console import whole_lines_when_piped
+from patchloop.commands.help_format import whole_help
 from patchloop.llm.quiet import quiet_env
 
-# -h everywhere; help as wide as the terminal, and not squeezed to 80 columns when piped
-# (rich's default there), where long option help was cut off mid-word.
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 200}
-if not os.environ.get("TERMINAL_WIDTH") and not sys.stdout.isatty():
-    import typer.rich_utils
-
-    typer.rich_utils.MAX_WIDTH = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 160
+# -h everywhere; help as wide as the terminal (up to 120 columns), each text whole and wrapped
+# under its option (commands/help_format.py).
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 120}
 
 # Third-party progress bars, advice and deprecation notices stay out of the user's terminal;
 # our own rich progress says what is happening. Set before any of those libraries is imported.
 quiet_env()
+whole_lines_when_piped()  # piped output: long lines stay whole (paths, error messages)
 
 from patchloop.commands import (  # noqa: E402 -- after quiet_env(), which must come before any of them
     batch,
@@ -69,6 +65,7 @@ for _module, _name in [(sandbox, "sandbox"), (model, "model"), (evaluate, "eval"
 for _command, _name in [(serve.serve, "serve"), (fix.fix, "fix"), (batch.batch, "batch"), (mcp.mcp, "mcp"),
                         (demo.demo, "demo")]:
     app.command(_name)(_command)
+whole_help(app)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -163,6 +163,7 @@ NO_TRAINING = ("agent", "datagen", "evals")
 HEAVY_EDGES = {
     "rl/callbacks.py": "TrainerCallback subclasses (transformers calls every event on them)",
     "rl/agentic/dpo_trainer.py": "DPOTrainer and DataCollatorForPreference subclasses (TRL)",
+    "rl/step_spinner.py": "a TrainerCallback subclass (the step spinner)",
 }
 
 

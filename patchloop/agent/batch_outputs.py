@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from patchloop.evals.settings_guard import SettingsMismatch, differences, mismatch
 from patchloop.types import Prediction, iter_jsonl, write_json, write_jsonl
 
 IGNORED_KEYS = ("python",)  # set per workspace, not by the user: no part of the run's identity
 
 
-class RunMismatch(ValueError):
+class RunMismatch(SettingsMismatch):
     """``--out`` was made by a run with another model or config. One line."""
 
 
@@ -42,12 +43,9 @@ def check_run(out: Path, model_spec: str, cfg: dict, sampling: dict | None = Non
     if (theirs.get("sampling") or {}) != (sampling or {}):
         diffs.append(f"sampling {theirs.get('sampling') or 'the default'!r}, not {sampling or 'the default'!r}")
     old = {k: v for k, v in (theirs.get("config") or {}).items() if k not in IGNORED_KEYS}
-    for key in sorted(set(old) | set(mine["config"])):
-        if old.get(key) != mine["config"].get(key):
-            diffs.append(f"{key} {old.get(key)!r}, not {mine['config'].get(key)!r}")
+    diffs += differences(old, mine["config"], keys=sorted(set(old) | set(mine["config"])))
     if diffs:
-        raise RunMismatch(f"{out} holds a run made with {'; '.join(diffs[:4])}"
-                          f"{' ...' if len(diffs) > 4 else ''}: use another --out, or the same settings to resume it")
+        raise RunMismatch(str(mismatch(out, diffs, "use another --out, or the same settings to resume it")))
     if not path.exists():
         write_json(path, mine)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 from rich.console import Console
+from rich.live import Live
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.prompt import Prompt
+from rich.spinner import Spinner
 from rich.syntax import Syntax
+from rich.text import Text
 
 from patchloop.types import Trajectory
 
@@ -28,20 +31,34 @@ class StepPrinter:
         self.console = console
         self.thread = thread
         self._status = None
+        self.steps = 0  # model replies shown: 0 means the run never got going
 
     def waiting(self, text: str = "the model is thinking") -> None:
         self.stop()
         if self.console.is_terminal:
-            self._status = self.console.status(f"[dim]{text}…[/]")
-            self._status.start()
+            self._spinner = Spinner("dots", text=Text(f"{text}…", style="dim"))
+            self._status = Live(self._spinner, console=self.console, transient=True, refresh_per_second=12.5)
+            self._status.start(refresh=True)
+
+    def live(self, text: str) -> None:
+        """New text for the spinner that is up (a reply's live token count), drawn at once; none up: nothing."""
+        if self._status is not None:
+            self._spinner.update(text=Text(f"{text}…", style="dim"))
+            self._status.refresh()
 
     def stop(self) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
 
+    SHOWN = ("model", "tools", "window", "resume", "finish")
+
     def __call__(self, node: str, values: dict) -> None:
+        if node not in self.SHOWN:  # a node with nothing to show (the guard) leaves the spinner up
+            return
         self.stop()
+        if node in ("model", "resume"):
+            self.steps += 1
         if node == "model":
             for msg in values.get("messages", []):
                 if isinstance(msg.content, str) and msg.content.strip():
@@ -131,3 +148,15 @@ def batch_progress(console: Console, total: int, already: int) -> tuple[Progress
             progress.console.print(f"done {row['instance_id']}: {row['exit_reason']}, {row['steps']} steps, "
                                    f"{row['wall_s']:.1f}s")
     return progress, on_result
+
+
+def batch_summary(summary: dict, unreadable: int, predictions) -> str:
+    """The last line of a batch: unreadable dataset rows count in the total (they were not
+    run), and instances finished by an earlier run are named as such, never as "skipped"."""
+    total = summary["total"] + unreadable
+    parts = [f"done {summary['done']}/{total}", f"errors {summary['errors']}"]
+    if unreadable:
+        parts.append(f"unreadable {unreadable} (not run)")
+    if summary.get("skipped"):
+        parts.append(f"{summary['skipped']} of them done by an earlier run")
+    return f"{', '.join(parts)}; predictions in {predictions}"

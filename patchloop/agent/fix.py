@@ -45,8 +45,9 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
         thread = resume
     else:
         thread = f"fix-{secrets.token_hex(4)}"
-    if not repo or not Path(repo).is_dir() or not issue or not (model_spec or model):
-        console.print("[red]patchloop fix: needs an existing --repo, an issue and a --model[/]")
+    missing = missing_inputs(repo, issue, model_spec or model)
+    if missing:
+        console.print(f"[red]patchloop fix: {escape('; '.join(missing))}[/]", highlight=False)
         return 2
     from patchloop.llm import LLMError, parse_model_spec
     from patchloop.sandbox.base import SandboxError
@@ -72,7 +73,10 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
     except (LLMError, SandboxError) as e:  # one line, never a traceback (the checkpoint keeps the work)
         printer.stop()
         console.print(f"[red]patchloop fix: {escape(str(e))}[/]", highlight=False)
-        console.print(f"the run so far is saved: patchloop fix --resume {thread}", highlight=False)
+        if resume or printer.steps:
+            console.print(f"the run so far is saved: patchloop fix --resume {thread}", highlight=False)
+        else:  # the model or the sandbox did not start: there is no run to continue
+            console.print("nothing ran; run the same command again once the cause is fixed", highlight=False)
         return 2
     except KeyboardInterrupt:
         printer.stop()
@@ -89,7 +93,23 @@ def run_fix(*, repo: str | None, issue: str | None, model_spec: str | None, base
     return 0
 
 
+def missing_inputs(repo: str | None, issue: str | None, model) -> list[str]:
+    """What keeps a run from starting, each named: no --repo, a --repo that is not a directory,
+    no issue text, no --model."""
+    out = []
+    if not repo:
+        out.append("needs --repo (the repository to fix)")
+    elif not Path(repo).is_dir():
+        out.append(f"--repo {repo}: {'not a directory' if Path(repo).exists() else 'no such directory'}")
+    if not issue or not issue.strip():
+        out.append("needs an issue (--issue TEXT or --issue-file FILE)")
+    if not model:
+        out.append("needs --model (openai:NAME with --base-url, or hf:PATH)")
+    return out
+
+
 def _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, console):
+    from patchloop.agent.live_reply import LiveReply
     from patchloop.agent.runner import open_checkpointer, run_episode
     from patchloop.agent.workspace import open_workspace
 
@@ -99,7 +119,8 @@ def _episode(model, model_spec, thread, repo, issue, cfg, backend, printer, cons
             open_workspace(task, backend, repo=_as_base(repo, Path(tmp))) as (sb, python):
         return run_episode(model, sb, task, cfg.model_copy(update={"python": python}),
                            checkpointer=open_checkpointer(fix_home() / "checkpoints.sqlite"), thread_id=thread,
-                           on_event=printer, approve=ask_approval(console, printer), model_name=model_spec or "")
+                           on_event=printer, approve=ask_approval(console, printer), model_name=model_spec or "",
+                           callbacks=[LiveReply(printer.live)])
 
 
 def _as_base(repo: str, tmp: Path) -> str:

@@ -41,10 +41,20 @@ def _repo(path: str) -> str:
     return str(p.resolve())
 
 
+def package_version() -> str:
+    """patchloop's installed version, which a client sees as the server's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("patchloop")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
 def build_server(*, model_spec: str | None, base_url: str | None, cfg: AgentConfig, backend: str = "auto",
                  model_factory: Callable | None = None):
     """The server with its four tools; ``model_factory`` overrides how the fix model is built."""
-    server = MCPServer("patchloop", instructions="Propose fixes to a repository with the patchloop agent; "
+    server = MCPServer("patchloop", version=package_version(), instructions="Propose fixes to a repository with the patchloop agent; "
                        "nothing is applied until apply_diff is called with a diff the user approved.")
 
     def make_model():

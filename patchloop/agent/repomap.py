@@ -33,6 +33,14 @@ GRAMMARS = {
     ".rs": ("tree_sitter_rust", "language"),
 }
 LANGUAGES = ("python", "javascript", "typescript", "go", "rust")
+LANGUAGE_OF = {".py": "python", ".js": "javascript", ".jsx": "javascript", ".mjs": "javascript",
+               ".ts": "typescript", ".tsx": "typescript", ".go": "go", ".rs": "rust"}
+
+
+def languages_of(paths) -> list[str]:
+    """The covered languages the given files are written in (what a map of them shows)."""
+    found = {LANGUAGE_OF.get(PurePosixPath(p).suffix) for p in paths}
+    return [lang for lang in LANGUAGES if lang in found]
 
 
 @cache

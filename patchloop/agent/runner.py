@@ -42,12 +42,14 @@ def run_episode(
     on_event: Callable[[str, dict], None] | None = None,
     approve: Callable[[dict], bool | str] | None = None,
     model_name: str = "",
+    callbacks: list | None = None,
 ) -> Trajectory:
     """Run (or resume, when ``thread_id`` has a checkpoint) one episode to its end.
 
     On resume the workspace is rebuilt by applying the checkpointed diff to the fresh
     sandbox; side effects outside the repository's files (installed packages, /tmp) are
     not restored. ``approve`` answers interrupts in ``ask`` mode: True, False or feedback.
+    ``callbacks``: LangChain callback handlers for the run (e.g. a live token count).
     """
     t0 = time.monotonic()
     if checkpointer is None:  # the loop reads the final state (and interrupts) from a checkpoint
@@ -59,7 +61,8 @@ def run_episode(
         on_event("window", {"window": window})
     tools = SandboxTools(sandbox, cfg, task.problem_statement)
     graph = build_graph(model, tools, cfg, checkpointer, count)
-    conf = {"configurable": {"thread_id": thread_id or task.instance_id}, "recursion_limit": 4 * cfg.max_steps + 20}
+    conf = {"configurable": {"thread_id": thread_id or task.instance_id}, "recursion_limit": 4 * cfg.max_steps + 20,
+            **({"callbacks": callbacks} if callbacks else {})}
     saved = graph.get_state(conf).values
     if saved:
         if saved.get("patch"):

@@ -114,7 +114,7 @@ class SandboxTools:
             query: Words to rank by (names, file names); the issue text is always included.
         """
         files = self._source_files()
-        covered = ", ".join(rm.LANGUAGES)
+        covered = ", ".join(rm.languages_of(files)) or "none of python, javascript, typescript, go, rust"
         return f"[outline of {len(files)} source files; languages: {covered}]\n" + rm.repo_map(
             files, f"{self._issue}\n{query}", self._cfg.repo_map_tokens, self._file_tags
         )

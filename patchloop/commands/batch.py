@@ -44,14 +44,20 @@ def batch(
 
     from patchloop.agent.batch import finished_count, run_batch, select_tasks
     from patchloop.agent.batch_outputs import RunMismatch, check_run
-    from patchloop.agent.console import batch_progress
+    from patchloop.agent.console import batch_progress, batch_summary
     from patchloop.agent.profiles import ProfileError, agent_config
     from patchloop.llm import LLMError, parse_model_spec
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # piped: one line per row, paths never split
+    unreadable: list = []
+
+    def on_unreadable(e: Exception) -> None:  # counted in the summary and the exit status
+        unreadable.append(e)
+        console.print(f"[red]unreadable: {e}[/]", highlight=False)
+
     try:
         parse_model_spec(model)
-        tasks = select_tasks(dataset, instances, on_error=lambda e: console.print(f"[red]skipped: {e}[/]"))
+        tasks = select_tasks(dataset, instances, on_error=on_unreadable)
     except (LLMError, FileNotFoundError, ValueError) as e:
         raise _usage_error(e) from None
     try:
@@ -68,9 +74,8 @@ def batch(
         summary = run_batch(tasks, out, model_spec=model, base_url=base_url, cfg=cfg, workers=workers,
                             executor=executor.value, backend=backend.value, on_result=on_result,
                             ray_address=ray_address, sampling=sampling)
-    console.print(f"done {summary['done']}/{summary['total']}, errors {summary['errors']}, "
-                  f"skipped {summary['skipped']}; predictions in {out / 'predictions.jsonl'}")
-    raise typer.Exit(1 if summary["errors"] else 0)
+    console.print(batch_summary(summary, len(unreadable), out / "predictions.jsonl"), highlight=False)
+    raise typer.Exit(1 if summary["errors"] or unreadable else 0)
 
 
 def _usage_error(e: Exception) -> typer.Exit:

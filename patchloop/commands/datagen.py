@@ -12,7 +12,7 @@ app = typer.Typer(help="Generate verified training and evaluation tasks.", no_ar
 @app.command("functions")
 def functions(
     n: int = typer.Option(1000, "--n", "-n", min=3, help="Total number of tasks over the sft, rl and heldout splits."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output directory (JSONL per split, hf/, overlap.json, fingerprint.json)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (JSONL per split, hf/, overlap.json, fingerprint.json); a rerun with other settings is refused."),
     seed: int = typer.Option(0, "--seed", "-s", help="Master seed: the same seed gives byte-identical JSONL."),
     families: str = typer.Option("", "--families", help="Comma-separated subset of: arith,dict,list,parse,string (default: all)."),
     sft_levels: str = typer.Option("1,2", "--sft-levels", help="Levels (composed steps) of the labelled SFT split; "
@@ -22,7 +22,7 @@ def functions(
     fractions: str = typer.Option("0.5,0.3,0.2", "--fractions", help="Shares of --n for sft,rl,heldout."),
     backend: str = typer.Option("auto", "--backend", "-b", help="Sandbox for verification: docker, local or auto."),
     timeout: float = typer.Option(5.0, "--timeout", help="Seconds per canonical solution when verifying."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI)."),
 ) -> None:
     """Procedural function-level tasks (HumanEval shape), every solution verified in a sandbox."""
     from patchloop.datagen.functions import FunctionsConfig, split_settings
@@ -36,8 +36,13 @@ def functions(
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     cfg = FunctionsConfig(n=n, seed=seed, timeout_s=timeout, **kw)
+    from patchloop.evals.settings_guard import SettingsMismatch
+
     try:
         fp = run_functions(cfg, out, backend=backend, progress=progress)
+    except SettingsMismatch as e:  # one plain line: a rich box would wrap the path
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     for line in describe(fp, out):
@@ -88,15 +93,19 @@ def repos(
         raise typer.BadParameter("--teacher-bugs needs a --teacher model (openai:NAME or hf:PATH)")
     try:
         check_fingerprint(out, cfg)
-    except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+    except ValueError as e:  # one plain line: a rich box would wrap the path
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
     try:
         model = teacher_model(cfg)  # loaded once for every repository
     except LLMError as e:
         typer.echo(f"error: --teacher {teacher}: {e}", err=True)
         raise typer.Exit(2) from None
-    for spec in specs:
-        process_repo(spec, out, cfg, workers=workers, backend=backend, teacher=model, on_event=typer.echo)
+    from patchloop.evals.waiting import alive
+
+    with alive("validating candidates (each runs the repository's tests in a sandbox)"):
+        for spec in specs:
+            process_repo(spec, out, cfg, workers=workers, backend=backend, teacher=model, on_event=typer.echo)
     st = finish(out, cfg)
     typer.echo(f"kept {st['kept']}/{st['tried']} candidates; splits "
                + ", ".join(f"{k} {v['instances']} ({', '.join(v['repos'])})" for k, v in st["splits"].items())

@@ -20,7 +20,7 @@ Seed = Annotated[int, typer.Option("--seed", help="Run seed: what is drawn and e
 Out = Annotated[Path, typer.Option("--out", "-o", help="Stage output directory (tasks.jsonl, log.jsonl, stats.json, fingerprint.json).")]
 BackendOpt = Annotated[Backend, typer.Option("--backend", help="Sandbox for verification.")]
 Timeout = Annotated[float, typer.Option("--timeout", help="Seconds per task when verifying.")]
-Progress = Annotated[bool, typer.Option("--progress/--no-progress")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI).")]
 Workers = Annotated[int, typer.Option("--workers", min=1, help="Teacher requests in flight at once (a batching "
                                       "server such as patchloop serve decodes them together); same seeds and fingerprint.")]
 
@@ -106,8 +106,8 @@ def seeds_pypi(
 def seed_functions(
     seeds: Annotated[Path, typer.Option("--seeds", help="Seed files (seeds-pypi's tasks.jsonl).")],
     out: Out,
-    min_lines: Annotated[int, typer.Option("--min-lines")] = 3,
-    max_lines: Annotated[int, typer.Option("--max-lines")] = 60,
+    min_lines: Annotated[int, typer.Option("--min-lines", help="Shortest function kept, in lines.")] = 3,
+    max_lines: Annotated[int, typer.Option("--max-lines", help="Longest function kept, in lines.")] = 60,
     progress: Progress = True,
 ) -> None:
     """SelfCodeAlign seeds: documented top-level functions, extracted with tree-sitter."""

@@ -30,7 +30,7 @@ def _fail(msg: str) -> None:
 def swe(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Instances: JSON, JSONL, parquet, saved HF dataset dir, or 'builtin'."),
     predictions: str = typer.Option(..., "--predictions", "-p", help="Predictions JSONL/JSON, or 'gold' / 'empty'."),
-    run_id: str = typer.Option(..., "--run-id", "-r", help="Output goes to <runs-dir>/<run-id>; rerunning resumes."),
+    run_id: str = typer.Option(..., "--run-id", "-r", help="Output goes to <runs-dir>/<run-id>; a rerun with the same settings resumes, with others is refused."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Instances evaluated in parallel."),
     backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto (docker when an engine answers)."),
     timeout: float = typer.Option(300.0, "--timeout", "-t", help="Seconds for one instance's test run."),
@@ -39,14 +39,17 @@ def swe(
 ) -> None:
     """Grade predictions on SWE-style instances: resolved iff FAIL_TO_PASS pass and PASS_TO_PASS still pass."""
     from patchloop.evals.datasets import load_predictions, load_tasks
-    from patchloop.evals.run import RunIdMismatch, check_run_id, run_swe_eval
+    from patchloop.evals.run import check_run_id, run_swe_eval
+    from patchloop.evals.settings_guard import SettingsMismatch
 
     if backend not in ("auto", "docker", "local"):
         _fail(f"unknown backend {backend!r} (docker, local, auto)")
     on_error = _printer()
+    unreadable = _collecting(on_error)
     try:
-        tasks = load_tasks(dataset, on_error=on_error)
-        preds = load_predictions(predictions, tasks, on_error=on_error)
+        tasks = load_tasks(dataset, on_error=unreadable)
+        bad_preds = _collecting(on_error)
+        preds = load_predictions(predictions, tasks, on_error=bad_preds)
     except FileNotFoundError as e:
         _fail(str(e))
     run_dir = runs_dir / run_id
@@ -54,45 +57,61 @@ def swe(
         _fail(f"no readable instances in {dataset}")
     try:
         check_run_id(run_dir, dataset, predictions, preds)
-    except RunIdMismatch as e:
+        report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
+                              progress=progress, on_error=on_error, unreadable=unreadable.errors,
+                              bad_predictions=bad_preds.errors)
+    except SettingsMismatch as e:
         _fail(str(e))
-    report = run_swe_eval(tasks, preds, run_dir, workers=workers, backend=backend, timeout=timeout,
-                          progress=progress, on_error=on_error)
     typer.echo(f"resolved {report['resolved_instances']}/{report['submitted_instances']} "
-               f"({100 * report['resolved_rate']:.1f}%); report: {run_dir / 'report.json'}")
+               f"({100 * report['resolved_rate']:.1f}%)"
+               + (f", {len(unreadable.errors)} unreadable" if unreadable.errors else "")
+               + f"; report: {run_dir / 'report.json'}")
+    if unreadable.errors:  # as `eval validate`: a dataset with unreadable rows is not a clean run
+        raise typer.Exit(1)
+
+
+def _collecting(printer):
+    """An ``on_error`` that prints each unreadable row and keeps it (``.errors``)."""
+    errors: list = []
+
+    def on_error(e):
+        errors.append(e)
+        printer(e)
+
+    on_error.errors = errors
+    return on_error
 
 
 @app.command("validate")
 def validate(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Instances to check (any format `eval swe` reads)."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Instances checked in parallel."),
     backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto."),
-    timeout: float = typer.Option(300.0, "--timeout", "-t"),
+    timeout: float = typer.Option(300.0, "--timeout", "-t", help="Seconds for one instance's test run."),
     run_id: str = typer.Option("validate", "--run-id", "-r", help="Outputs under <runs-dir>/<run-id>/{gold,before}."),
-    runs_dir: Path = typer.Option(Path("runs/eval"), "--runs-dir"),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    runs_dir: Path = typer.Option(Path("runs/eval"), "--runs-dir", help="Parent directory of run outputs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI)."),
 ) -> None:
     """Valid iff the gold patch resolves every instance and every FAIL_TO_PASS test fails before it."""
     from patchloop.evals.datasets import load_tasks
+    from patchloop.evals.settings_guard import SettingsMismatch
     from patchloop.evals.validate import validate as run_validate
 
-    errors: list[str] = []
-    printer = _printer()
-
-    def on_error(e):
-        errors.append(str(e))
-        printer(e)
-
+    on_error = _collecting(_printer())
+    errors = on_error.errors
     try:
         tasks = load_tasks(dataset, on_error=on_error)
     except FileNotFoundError as e:
         _fail(str(e))
-    problems = run_validate(tasks, runs_dir / run_id, backend=backend, timeout=timeout, workers=workers,
-                            progress=progress)
+    try:
+        problems = run_validate(tasks, runs_dir / run_id, backend=backend, timeout=timeout, workers=workers,
+                                progress=progress)
+    except SettingsMismatch as e:
+        _fail(str(e))
     for iid, why in sorted(problems.items()):
         typer.echo(f"INVALID {iid}: {'; '.join(why)}")
-    ok = len(tasks) - len(problems)
-    typer.echo(f"{ok}/{len(tasks)} instances valid" + (f", {len(errors)} unreadable" if errors else ""))
+    ok = len(tasks) - len(problems)  # unreadable rows stay in the denominator, as in `eval swe`
+    typer.echo(f"{ok}/{len(tasks) + len(errors)} instances valid" + (f", {len(errors)} unreadable" if errors else ""))
     if problems or errors or not tasks:
         raise typer.Exit(1)
 
@@ -136,8 +155,8 @@ def func(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="With --model and --engine hf: prompts generated together."),
     engine: str = typer.Option("auto", "--engine", help="With --model: the generation engine: auto (the fastest this machine has), vllm, hf (transformers in process), or the URL of a running OpenAI-compatible server."),
     seed: int = typer.Option(0, "--seed", help="With --model: sampling seed."),
-    out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (resumable), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    out: Path = typer.Option(Path("runs/eval-func"), "--out", "-o", help="results.jsonl (a rerun with the same samples and settings resumes), per_task.jsonl, summary.json (and samples.jsonl with --model)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar (--no-progress for logs and CI)."),
 ) -> None:
     """Function-level pass@k of samples, or of a checkpoint (--model): every sample runs in a
     sandbox with its own time and resource limits; sampling settings go into summary.json."""
@@ -152,9 +171,12 @@ def func(
         ks = [int(x) for x in k.split(",") if x.strip()]
     except ValueError:
         raise typer.BadParameter(f"not a list of integers: {k!r}", param_hint="--k") from None
+    if samples is not None and not samples.is_file():
+        _fail(f"--samples {samples}: {'a directory, not a JSONL file' if samples.is_dir() else 'no such file'}")
     on_error = _printer()
+    bad_problems = _collecting(on_error)
     try:
-        problems = load_func_problems(dataset, split=split or None, on_error=on_error)
+        problems = load_func_problems(dataset, split=split or None, on_error=bad_problems)
     except FileNotFoundError as e:
         raise typer.BadParameter(str(e)) from None
     try:
@@ -163,6 +185,10 @@ def func(
         _fail(f"--problems: {e.args[0]}")
     if not problems:
         _fail(f"{dataset}: no usable problems")
+    grading = {"dataset": str(Path(dataset).resolve()) if Path(dataset).exists() else dataset, "split": split,
+               "problems": problem_ids, "limit": limit, "timeout_s": timeout, "backend": backend,
+               "samples": f"model:{model}" if model is not None else str(samples.resolve())}
+    _guard_out(out, grading)
     meta = None
     if model is not None:
         from patchloop.evals.func.sample import sample_completions
@@ -182,23 +208,48 @@ def func(
 
         meta = {**meta, "dataset": dataset, "split": resolve_split(dataset, split or None), "problems": len(problems),
                 "problem_ids": list(problems) if (limit or problem_ids) else None}
+    skipped = _collecting(on_error)
     summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
-                                        timeout_s=timeout, progress=progress, on_error=on_error, meta=meta)
+                                        timeout_s=timeout, progress=progress, on_error=skipped,
+                                        meta={**(meta or {}), "grading": grading})
+    if not summary["samples"]:
+        _fail(f"--samples {samples}: no sample names a problem of {dataset}"
+              + (f" ({len(skipped.errors)} skipped, first: {skipped.errors[0]})" if skipped.errors else " (empty)"))
+    from patchloop.evals.unreadable import record_unreadable
+
+    unreadable = bad_problems.errors + [e for e in skipped.errors if not e.where.startswith(str(out / "results.jsonl"))]
+    record_unreadable(out / "summary.json", unreadable)
     scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))
     typer.echo(f"{summary['problems']} problems, {summary['samples']} samples: {scores or 'no pass@k (no samples)'}; "
-               f"statuses {summary['statuses']}; summary: {out / 'summary.json'}")
+               f"statuses {summary['statuses']}"
+               + (f"; {len(unreadable)} unreadable rows (in summary.json)" if unreadable else "")
+               + f"; summary: {out / 'summary.json'}")
     if summary.get("infra_errors"):
         _report_ungraded(summary, out / "results.jsonl")
+    if unreadable:  # as `eval swe`: a run that could not read all of its input is not clean
+        raise typer.Exit(1)
+
+
+def _guard_out(out: Path, grading: dict) -> None:
+    """``--out`` resumes: refuse a rerun into it with other samples or grading settings."""
+    from patchloop.evals.settings_guard import SettingsMismatch, guard_settings
+
+    try:
+        guard_settings(out / "run.json", grading, retry="use another --out, or the same settings to resume it")
+    except SettingsMismatch as e:
+        _fail(str(e))
 
 
 def _grader_starts(backend: str) -> None:
     """Open and close one grading sandbox before sampling: a backend that cannot start (no engine,
     no base image and no tool to build it) would otherwise show only after the whole sampling
     pass, as an ERROR on every sample and a pass@k of zero."""
+    from patchloop.evals.waiting import alive
     from patchloop.sandbox import SandboxError, open_sandbox
 
     try:
-        open_sandbox(backend=backend, task_id="eval-func-check").close()
+        with alive("starting the grading sandbox (the first run on a machine builds its image: minutes)"):
+            open_sandbox(backend=backend, task_id="eval-func-check").close()
     except SandboxError as e:
         _fail(f"--backend {backend}: the grading sandbox does not start ({e}); nothing was sampled")
 

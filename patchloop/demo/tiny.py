@@ -56,7 +56,7 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
     from patchloop.rl.grpo import run_grpo
     from patchloop.rl.sft import run_sft
 
-    console = console or Console()
+    console = console or Console(soft_wrap=True)  # piped: long lines stay whole
     plan = PLANS["quick" if quick else "full"]
     out = Path(out)
     model_dir, tasks_dir = out / "model", out / "tasks"

@@ -9,23 +9,24 @@ evaluated again. The report is rebuilt from the file, so a killed run loses noth
 ``run.json`` names the dataset, the predictions and their models a run id was made with;
 other predictions under the same run id would mix two runs into one report, so
 :func:`check_run_id` refuses them (a new patch from the same source is fine: it has a new key).
+It also records the grading settings (timeout, backend): a rerun with others is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Self
 
 from patchloop.evals import grading
 from patchloop.evals.report import build_report, write_reports
+from patchloop.evals.settings_guard import SettingsMismatch, guard_settings
 from patchloop.evals.swe import DEFAULT_TIMEOUT, InstanceResult, evaluate_instance, instance_key
-from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl, write_json
+from patchloop.evals.unreadable import count_unreadable
+from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl
 
-
-class RunIdMismatch(ValueError):
-    """The run id holds results of other predictions. One line."""
+RunIdMismatch = SettingsMismatch  # the run id holds results of other predictions or settings
 
 
 def _source(spec: str | Path) -> str:
@@ -35,27 +36,16 @@ def _source(spec: str | Path) -> str:
 def check_run_id(run_dir: str | Path, dataset: str | Path, predictions: str | Path,
                  preds: dict[str, Prediction]) -> None:
     """Record what ``run_dir`` evaluates, or refuse a run of something else into it."""
-    import json
-
     run_dir = Path(run_dir)
     mine = {"dataset": _source(dataset), "predictions": _source(predictions),
             "models": sorted({p.model_name_or_path for p in preds.values()})}
-    path = run_dir / "run.json"
-    if not path.exists():
-        if (run_dir / "results.jsonl").exists():  # made before run.json: its results name the models
-            old = {r.get("model_name_or_path", "") for r in iter_jsonl(run_dir / "results.jsonl", skip_bad=True)}
-            if old - set(mine["models"]):
-                raise RunIdMismatch(f"{run_dir} holds results of model(s) {sorted(old)}, not {mine['models']}: "
-                                    "use another --run-id")
-        write_json(path, mine)
-        return
-    try:
-        theirs = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise RunIdMismatch(f"{path} is unreadable ({e}): use another --run-id") from None
-    diffs = [f"{k} {theirs.get(k)!r}, not {mine[k]!r}" for k in mine if theirs.get(k) != mine[k]]
-    if diffs:
-        raise RunIdMismatch(f"{run_dir} was made with {'; '.join(diffs)}: use another --run-id")
+    if not (run_dir / "run.json").exists() and (run_dir / "results.jsonl").exists():
+        # made before run.json: its results name the models
+        old = {r.get("model_name_or_path", "") for r in iter_jsonl(run_dir / "results.jsonl", skip_bad=True)}
+        if old - set(mine["models"]):
+            raise RunIdMismatch(f"{run_dir} holds results of model(s) {sorted(old)}, not {mine['models']}: "
+                                "use another --run-id")
+    guard_settings(run_dir / "run.json", mine, retry="use another --run-id")
 
 
 def load_results(path: Path, on_error: Callable[[RecordError], None] | None = None) -> dict[str, InstanceResult]:
@@ -80,10 +70,17 @@ def run_swe_eval(
     progress: bool = True,
     on_error: Callable[[RecordError], None] | None = None,
     run_empty: bool = False,
+    unreadable: Sequence[RecordError] = (),
+    bad_predictions: Sequence[RecordError] = (),
 ) -> dict:
     """Evaluate every task that has a prediction; return the report dict (also written
-    as ``report.json`` and ``report.md`` in ``run_dir``)."""
+    as ``report.json`` and ``report.md`` in ``run_dir``). ``unreadable``: dataset rows that
+    could not be read; they count as submitted and unresolved, with their reason.
+    ``bad_predictions``: prediction rows left out (malformed, unknown instance), listed."""
     run_dir = Path(run_dir)
+    # verdicts depend on these: a rerun with another timeout would keep the old TIMEOUTs
+    guard_settings(run_dir / "run.json", {"timeout": timeout, "backend": backend},
+                   retry="use another --run-id, or the same settings to resume it")
     results_path = run_dir / "results.jsonl"
     done = load_results(results_path, on_error)
     todo: list[tuple[Task, Prediction, str]] = []
@@ -114,7 +111,8 @@ def run_swe_eval(
                 append_jsonl(results_path, res)  # main thread only: one writer, whole lines
                 current[res.instance_id] = res
                 bar.update([res])
-    report = build_report(tasks, predictions, current, run_id=run_dir.name)
+    report = count_unreadable(build_report(tasks, predictions, current, run_id=run_dir.name), unreadable,
+                              bad_predictions)
     write_reports(run_dir, report)
     return report
 

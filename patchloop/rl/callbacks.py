@@ -17,9 +17,12 @@ from patchloop.types import append_jsonl
 
 def run_callbacks(out: str | Path, name: str, max_wall_s: float | None, timer: StepTimer | None = None) -> list:
     """The callbacks every training run has: ``out/metrics.jsonl``, the ``[name]`` progress
-    lines and, with ``max_wall_s``, the wall-clock budget; with a ``timer`` (GRPO) it comes
+    lines (and a live step spinner at a terminal) and, with ``max_wall_s``, the wall-clock budget; with a ``timer`` (GRPO) it comes
     first, so its step times are ready when the log line is written."""
-    callbacks = [JsonlMetricsCallback(Path(out) / "metrics.jsonl", timer=timer), ProgressCallback(name)]
+    from patchloop.rl.step_spinner import StepSpinner
+
+    callbacks = [JsonlMetricsCallback(Path(out) / "metrics.jsonl", timer=timer), ProgressCallback(name),
+                 StepSpinner(name)]
     if timer is not None:
         callbacks.insert(0, timer)
     if max_wall_s:

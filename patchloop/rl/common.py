@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from patchloop.evals.waiting import alive
 from patchloop.llm.catalog.checkpoints import last_checkpoint, resolve_checkpoint
 from patchloop.rl.config import LoraSettings, ModelSettings, TrainSettings
 
@@ -56,7 +57,8 @@ def load_model(settings: ModelSettings, keep_merged_in: str | Path | None = None
     tok = AutoTokenizer.from_pretrained(settings.name_or_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(settings.name_or_path, **kw)
+    with alive(f"loading {settings.name_or_path}"):  # a 1.5B model takes tens of seconds on a CPU
+        model = AutoModelForCausalLM.from_pretrained(settings.name_or_path, **kw)
     if settings.adapter:
         from peft import PeftModel
 

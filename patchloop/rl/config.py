@@ -389,18 +389,28 @@ def read_preset(path: str | Path) -> dict[str, Any]:
 
 
 def config_from_data(cls: type[BaseModel], data: dict[str, Any], overrides: list[str] | None, where: str):
-    """``cls`` from a preset's mapping plus overrides; ``where`` names the source in errors."""
+    """``cls`` from a preset's mapping plus overrides; ``where`` names the source in errors
+    (the command line, for a key an override set)."""
+    given = {}
     for key, value in parse_overrides(cli_overrides(cls, overrides or [])):
         _set_dotted(data, key, value)
+        given[key] = value
     try:
         return cls.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"{where}: {loc}: {first['msg']} ({e.error_count()} error(s))") from None
+        source = f"command line: {loc}={given[loc]!r}" if loc in given else f"{where}: {loc}"
+        raise ConfigError(f"{source}: {first['msg']} ({e.error_count()} error(s))") from None
 
 
 def dump_config(cfg: BaseModel, path: str | Path) -> None:
-    """Write the resolved config as YAML (next to the checkpoints it produced)."""
+    """Write the resolved config as YAML (next to the checkpoints it produced); refuse
+    (:class:`ConfigError`) a config that differs from that of a run it would resume."""
+    from patchloop.rl.resume_guard import refusal
+
+    why = refusal(cfg.model_dump(mode="json"), Path(path))
+    if why:
+        raise ConfigError(why)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

@@ -36,6 +36,7 @@ from typing import Any
 from patchloop.sandbox.base import SandboxError
 from patchloop.sandbox.client import owner_labels
 from patchloop.sandbox.engine import require_docker_client, sdk
+from patchloop.sandbox.host_python import host_pip_python
 
 # Bump when the recipe below changes in a way the hash inputs do not show.
 RECIPE_VERSION = 2
@@ -287,30 +288,6 @@ def image_python(client: Any, image: str) -> str:
     out = client.containers.run(image, ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                 remove=True, network_mode="none", labels=owner_labels())  # gc reaps it if we die
     return out.decode().strip()
-
-
-def host_pip_python(minor: str) -> str:
-    """A host interpreter of python ``minor`` that has pip, for ``pip wheel``.
-
-    Wheels carry the interpreter's ABI tag, so the host python must match the image's
-    minor version; otherwise pip inside the image would reject them.
-    """
-    seen = []
-    for cand in (sys.executable, shutil.which(f"python{minor}"), shutil.which("python3")):
-        if not cand or cand in seen:
-            continue
-        seen.append(cand)
-        probe = subprocess.run(
-            [cand, "-c", "import sys, pip; print('%d.%d' % sys.version_info[:2])"],
-            check=False, capture_output=True, text=True,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == minor:
-            return cand
-    raise SandboxError(
-        "images",
-        f"building a wheelhouse needs a host python{minor} with pip (the image runs python {minor}); "
-        f"tried {', '.join(seen) or 'nothing'}",
-    )
 
 
 def ensure_wheelhouse(requirements: Sequence[str], *, minor: str = PYTHON_VERSION) -> Path:

@@ -66,7 +66,7 @@ def test_a_rerun_with_another_model_or_config_is_refused(tmp_path):
     assert same["skipped"] == 1  # the same settings resume
 
     out = batch_cli("--model", "openai:other", "--out", str(tmp_path / "run"))
-    assert out.returncode == 2 and "holds a run made with model 'scripted', not 'openai:other'" in out.stderr
+    assert out.returncode == 2 and "was made with model 'scripted', not 'openai:other'" in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 

@@ -63,7 +63,7 @@ def test_a_stopped_fix_resumes_by_thread_id(user_repo):
 
 def test_fix_refuses_a_missing_repo(tmp_path):
     code, text = _fix(tmp_path / "nope", ScriptedChatModel(replies=FIX_SCRIPT), apply=False, resume=None)
-    assert code == 2 and "needs an existing --repo" in text
+    assert code == 2 and f"--repo {tmp_path / 'nope'}: no such directory" in text
 
 
 def test_fix_applies_on_top_of_uncommitted_work(user_repo):

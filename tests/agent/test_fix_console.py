@@ -39,7 +39,7 @@ def test_h_and_version_are_accepted(tmp_path):
     for cmd in (["-h"], ["fix", "-h"], ["batch", "-h"], ["eval", "swe", "-h"]):
         out = patchloop(*cmd, tmp_path=tmp_path)
         assert out.returncode == 0 and "Usage" in out.stdout, (cmd, out.stderr)
-    assert "Required (a --resume takes them" in patchloop("fix", "-h", tmp_path=tmp_path).stdout
+    assert "takes them from the stopped run" in patchloop("fix", "-h", tmp_path=tmp_path).stdout
     version = patchloop("--version", tmp_path=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("patchloop 0.")
 

@@ -74,7 +74,7 @@ def test_rerun_resumes_and_splits_by_repo(generated):
     stats = finish(out, cfg)
     assert stats["tried"] == 6 and sum(r["tried"] for r in stats["per_mutation"].values()) == 6
     assert stats["splits"]["train"]["repos"] == ["calckit"] and stats["splits"]["eval"]["instances"] == 0
-    with pytest.raises(ValueError, match="other settings"):
+    with pytest.raises(ValueError, match=r"was made with max_candidates \d+, not 7"):
         check_fingerprint(out, ReposConfig(max_candidates=7))
 
 

@@ -83,6 +83,7 @@ def test_cli_reports_bad_lines_and_goes_on(tmp_path):
     assert report["resolved_ids"] == [tasks[0].instance_id]
     assert report["empty_patch_ids"] == [tasks[1].instance_id]
     assert report["submitted_instances"] == 2 and report["total_instances"] == 8
+    assert list(report["unreadable_predictions"]) == [f"{pfile}:2", f"{pfile}:3"]  # left out, but on record
     assert "resolved 1/2" in out.stdout
 
 
@@ -162,7 +163,9 @@ def test_a_row_without_base_commit_is_rejected_naming_it(tmp_path):
     data.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "_dataset_dir"}) + "\n" for r in rows))
     out = cli("swe", "-d", str(data), "-p", "gold", "-r", "r", "--runs-dir", str(tmp_path), "--backend", "local",
               "--no-progress")
-    assert out.returncode == 0, out.stderr  # the rest of the dataset is graded
+    assert out.returncode == 1, out.stderr  # the rest of the dataset is graded; the row is counted
     [line] = [ln for ln in out.stderr.splitlines() if "base_commit" in ln]
     assert f"{data}:1: instance textkit-1: base_commit is missing" in line
-    assert json.loads((tmp_path / "r" / "report.json").read_text())["resolved_ids"] == ["intervals-1"]
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["resolved_ids"] == ["intervals-1"] and report["submitted_instances"] == 2
+    assert "resolved 1/2 (50.0%), 1 unreadable" in out.stdout

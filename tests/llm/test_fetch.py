@@ -168,6 +168,7 @@ def test_cli_unknown_name_is_one_line():
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "unknown model 'gpt-5-coder'" in proc.stderr and "qwen2.5-coder-0.5b-instruct" in proc.stderr
+    assert proc.stderr.count("gpt-5-coder") == 1  # named once, not "model X: unknown model 'X'"
 
 
 def test_hub_names_resolve_through_the_hub_cache(tiny_model_dir, tmp_path):

@@ -395,3 +395,16 @@ def test_a_teacher_sees_the_prompt_tokens_the_server_had_cached(server):
     second = teacher.ask(head + "def b(): return 2", seed=1)
     assert first.prompt_tokens > 40 and second.prompt_tokens > 40
     assert 40 < second.cached_tokens < second.prompt_tokens
+
+
+def test_a_live_token_handler_makes_an_openai_model_stream_its_reply(server):
+    """`fix` attaches a live token count; an OpenAI-compatible model then streams, so the
+    count grows as the reply arrives instead of the screen waiting for the whole reply."""
+    from patchloop.agent.live_reply import LiveReply
+
+    shown: list[str] = []
+    chat = load_chat_model("openai:tiny", base_url=server, temperature=0, max_tokens=30)
+    reply = chat.bind_tools(TOOLS).invoke(PROMPT[0]["content"], config={"callbacks": [LiveReply(shown.append, every=0)]})
+    assert len(shown) > 1 and shown[0].startswith("the model is writing: 1 token")
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("run", {"cmd": "ls"})]  # the same reply, whole
+    assert reply.usage_metadata["output_tokens"] > 10

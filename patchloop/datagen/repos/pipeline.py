@@ -34,6 +34,7 @@ from patchloop.datagen.repos.suite import MIN_PASS_RATE, SuiteRun, run_suite
 from patchloop.datagen.repos.teacher_bugs import teacher_candidates
 from patchloop.datagen.repos.validate import Outcome, validate_candidate
 from patchloop.evals.repos import RepoError
+from patchloop.evals.settings_guard import differences, mismatch
 from patchloop.sandbox import SandboxError
 from patchloop.types import Task, append_jsonl, end_torn_line, iter_jsonl, write_json, write_jsonl
 
@@ -65,14 +66,15 @@ class ReposConfig(BaseModel):
 
 
 def check_fingerprint(out: Path, cfg: ReposConfig) -> None:
-    """Write the settings on the first run; refuse a rerun with different ones."""
+    """Write the settings on the first run; refuse a rerun with different ones
+    (:class:`SettingsMismatch`, naming each)."""
     path = out / "fingerprint.json"
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
         if old.get("hash") != cfg.fingerprint():
-            diff = {k: (old.get("config", {}).get(k), v) for k, v in cfg.model_dump().items()
-                    if old.get("config", {}).get(k) != v}
-            raise ValueError(f"{out} was made with other settings {diff}: use a new output directory")
+            new = cfg.model_dump()
+            diffs = differences(old.get("config", {}), new, keys=new) or ["another generator version"]
+            raise mismatch(out, diffs, "use another --out, or the same settings to resume it")
         return
     write_json(path, {"generator_version": GENERATOR_VERSION, "hash": cfg.fingerprint(), "config": cfg.model_dump()})
 

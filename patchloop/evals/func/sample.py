@@ -55,9 +55,11 @@ def sample_completions(model: str, tasks: list[Any], out_path: str | Path, *, en
         return _check_and_load(settings_path, settings, out_path)
     own = generator is None
     if own:
+        from patchloop.evals.waiting import alive
         from patchloop.llm.generation.engines import open_generator
 
-        generator = open_generator(engine, model, batch_size=batch_size, log_dir=out_path.parent / "engine")
+        with alive(f"starting the {engine} engine on {model}", progress):  # a server's start takes minutes
+            generator = open_generator(engine, model, batch_size=batch_size, log_dir=out_path.parent / "engine")
     try:
         settings["engine"] = generator.info
         spent = _check_and_load(settings_path, settings, out_path).get("sampling_wall_s", 0.0) \

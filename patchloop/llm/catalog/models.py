@@ -87,12 +87,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("PATCHLOOP_CACHE") or Path.home() / ".cache" / "patchloop").expanduser()
 
 
+class UnknownModel(LLMError):
+    """A name the catalog does not hold; ``str()`` names it and lists the known ones."""
+
+
 def lookup(name: str) -> CatalogModel:
     try:
         return CATALOG[name.lower()]
     except KeyError:
         known = ", ".join(sorted(CATALOG))
-        raise LLMError(f"unknown model {name!r}: known models are {known}") from None
+        raise UnknownModel(f"unknown model {name!r}: known models are {known}") from None
 
 
 def model_dir(name: str) -> Path:

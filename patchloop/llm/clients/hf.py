@@ -48,6 +48,19 @@ def tool_names_of(tools: list[dict] | None) -> set[str] | None:
     return {t.get("function", {}).get("name", "") for t in tools if isinstance(t, dict)}
 
 
+def token_feed(engine, run_manager) -> dict[str, Any]:
+    """``on_token`` for ``engine.generate`` that tells the run's callback handlers of each
+    decoded token (a live count at the terminal), where there are handlers and the engine
+    can report tokens; else nothing."""
+    import inspect
+
+    if run_manager is None or not run_manager.handlers:
+        return {}
+    if "on_token" not in inspect.signature(engine.generate).parameters:
+        return {}
+    return {"on_token": lambda _id: run_manager.on_llm_new_token("")}
+
+
 class HFChatModel(BaseChatModel):
     """Chat with a local ``transformers`` causal LM, optionally with a PEFT LoRA adapter."""
 
@@ -137,6 +150,7 @@ class HFChatModel(BaseChatModel):
             top_p=kwargs.get("top_p", self.top_p),
             stop=stop,
             seed=kwargs.get("seed", self.seed),
+            **token_feed(engine, run_manager),
         )
         reply_id = f"hf-{uuid.uuid4().hex}"
         if self.continue_tokens:
