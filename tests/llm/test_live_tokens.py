@@ -17,7 +17,7 @@ def test_a_local_model_reports_every_decoded_token(tiny_model_dir):
 
 
 def test_without_handlers_no_token_is_reported(tiny_model_dir):
-    from patchloop.llm.hf import token_feed
+    from patchloop.llm.clients.hf import token_feed
 
     chat = load_chat_model(f"hf:{tiny_model_dir}", max_tokens=4)
     assert token_feed(chat.engine, None) == {}

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from patchloop.llm.catalog import CATALOG
+from patchloop.llm.catalog.models import CATALOG
 
 
 def test_model_list_shows_the_pins_and_that_nothing_is_installed(tmp_path):
