@@ -20,7 +20,7 @@ from typing import Self
 
 from patchloop.evals import grading
 from patchloop.evals.report import build_report, write_reports
-from patchloop.evals.swe import DEFAULT_TIMEOUT, InstanceResult, evaluate_instance, instance_key
+from patchloop.evals.swe import DEFAULT_TIMEOUT, InstanceResult, _safe_name, evaluate_instance, instance_key
 from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl, write_json
 
 
@@ -58,6 +58,14 @@ def check_run_id(run_dir: str | Path, dataset: str | Path, predictions: str | Pa
         raise RunIdMismatch(f"{run_dir} was made with {'; '.join(diffs)}: use another --run-id")
 
 
+def save_patch(run_dir: Path, instance_id: str, patch: str) -> None:
+    """The model patch as ``patches/<instance>.diff`` beside its log, for the report to link."""
+    path = run_dir / "patches" / f"{_safe_name(instance_id)}.diff"
+    if not path.exists() or path.read_text(encoding="utf-8", errors="replace") != (patch or ""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(patch or "", encoding="utf-8", errors="replace")
+
+
 def load_results(path: Path, on_error: Callable[[RecordError], None] | None = None) -> dict[str, InstanceResult]:
     """Latest result per key; a torn last line (killed mid-write) is reported and skipped."""
     if not path.exists():
@@ -93,6 +101,7 @@ def run_swe_eval(
         if pred is None:
             continue
         key = instance_key(task, pred.model_patch, run_empty=run_empty)
+        save_patch(run_dir, task.instance_id, pred.model_patch)
         prev = done.get(key)
         if prev is not None and prev.verdict != grading.ERROR_VERDICT:
             current[task.instance_id] = prev
@@ -114,7 +123,8 @@ def run_swe_eval(
                 append_jsonl(results_path, res)  # main thread only: one writer, whole lines
                 current[res.instance_id] = res
                 bar.update([res])
-    report = build_report(tasks, predictions, current, run_id=run_dir.name)
+    report = build_report(tasks, predictions, current, run_id=run_dir.name,
+                          settings={"backend": backend, "timeout": timeout, "workers": workers, "run_empty": run_empty})
     write_reports(run_dir, report)
     return report
 
