@@ -9,6 +9,7 @@ those whose tests ran to a verdict (resolved or unresolved), as in SWE-bench.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -83,8 +84,20 @@ def markdown(report: dict) -> str:
 
 
 def write_reports(run_dir: Path, report: dict) -> None:
+    """``report.json`` and ``report.md``. A resumed run that changed nothing keeps its date:
+    the date says when these results were reached, not when they were last read back."""
+    try:
+        old = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = {}
+    if isinstance(old, dict) and old.get("created_at") and _same(old, report):
+        report["created_at"] = old["created_at"]
     write_json(run_dir / "report.json", report)
     (run_dir / "report.md").write_text(markdown(report), encoding="utf-8")
+
+
+def _same(a: dict, b: dict) -> bool:
+    return {k: v for k, v in a.items() if k != "created_at"} == {k: v for k, v in b.items() if k != "created_at"}
 
 
 # ------------------------------------------------------------------ HTML comparison

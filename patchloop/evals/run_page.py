@@ -49,6 +49,17 @@ def _of_total(run: Run, n: int) -> str:
     return f" ({total} in the dataset)" if isinstance(total, int) and total != n else ""
 
 
+def _versus(run: Run, first: Run) -> str:
+    """Gained and lost against the first run, over the instances both hold."""
+    if run is first:
+        return ""
+    shared = [i for i in run.cells if i in first.cells]
+    gained = sum(run.cells[i].resolved and not first.cells[i].resolved for i in shared)
+    lost = sum(first.cells[i].resolved and not run.cells[i].resolved for i in shared)
+    return (f'<div class="sub">vs {esc(first.name)}: <span class="gained">+{gained}</span> '
+            f'<span class="lost">−{lost}</span></div>')
+
+
 def _cards(runs: list[Run]) -> Raw:
     out = []
     for run in runs:
@@ -56,7 +67,8 @@ def _cards(runs: list[Run]) -> Raw:
         pct = f"{100 * done / n:.1f}%" if n else "—"
         out.append(f'<div class="card"><div class="sub">{esc(run.name)}</div><div class="big">{esc(pct)}</div>'
                    f"<div>{done} of {n} submitted resolved{_of_total(run, n)}</div>"
-                   f'<div class="sub">model {esc(", ".join(run.models) or "unknown")} · {esc(run.date)}</div></div>')
+                   f'<div class="sub">model {esc(", ".join(run.models) or "unknown")} · {esc(run.date)}</div>'
+                   f"{_versus(run, runs[0])}</div>")
     return Raw(f'<div class="cards">{"".join(out)}</div>')
 
 
@@ -160,7 +172,9 @@ def _matrix(runs: list[Run], ids: list[str], rows: dict[str, str], base: Path) -
     body, cls = [], []
     for iid in ids:
         cells = [run.cells.get(iid) for run in runs]
-        body.append([Raw(f'<span class="id" id="{esc(rows[iid])}">{esc(iid)}</span>'), *[_cell(c, base) for c in cells]])
+        won = f"{sum(bool(c and c.resolved) for c in cells)}/{len(cells)}"
+        body.append([Raw(f'<span class="id" id="{esc(rows[iid])}">{esc(iid)}</span>'), won,
+                     *[_cell(c, base) for c in cells]])
         cls.append("differs" if len({c.resolved if c else None for c in cells}) > 1 else "")
     seen = {run.cells[i].verdict for run in runs for i in ids if i in run.cells}
     legend = " ".join(f'<span class="legend">{_badge(v)} {esc(LEGEND.get(v, v))}</span>'
@@ -168,7 +182,7 @@ def _matrix(runs: list[Run], ids: list[str], rows: dict[str, str], base: Path) -
     note = ("F2P / P2P: FAIL_TO_PASS and PASS_TO_PASS tests passed / listed (— when the tests did not run, "
             "? when the run predates these counts). A marked row is one where the runs disagree.")
     return section(f"Per-instance results ({len(ids)} instances)",
-                   f'<p class="note">{legend}</p>' + table(["instance", *[r.name for r in runs]], body,
+                   f'<p class="note">{legend}</p>' + table(["instance", "resolved in", *[r.name for r in runs]], body,
                                                              cls="matrix", row_cls=cls), sid="matrix", note=note)
 
 

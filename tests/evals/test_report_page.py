@@ -142,15 +142,16 @@ def test_screenshot_is_a_rendered_page(rendered):
 def test_matrix_shows_each_instance_in_each_run_with_counts_and_links(rendered):
     page, dom, _, tasks = rendered
     rows = dom.rows("matrix")
-    assert [h[0] for h in dom.tables["matrix"][0]] == ["instance", "gold", "mixed", "hostile"]
+    assert [h[0] for h in dom.tables["matrix"][0]] == ["instance", "resolved in", "gold", "mixed", "hostile"]
     a, b, c = (t.instance_id for t in tasks)
     assert set(rows) == {a, b, c, " ".join(EVIL.split()), "never-finished"}
-    gold, mixed = rows[a][1], rows[a][2]
+    assert [rows[i][1][0] for i in (a, b, c)] == ["2/3", "1/3", "1/3"]
+    gold, mixed = rows[a][2], rows[a][3]
     assert gold[0].split()[:1] == ["resolved"] and f"F2P {len(tasks[0].FAIL_TO_PASS)}/{len(tasks[0].FAIL_TO_PASS)}" in gold[0]
-    assert "patch_failed" in rows[b][2][0] and f"F2P —/{len(tasks[1].FAIL_TO_PASS)}" in rows[b][2][0]
-    assert "unresolved" in rows[c][2][0] and f"F2P 0/{len(tasks[2].FAIL_TO_PASS)}" in rows[c][2][0]
-    assert "error" in rows[a][3][0] and "engine went away" in rows[a][3][0]
-    assert "not submitted in this run" in rows[c][3][0]
+    assert "patch_failed" in rows[b][3][0] and f"F2P —/{len(tasks[1].FAIL_TO_PASS)}" in rows[b][3][0]
+    assert "unresolved" in rows[c][3][0] and f"F2P 0/{len(tasks[2].FAIL_TO_PASS)}" in rows[c][3][0]
+    assert "error" in rows[a][4][0] and "engine went away" in rows[a][4][0]
+    assert "not submitted in this run" in rows[c][4][0]
     for cell, tail in ((gold, tasks[0].instance_id), (mixed, tasks[0].instance_id)):
         log, patch = (page.parent / unquote(h) for h in cell[1])
         assert log.read_text().startswith("== ") and log.name == f"{tail}.log"
@@ -184,7 +185,7 @@ def test_hostile_text_is_shown_as_text_never_as_markup(rendered):
     assert all(a.get("src", "").startswith("data:image/png;base64,") for t, a in dom.tags if t == "img")
     assert not any(k.startswith("on") for _, a in dom.tags for k in a)
     rows = dom.rows("matrix")
-    assert EVIL_REASON.split("\n")[0] in rows[" ".join(EVIL.split())][3][0]
+    assert EVIL_REASON.split("\n")[0] in rows[" ".join(EVIL.split())][4][0]
     assert "<b>model</b>" in " ".join(c[0] for c in dom.rows("runs")["hostile"])
     assert "<script" not in page.read_text().lower()
 
@@ -201,5 +202,21 @@ def test_a_single_run_and_an_old_report_still_render(runs, tmp_path):
     dom = Dom(headless(page, tmp_path, "--dump-dom").stdout)
     assert "One run: nothing to compare" in page.read_text()
     rows = dom.rows("matrix")
-    assert len(rows) == 3 and all("F2P ?" in r[1][0] for r in rows.values())
+    assert len(rows) == 3 and all("F2P ?" in r[2][0] for r in rows.values())
     assert "(file time)" in " ".join(c[0] for c in dom.rows("runs")["mixed"])
+
+
+def test_a_resume_that_changes_nothing_keeps_the_run_date(tmp_path):
+    task = Task("t-1", FAIL_TO_PASS=["t::a"])
+    preds = {"t-1": Prediction("t-1", "x")}
+
+    def report(verdict: str, when: str) -> dict:
+        rep = build_report([task], preds, {"t-1": InstanceResult("t-1", verdict)}, run_id="r")
+        rep["created_at"] = when
+        return rep
+
+    write_reports(tmp_path, report("unresolved", "2026-01-01T10:00:00+00:00"))
+    write_reports(tmp_path, report("unresolved", "2026-01-02T10:00:00+00:00"))
+    assert json.loads((tmp_path / "report.json").read_text())["created_at"] == "2026-01-01T10:00:00+00:00"
+    write_reports(tmp_path, report("resolved", "2026-01-03T10:00:00+00:00"))
+    assert json.loads((tmp_path / "report.json").read_text())["created_at"] == "2026-01-03T10:00:00+00:00"
