@@ -81,6 +81,7 @@ table{border-collapse:collapse;font-size:13px}
 th,td{padding:5px 10px;border-bottom:1px solid #eaeef2;text-align:left;vertical-align:top}
 th{background:#f6f8fa;position:sticky;top:0}
 table.matrix,table.runs,table.diffs{width:100%}
+table.matrix td:first-child{width:22%}table.matrix td:nth-child(2){width:1%;white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:10px 16px;min-width:210px}
 .card .big{font-size:28px;font-weight:600}
