@@ -90,16 +90,39 @@ def stacked_hbars(names: Sequence[str], series: dict[str, Sequence[float]], *, x
     return fig
 
 
+def grouped_bars(groups: Sequence[str], series: dict[str, Sequence[float]], *, xlabel: str, ylabel: str,
+                 title: str, ymax: float | None = None, fmt: str = "{:.0f}"):
+    """Vertical bars, one group per x position and one bar per series in it (e.g. pass@1 per
+    task level per model); values above their bars, the y limit leaving room for them."""
+    fig, ax = _figure(5.6, 3.4)
+    width = 0.8 / max(1, len(series))
+    top = ymax if ymax else max([v for vals in series.values() for v in vals] + [1e-9])
+    for j, (label, vals) in enumerate(series.items()):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        bars = ax.bar(xs, vals, width * 0.95, label=label, color=SERIES[j % len(SERIES)])
+        ax.bar_label(bars, labels=[fmt.format(v) for v in vals], padding=2, fontsize=8)
+    ax.set_xticks(range(len(groups)), [_short(g, 16) for g in groups])
+    ax.set_ylim(0, top * 1.15)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.spines[["top", "right"]].set_visible(False)
+    if len(series) > 1:
+        fig.legend(loc="outside lower center", ncol=min(4, len(series)), frameon=False, fontsize=9)
+    return fig
+
+
 def curves(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str,
            title: str, smooth: int = 1):
-    """Line per series (x, y); with ``smooth`` > 1 the raw points are drawn faint and a running
-    mean over ``smooth`` points on top."""
+    """Line per series (x, y); with ``smooth`` > 1 the raw points are drawn faint and a centred
+    mean over ``smooth`` points on top (centred, so a trend is not drawn late)."""
     fig, ax = _figure(5.6, 3.4)
     for i, (label, (xs, ys)) in enumerate(series.items()):
         color = SERIES[i % len(SERIES)]
         if smooth > 1 and len(ys) > smooth:
             ax.plot(xs, ys, color=color, alpha=0.25, linewidth=1)
-            ys = [sum(ys[max(0, j - smooth + 1): j + 1]) / len(ys[max(0, j - smooth + 1): j + 1])
+            half = smooth // 2
+            ys = [sum(ys[max(0, j - half): j + half + 1]) / len(ys[max(0, j - half): j + half + 1])
                   for j in range(len(ys))]
         ax.plot(xs, ys, color=color, label=label, linewidth=1.8, marker="o" if len(xs) < 12 else None)
     ax.set_xlabel(xlabel)
