@@ -112,9 +112,11 @@ def load_run(run_dir: str | Path) -> Run:
     run_dir = Path(run_dir)
     report = _json(run_dir / "report.json", required=True)
     cells = {iid: _cell(run_dir, iid, info) for iid, info in _instances(report).items()}
+    reasons = report.get("reasons") or {}
     for iid in report.get("submitted_ids") or []:
         if str(iid) not in cells:
-            cells[str(iid)] = Cell(MISSING, "submitted, but no result was recorded (run killed or unfinished)")
+            cells[str(iid)] = Cell(MISSING, str(reasons.get(iid) or "submitted, but no result was recorded "
+                                                "(run killed or unfinished)"))
     name = str(report.get("run_id") or run_dir.name)
     return Run(name, run_dir, report, _json(run_dir / "run.json", required=False), cells,
                _date(report, run_dir / "report.json"))

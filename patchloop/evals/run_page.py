@@ -123,7 +123,8 @@ def _charts(runs: list[Run]) -> Raw:
                                                           for d, n in rates]),
         "Share of submitted instances whose every listed test passed.")]
     counts = [r.verdict_counts() for r in runs]
-    series = {v: [c.get(v, 0) for c in counts] for v in ORDER if any(c.get(v) for c in counts)}
+    seen = {v for c in counts for v in c}
+    series = {v: [c.get(v, 0) for c in counts] for v in [*ORDER, *sorted(seen - set(ORDER))] if v in seen}
     figs.append(("Verdicts per run", plots.stacked_hbars(
         names, series, xlabel="instances", ylabel="run", title="Verdicts per run", colors=plots.COLORS),
         "How each submitted instance ended; error and missing are infrastructure, still counted."))

@@ -99,6 +99,9 @@ def hostile_run(root: Path, tasks: list[Task]) -> Path:
                tasks[0].instance_id: InstanceResult(tasks[0].instance_id, "error", reason="docker: engine went away")}
     preds = {t.instance_id: Prediction(t.instance_id, "x") for t in (evil, gone, tasks[0])}
     write_reports(run_dir, build_report([evil, gone, tasks[0]], preds, results, run_id="hostile"))
+    report = json.loads((run_dir / "report.json").read_text())  # a verdict this page does not know
+    report["instances"]["row-7"] = {"verdict": "unreadable", "reason": "line 7: not JSON"}
+    (run_dir / "report.json").write_text(json.dumps(report))
     return run_dir
 
 
@@ -144,7 +147,9 @@ def test_matrix_shows_each_instance_in_each_run_with_counts_and_links(rendered):
     rows = dom.rows("matrix")
     assert [h[0] for h in dom.tables["matrix"][0]] == ["instance", "resolved in", "gold", "mixed", "hostile"]
     a, b, c = (t.instance_id for t in tasks)
-    assert set(rows) == {a, b, c, " ".join(EVIL.split()), "never-finished"}
+    assert set(rows) == {a, b, c, " ".join(EVIL.split()), "never-finished", "row-7"}
+    assert "unreadable" in rows["row-7"][4][0] and "line 7: not JSON" in rows["row-7"][4][0]
+    assert "missing" in rows["never-finished"][4][0] and "no result was recorded" in rows["never-finished"][4][0]
     assert [rows[i][1][0] for i in (a, b, c)] == ["2/3", "1/3", "1/3"]
     gold, mixed = rows[a][2], rows[a][3]
     assert gold[0].split()[:1] == ["resolved"] and f"F2P {len(tasks[0].FAIL_TO_PASS)}/{len(tasks[0].FAIL_TO_PASS)}" in gold[0]
