@@ -73,7 +73,7 @@ header{background:#24292f;color:#fff;padding:18px 32px}
 header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;color:#c9d1d9}
 main{padding:8px 32px 40px;max-width:1400px}
-section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 18px;margin:16px 0}
+section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 18px;margin:16px 0;overflow-x:auto}
 h2{font-size:16px;margin:4px 0 10px}
 .note{color:#57606a;margin:0 0 10px}
 .muted{color:#8c959f}
@@ -97,7 +97,8 @@ figcaption{color:#57606a;font-size:12px;max-width:640px}
 tr.differs td:first-child{border-left:3px solid #bf8700}
 code,.id{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12px;overflow-wrap:anywhere}
 .gained{color:#1a7f37}.lost{color:#cf222e}
-.kv{display:inline-block;margin:0 10px 2px 0;white-space:nowrap}.kv .k{color:#57606a}
+.kv{display:inline-block;margin:0 10px 2px 0;overflow-wrap:anywhere}.kv .k{color:#57606a}
+table.runs td:nth-child(4){max-width:420px}
 .legend{display:inline-block;margin:0 12px 4px 0}
 .cell .links span{font-size:12px;margin-right:6px}
 """

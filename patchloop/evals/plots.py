@@ -17,6 +17,13 @@ COLORS = {
     "resolved": "#2e7d32", "unresolved": "#c62828", "patch_failed": "#ef6c00", "empty_patch": "#9e9e9e",
     "timeout": "#f9a825", "error": "#6a1b9a", "missing": "#455a64",
 }
+OTHER = "#00838f"  # a verdict without a colour of its own
+
+
+def verdict_color(verdict: str) -> str:
+    return COLORS.get(verdict, OTHER)
+
+
 SERIES = ["#1565c0", "#2e7d32", "#c62828", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#455a64"]
 
 

@@ -32,7 +32,7 @@ def _rate(run: Run) -> tuple[int, int]:
 
 
 def _badge(verdict: str) -> Raw:
-    color = plots.COLORS.get(verdict, plots.COLORS[grading.ERROR_VERDICT])
+    color = plots.verdict_color(verdict)
     return Raw(f'<span class="badge" style="background:{color}" title="{esc(LEGEND.get(verdict, verdict))}">'
                f"{esc(verdict)}</span>")
 
@@ -93,18 +93,21 @@ def _settings(run: Run) -> Raw:
     return Raw(" ".join(parts) or '<span class="muted">not recorded</span>')
 
 
+def _verdicts(run: Run) -> Raw:
+    """Every verdict the run has, resolved first, as badges with counts."""
+    counts = run.verdict_counts()
+    done, n = _rate(run)
+    parts = [f'<span class="kv">{_badge(v)} {counts[v]}</span>'
+             for v in [*ORDER, *sorted(set(counts) - set(ORDER))] if counts.get(v)]
+    return Raw(f"<b>{done}/{n}</b> resolved<br>" + " ".join(parts))
+
+
 def _runs_table(runs: list[Run], base: Path) -> Raw:
-    rows = []
-    for run in runs:
-        done, n = _rate(run)
-        counts = run.verdict_counts()
-        other = ", ".join(f"{v} {counts[v]}" for v in ORDER[2:] if counts.get(v)) or "none"
-        rows.append([Raw(f"<b>{esc(run.name)}</b>"), ", ".join(run.models) or "unknown", run.date,
-                     _settings(run), f"{done}/{n}", counts.get(grading.UNRESOLVED, 0), other,
-                     f"{run.report.get('build_s', 0):.1f} s / {run.report.get('test_s', 0):.1f} s",
-                     link(run.path / "report.json", str(run.path), base)])
-    return table(["run", "model", "reported", "settings", "resolved", "unresolved", "other verdicts",
-                  "time: image / tests", "report.json"], rows, cls="runs")
+    rows = [[Raw(f"<b>{esc(run.name)}</b>"), ", ".join(run.models) or "unknown", run.date,
+             Raw(f"{_settings(run)} <span class='kv'>{link(run.path / 'report.json', 'report.json', base)}</span>"),
+             _verdicts(run),
+             f"{run.report.get('build_s', 0):.1f} s / {run.report.get('test_s', 0):.1f} s"] for run in runs]
+    return table(["run", "model", "reported", "settings", "verdicts", "image build / tests"], rows, cls="runs")
 
 
 def _tests_share(run: Run) -> float | None:
@@ -126,7 +129,8 @@ def _charts(runs: list[Run]) -> Raw:
     seen = {v for c in counts for v in c}
     series = {v: [c.get(v, 0) for c in counts] for v in [*ORDER, *sorted(seen - set(ORDER))] if v in seen}
     figs.append(("Verdicts per run", plots.stacked_hbars(
-        names, series, xlabel="instances", ylabel="run", title="Verdicts per run", colors=plots.COLORS),
+        names, series, xlabel="instances", ylabel="run", title="Verdicts per run",
+        colors={v: plots.verdict_color(v) for v in series}),
         "How each submitted instance ended; error and missing are infrastructure, still counted."))
     shares = [_tests_share(r) for r in runs]
     if any(s is not None for s in shares):

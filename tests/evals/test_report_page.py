@@ -169,7 +169,7 @@ def test_runs_table_names_model_settings_and_date(rendered):
     assert set(runs) == {"gold", "mixed", "hostile"}
     text = " ".join(runs["mixed"][i][0] for i in range(len(runs["mixed"])))
     assert "sft-model" in text and "timeout 120 s" in text and "backend local → local" in text
-    assert "2/3" not in text and "1/3" in text
+    assert "2/3" not in text and "1/3 resolved" in text and "patch_failed 1" in text and "unresolved 1" in text
     assert " UTC" in runs["gold"][2][0]
 
 
