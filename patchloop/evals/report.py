@@ -76,11 +76,27 @@ def markdown(report: dict) -> str:
              "| verdict | count |", "|---|---|"]
     lines += [f"| {v} | {report[f'{v}_instances']} |" for v in grading.VERDICTS]
     lines += ["", f"Time: image build {report['build_s']:.1f} s, test runs {report['test_s']:.1f} s.", ""]
+    if report.get("instances"):
+        lines += ["## Per instance", "", "FAIL_TO_PASS and PASS_TO_PASS: tests passed / listed (— when none ran).", "",
+                  "| instance | verdict | FAIL_TO_PASS | PASS_TO_PASS |", "|---|---|---|---|"]
+        lines += [f"| `{_md(iid)}` | {_md(i['verdict'])} | {_ratio(i['fail_to_pass'])} | {_ratio(i['pass_to_pass'])} |"
+                  for iid, i in report["instances"].items()]
+        lines.append("")
     if report["reasons"]:
         lines += ["## Why not resolved", ""]
-        lines += [f"- `{iid}`: {reason.splitlines()[0][:200] if reason else ''}"
+        lines += [f"- `{_md(iid)}`: {_md(reason.splitlines()[0][:200]) if reason else ''}"
                   for iid, reason in sorted(report["reasons"].items())]
     return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """Text for a Markdown table cell or code span: no pipes, backticks or line breaks."""
+    return str(text).replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+
+def _ratio(pair: list) -> str:
+    passed, listed = pair
+    return f"{'—' if passed is None else passed}/{listed}"
 
 
 def write_reports(run_dir: Path, report: dict) -> None:

@@ -225,3 +225,17 @@ def test_a_resume_that_changes_nothing_keeps_the_run_date(tmp_path):
     assert json.loads((tmp_path / "report.json").read_text())["created_at"] == "2026-01-01T10:00:00+00:00"
     write_reports(tmp_path, report("resolved", "2026-01-03T10:00:00+00:00"))
     assert json.loads((tmp_path / "report.json").read_text())["created_at"] == "2026-01-03T10:00:00+00:00"
+
+
+def test_report_md_lists_each_instance_with_its_test_counts():
+    from patchloop.evals.report import markdown
+
+    tasks = [Task("a|b`c", FAIL_TO_PASS=["t::a", "t::b"], PASS_TO_PASS=["t::c"]), Task("d", FAIL_TO_PASS=["t::a"])]
+    results = {"a|b`c": InstanceResult("a|b`c", "unresolved", reason="t::b failed\nmore",
+                                       tests={"t::a": "PASSED", "t::b": "FAILED", "t::c": "PASSED"}),
+               "d": InstanceResult("d", "patch_failed", reason="does not apply")}
+    md = markdown(build_report(tasks, {t.instance_id: Prediction(t.instance_id, "x") for t in tasks}, results,
+                               run_id="r"))
+    assert "| `a\\|b'c` | unresolved | 1/2 | 1/1 |" in md
+    assert "| `d` | patch_failed | —/1 | —/0 |" in md
+    assert "- `a\\|b'c`: t::b failed\n" in md
