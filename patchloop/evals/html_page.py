@@ -73,7 +73,8 @@ header{background:#24292f;color:#fff;padding:18px 32px}
 header h1{margin:0;font-size:22px}
 header p{margin:4px 0 0;color:#c9d1d9}
 main{padding:8px 32px 40px;max-width:1400px}
-section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 18px;margin:16px 0;overflow-x:auto}
+section{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:12px 18px;margin:16px 0}
+.scroll{overflow-x:auto}
 h2{font-size:16px;margin:4px 0 10px}
 .note{color:#57606a;margin:0 0 10px}
 .muted{color:#8c959f}

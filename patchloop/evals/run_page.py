@@ -107,7 +107,9 @@ def _runs_table(runs: list[Run], base: Path) -> Raw:
              Raw(f"{_settings(run)} <span class='kv'>{link(run.path / 'report.json', 'report.json', base)}</span>"),
              _verdicts(run),
              f"{run.report.get('build_s', 0):.1f} s / {run.report.get('test_s', 0):.1f} s"] for run in runs]
-    return table(["run", "model", "reported", "settings", "verdicts", "image build / tests"], rows, cls="runs")
+    # scrolls sideways inside its own box on a narrow screen; the matrix keeps its sticky header
+    return Raw('<div class="scroll">' + table(["run", "model", "reported", "settings", "verdicts",
+                                                "image build / tests"], rows, cls="runs") + "</div>")
 
 
 def _tests_share(run: Run) -> float | None:
@@ -156,9 +158,9 @@ def _diffs(runs: list[Run], rows: dict[str, str]) -> Raw:
                        note="One run: nothing to compare. Name several run directories to see what each gained and lost.")
     body = [[Raw(f"{esc(d.a)} → {esc(d.b)}"), _id_links(d.gained, rows, "gained"), _id_links(d.lost, rows, "lost"),
              d.both, d.neither, f"{len(d.only_a)} / {len(d.only_b)}"] for d in pairwise(runs)]
-    return section("Differences between runs", table(
+    return section("Differences between runs", Raw('<div class="scroll">') + table(
         ["from → to", "gained (resolved only in the second)", "lost (resolved only in the first)",
-         "resolved in both", "in neither", "only in first / second"], body, cls="diffs"), sid="diffs",
+         "resolved in both", "in neither", "only in first / second"], body, cls="diffs") + "</div>", sid="diffs",
         note="Over the instances both runs evaluated; each id links to its row below.")
 
 
