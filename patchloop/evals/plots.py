@@ -93,7 +93,9 @@ def stacked_hbars(names: Sequence[str], series: dict[str, Sequence[float]], *, x
     ax.set_ylabel(ylabel)
     ax.set_title(title, loc="left", fontsize=11)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.legend(loc="outside lower center", ncol=4, frameon=False, fontsize=9)
+    shown = sum(1 for vals in series.values() if any(vals))
+    rows = -(-shown // 4)  # at most four a row, the rows as even as they can be
+    fig.legend(loc="outside lower center", ncol=max(1, -(-shown // rows)), frameon=False, fontsize=9)
     return fig
 
 
