@@ -78,12 +78,17 @@ def _file(path: Path, nonempty: bool = False) -> Path | None:
     return path if path.is_file() and (not nonempty or path.stat().st_size > 0) else None
 
 
+def _pair(value) -> list:
+    """[passed, listed] as recorded, or unknown ([None, None]) for anything else."""
+    ok = isinstance(value, list) and len(value) == 2 and all(v is None or type(v) is int for v in value)
+    return list(value) if ok else [None, None]
+
+
 def _cell(run_dir: Path, iid: str, info: dict) -> Cell:
     name = _safe_name(iid)
     log = _file(run_dir / "logs" / (info.get("log") or f"{name}.log"))
     return Cell(verdict=str(info.get("verdict") or grading.ERROR_VERDICT), reason=str(info.get("reason") or ""),
-                fail_to_pass=list(info.get("fail_to_pass") or [None, None]),
-                pass_to_pass=list(info.get("pass_to_pass") or [None, None]),
+                fail_to_pass=_pair(info.get("fail_to_pass")), pass_to_pass=_pair(info.get("pass_to_pass")),
                 log=log, patch=_file(run_dir / "patches" / f"{name}.diff", nonempty=True))
 
 

@@ -100,7 +100,8 @@ def hostile_run(root: Path, tasks: list[Task]) -> Path:
     preds = {t.instance_id: Prediction(t.instance_id, "x") for t in (evil, gone, tasks[0])}
     write_reports(run_dir, build_report([evil, gone, tasks[0]], preds, results, run_id="hostile"))
     report = json.loads((run_dir / "report.json").read_text())  # a verdict this page does not know
-    report["instances"]["row-7"] = {"verdict": "unreadable", "reason": "line 7: not JSON"}
+    report["instances"]["row-7"] = {"verdict": "unreadable", "reason": "line 7: not JSON",
+                                    "fail_to_pass": ["2", 1, 0], "pass_to_pass": "?"}  # hand-edited: unknown
     (run_dir / "report.json").write_text(json.dumps(report))
     return run_dir
 
