@@ -182,12 +182,14 @@ def _matrix(runs: list[Run], ids: list[str], rows: dict[str, str], base: Path) -
         won = f"{sum(bool(c and c.resolved) for c in cells)}/{len(cells)}"
         body.append([Raw(f'<span class="id" id="{esc(rows[iid])}">{esc(iid)}</span>'), won,
                      *[_cell(c, base) for c in cells]])
-        cls.append("differs" if len({c.resolved if c else None for c in cells}) > 1 else "")
+        cls.append("differs" if len({c.resolved for c in cells if c}) > 1 else "")  # among runs that have it
     seen = {run.cells[i].verdict for run in runs for i in ids if i in run.cells}
     legend = " ".join(f'<span class="legend">{_badge(v)} {esc(LEGEND.get(v, v))}</span>'
                       for v in [*ORDER, *sorted(seen - set(ORDER))] if v in seen)
     note = ("F2P / P2P: FAIL_TO_PASS and PASS_TO_PASS tests passed / listed (— when the tests did not run, "
-            "? when the run predates these counts). A marked row is one where the runs disagree.")
+            "? when the run predates these counts)."
+            + (f" The {cls.count('differs')} marked rows are those where the runs that have the instance disagree."
+               if len(runs) > 1 else ""))
     return section(f"Per-instance results ({len(ids)} instances)",
                    f'<p class="note">{legend}</p>' + table(["instance", "resolved in", *[r.name for r in runs]], body,
                                                              cls="matrix", row_cls=cls), sid="matrix", note=note)

@@ -152,6 +152,7 @@ def test_matrix_shows_each_instance_in_each_run_with_counts_and_links(rendered):
     assert "unreadable" in rows["row-7"][4][0] and "line 7: not JSON" in rows["row-7"][4][0]
     assert "missing" in rows["never-finished"][4][0] and "no result was recorded" in rows["never-finished"][4][0]
     assert [rows[i][1][0] for i in (a, b, c)] == ["2/3", "1/3", "1/3"]
+    assert "The 3 marked rows are those where the runs that have the instance disagree" in page.read_text()
     gold, mixed = rows[a][2], rows[a][3]
     assert gold[0].split()[:1] == ["resolved"] and f"F2P {len(tasks[0].FAIL_TO_PASS)}/{len(tasks[0].FAIL_TO_PASS)}" in gold[0]
     assert "patch_failed" in rows[b][3][0] and f"F2P —/{len(tasks[1].FAIL_TO_PASS)}" in rows[b][3][0]
