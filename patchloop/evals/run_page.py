@@ -179,10 +179,11 @@ def _matrix(runs: list[Run], ids: list[str], rows: dict[str, str], base: Path) -
     body, cls = [], []
     for iid in ids:
         cells = [run.cells.get(iid) for run in runs]
-        won = f"{sum(bool(c and c.resolved) for c in cells)}/{len(cells)}"
+        held = [c for c in cells if c]  # of the runs that evaluated it
+        won = f"{sum(c.resolved for c in held)}/{len(held)}"
         body.append([Raw(f'<span class="id" id="{esc(rows[iid])}">{esc(iid)}</span>'), won,
                      *[_cell(c, base) for c in cells]])
-        cls.append("differs" if len({c.resolved for c in cells if c}) > 1 else "")  # among runs that have it
+        cls.append("differs" if len({c.resolved for c in held}) > 1 else "")
     seen = {run.cells[i].verdict for run in runs for i in ids if i in run.cells}
     legend = " ".join(f'<span class="legend">{_badge(v)} {esc(LEGEND.get(v, v))}</span>'
                       for v in [*ORDER, *sorted(seen - set(ORDER))] if v in seen)
@@ -191,7 +192,7 @@ def _matrix(runs: list[Run], ids: list[str], rows: dict[str, str], base: Path) -
             + (f" The {cls.count('differs')} marked rows are those where the runs that have the instance disagree."
                if len(runs) > 1 else ""))
     return section(f"Per-instance results ({len(ids)} instances)",
-                   f'<p class="note">{legend}</p>' + table(["instance", "resolved in", *[r.name for r in runs]], body,
+                   f'<p class="note">{legend}</p>' + table(["instance", "resolved in (of runs with it)", *[r.name for r in runs]], body,
                                                              cls="matrix", row_cls=cls), sid="matrix", note=note)
 
 
