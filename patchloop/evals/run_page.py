@@ -188,11 +188,11 @@ def _matrix(runs: list[Run], ids: list[str], rows: dict[str, str], base: Path) -
     legend = " ".join(f'<span class="legend">{_badge(v)} {esc(LEGEND.get(v, v))}</span>'
                       for v in [*ORDER, *sorted(seen - set(ORDER))] if v in seen)
     note = ("F2P / P2P: FAIL_TO_PASS and PASS_TO_PASS tests passed / listed (— when the tests did not run, "
-            "? when the run predates these counts)."
+            "? when the run predates these counts). Resolved in: runs that resolved it / runs that evaluated it."
             + (f" The {cls.count('differs')} marked rows are those where the runs that have the instance disagree."
                if len(runs) > 1 else ""))
     return section(f"Per-instance results ({len(ids)} instances)",
-                   f'<p class="note">{legend}</p>' + table(["instance", "resolved in (of runs with it)", *[r.name for r in runs]], body,
+                   f'<p class="note">{legend}</p>' + table(["instance", "resolved in", *[r.name for r in runs]], body,
                                                              cls="matrix", row_cls=cls), sid="matrix", note=note)
 
 
