@@ -20,7 +20,7 @@ from typing import Self
 
 from patchloop.evals import grading
 from patchloop.evals.report import build_report, write_reports
-from patchloop.evals.swe import DEFAULT_TIMEOUT, InstanceResult, _safe_name, evaluate_instance, instance_key
+from patchloop.evals.swe import DEFAULT_TIMEOUT, InstanceResult, evaluate_instance, instance_key
 from patchloop.types import Prediction, RecordError, Task, append_jsonl, iter_jsonl, write_json
 
 
@@ -60,6 +60,8 @@ def check_run_id(run_dir: str | Path, dataset: str | Path, predictions: str | Pa
 
 def save_patch(run_dir: Path, instance_id: str, patch: str) -> None:
     """The model patch as ``patches/<instance>.diff`` beside its log, for the report to link."""
+    from patchloop.evals.swe import _safe_name  # the log's file name, so the two sit side by side
+
     path = run_dir / "patches" / f"{_safe_name(instance_id)}.diff"
     if not path.exists() or path.read_text(encoding="utf-8", errors="replace") != (patch or ""):
         path.parent.mkdir(parents=True, exist_ok=True)
