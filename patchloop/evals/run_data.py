@@ -17,7 +17,7 @@ from pathlib import Path
 from patchloop.evals import grading
 from patchloop.evals.swe import _safe_name
 
-MISSING = "missing"
+MISSING, UNREADABLE = "missing", "unreadable"
 
 
 @dataclass
@@ -122,6 +122,8 @@ def load_run(run_dir: str | Path) -> Run:
         if str(iid) not in cells:
             cells[str(iid)] = Cell(MISSING, str(reasons.get(iid) or "submitted, but no result was recorded "
                                                 "(run killed or unfinished)"))
+    for where, why in (report.get("unreadable") or {}).items():  # dataset rows the harness could not read
+        cells.setdefault(str(where), Cell(UNREADABLE, str(why)))
     name = str(report.get("run_id") or run_dir.name)
     return Run(name, run_dir, report, _json(run_dir / "run.json", required=False), cells,
                _date(report, run_dir / "report.json"))

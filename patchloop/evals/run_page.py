@@ -14,15 +14,15 @@ from pathlib import Path
 
 from patchloop.evals import grading, plots
 from patchloop.evals.html_page import Raw, anchor, esc, figure, link, page, section, table
-from patchloop.evals.run_data import MISSING, Cell, Run, instance_ids, load_runs, pairwise
+from patchloop.evals.run_data import MISSING, UNREADABLE, Cell, Run, instance_ids, load_runs, pairwise
 
-ORDER = (*grading.VERDICTS, MISSING)
+ORDER = (*grading.VERDICTS, MISSING, UNREADABLE)
 LEGEND = {
     grading.RESOLVED: "every FAIL_TO_PASS and PASS_TO_PASS test passed",
     grading.UNRESOLVED: "the tests ran and some listed test did not pass",
     grading.PATCH_FAILED: "the patch did not apply", grading.EMPTY_PATCH: "no patch was submitted",
     grading.TIMEOUT: "the tests ran past the time limit", grading.ERROR_VERDICT: "infrastructure failure",
-    MISSING: "submitted, but no result recorded",
+    MISSING: "submitted, but no result recorded", UNREADABLE: "a dataset row that could not be read",
 }
 
 
@@ -87,7 +87,7 @@ def _settings(run: Run) -> Raw:
         s["backend"] = f"{s.get('backend', '?')} → {', '.join(rep['backends'])}"
     items = {"dataset": run.meta.get("dataset"), "predictions": run.meta.get("predictions"),
              "harness": rep.get("harness_version"), **s,
-             **{k: v for k, v in run.meta.items() if k not in ("dataset", "predictions", "models")}}
+             **{k: v for k, v in run.meta.items() if k not in ("dataset", "predictions", "models", *s)}}
     parts = [f'<span class="kv"><span class="k">{esc(k)}</span> {esc(_value(k, v))}</span>'
              for k, v in items.items() if v not in (None, "", False, [])]
     return Raw(" ".join(parts) or '<span class="muted">not recorded</span>')

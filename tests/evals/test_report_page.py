@@ -100,8 +100,11 @@ def hostile_run(root: Path, tasks: list[Task]) -> Path:
     preds = {t.instance_id: Prediction(t.instance_id, "x") for t in (evil, gone, tasks[0])}
     write_reports(run_dir, build_report([evil, gone, tasks[0]], preds, results, run_id="hostile"))
     report = json.loads((run_dir / "report.json").read_text())  # a verdict this page does not know
-    report["instances"]["row-7"] = {"verdict": "unreadable", "reason": "line 7: not JSON",
+    report["instances"]["row-7"] = {"verdict": "no-such-verdict", "reason": "line 7: not JSON",
                                     "fail_to_pass": ["2", 1, 0], "pass_to_pass": "?"}  # hand-edited: unknown
+    report["unreadable"] = {"data.jsonl:9": "missing base_commit"}  # rows a dataset could not give
+    report["settings"] = {"timeout": 300.0, "backend": "docker"}
+    (run_dir / "run.json").write_text(json.dumps({"timeout": 1.0, "seed": 5}))  # run.json: shown, not over report
     (run_dir / "report.json").write_text(json.dumps(report))
     return run_dir
 
@@ -148,8 +151,9 @@ def test_matrix_shows_each_instance_in_each_run_with_counts_and_links(rendered):
     rows = dom.rows("matrix")
     assert [h[0] for h in dom.tables["matrix"][0]] == ["instance", "resolved in", "gold", "mixed", "hostile"]
     a, b, c = (t.instance_id for t in tasks)
-    assert set(rows) == {a, b, c, " ".join(EVIL.split()), "never-finished", "row-7"}
-    assert "unreadable" in rows["row-7"][4][0] and "line 7: not JSON" in rows["row-7"][4][0]
+    assert set(rows) == {a, b, c, " ".join(EVIL.split()), "never-finished", "row-7", "data.jsonl:9"}
+    assert "no-such-verdict" in rows["row-7"][4][0] and "line 7: not JSON" in rows["row-7"][4][0]
+    assert "unreadable" in rows["data.jsonl:9"][4][0] and "missing base_commit" in rows["data.jsonl:9"][4][0]
     assert "missing" in rows["never-finished"][4][0] and "no result was recorded" in rows["never-finished"][4][0]
     assert [rows[i][1][0] for i in (a, b, c, "never-finished")] == ["2/3", "1/2", "1/2", "0/1"]
     assert "The 3 marked rows are those where the runs that have the instance disagree" in page.read_text()
@@ -173,6 +177,8 @@ def test_runs_table_names_model_settings_and_date(rendered):
     assert "sft-model" in text and "timeout 120 s" in text and "backend local → local" in text
     assert "2/3" not in text and "1/3 resolved" in text and "patch_failed 1" in text and "unresolved 1" in text
     assert " UTC" in runs["gold"][2][0]
+    hostile = runs["hostile"][3][0]
+    assert "timeout 300 s" in hostile and "seed 5" in hostile and "timeout 1 s" not in hostile
 
 
 def test_differences_list_what_each_run_gained_and_lost(rendered):
