@@ -121,7 +121,7 @@ def report(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories (each with report.json)."),
     out: Path = typer.Option(None, "--out", "-o", help="HTML file (default: report.html in the first run dir)."),
 ) -> None:
-    """Write an HTML page with charts of resolved rate and verdicts per run."""
+    """One HTML page comparing runs: settings, charts, gains and losses, every instance with its log and patch."""
     from patchloop.evals.report import write_html
 
     target = out or (run_dirs[0] / "report.html")

@@ -88,7 +88,9 @@ def run_demo(out: str | Path = "runs/demo", *, quick: bool = False, backend: str
     after_grpo = ev(out / "grpo" / "final", "after_grpo")
     evals = {"before SFT": before, "after SFT": after_sft, "after GRPO": after_grpo}
     report = write_report(out, evals, sft_metrics=out / "sft" / "metrics.jsonl",
-                          grpo_metrics=out / "grpo" / "metrics.jsonl")
+                          grpo_metrics=out / "grpo" / "metrics.jsonl",
+                          per_item={k: out / "eval" / d / "samples.jsonl"
+                                    for k, d in zip(evals, ("before", "after_sft", "after_grpo"))})
     figures = {k: v["pass@1"] for k, v in evals.items()}
     (out / "figures.json").write_text(json.dumps({"pass@1": figures, "per_level": {
         k: v["per_level"] for k, v in evals.items()}}, indent=2))

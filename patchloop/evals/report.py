@@ -1,5 +1,6 @@
-"""Run reports: ``report.json`` (SWE-bench-like counts and id lists), ``report.md``, and an
-HTML page with matplotlib charts comparing runs.
+"""Run reports: ``report.json`` (SWE-bench-like counts and id lists, and per instance its
+verdict and FAIL_TO_PASS / PASS_TO_PASS counts), ``report.md``, and the HTML page comparing
+runs (built by :mod:`patchloop.evals.run_page`).
 
 Every submitted instance stays in the denominator, infrastructure errors included: a
 harness that drops its failures reports a rate nobody can reproduce. ``completed_ids`` are
@@ -8,19 +9,19 @@ those whose tests ran to a verdict (resolved or unresolved), as in SWE-bench.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from patchloop.evals import grading
+from patchloop.evals.junit import PASSED
 from patchloop.evals.swe import HARNESS_VERSION
 from patchloop.types import write_json
 
 
-def build_report(tasks, predictions, results: dict, *, run_id: str) -> dict:
-    """``results`` maps instance id -> InstanceResult for this run's current keys."""
+def build_report(tasks, predictions, results: dict, *, run_id: str, settings: dict | None = None) -> dict:
+    """``results`` maps instance id -> InstanceResult for this run's current keys; ``settings``
+    (backend, timeout, workers) are recorded as given, for the page that compares runs."""
     ids = {v: [] for v in grading.VERDICTS}
     for task in tasks:
         res = results.get(task.instance_id)
@@ -44,8 +45,28 @@ def build_report(tasks, predictions, results: dict, *, run_id: str) -> dict:
         **{f"{v}_ids": sorted(ids[v]) for v in grading.VERDICTS},
         "incomplete_ids": missing,
         "reasons": {r.instance_id: r.reason for r in results.values() if r.reason},
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": dict(settings or {}),
+        "models": sorted({r.model_name_or_path for r in results.values() if r.model_name_or_path}),
+        "backends": sorted({r.backend for r in results.values() if r.backend}),
+        "instances": {t.instance_id: _instance(t, results[t.instance_id])
+                      for t in tasks if t.instance_id in results},
     }
     return report
+
+
+def _passed(test_ids: list[str], statuses: dict[str, str]) -> list:
+    """[passed, listed]; passed is None when the tests never ran (no statuses at all)."""
+    return [sum(statuses.get(t) == PASSED for t in test_ids) if statuses else None, len(test_ids)]
+
+
+def _instance(task, res) -> dict:
+    """What the page's matrix shows for one instance: verdict, test counts, log file name."""
+    return {"verdict": res.verdict, "reason": res.reason,
+            "fail_to_pass": _passed(task.FAIL_TO_PASS, res.tests),
+            "pass_to_pass": _passed(task.PASS_TO_PASS, res.tests),
+            "log": Path(res.log_path).name if res.log_path else "",
+            "total_s": res.total_s}
 
 
 def markdown(report: dict) -> str:
@@ -55,80 +76,51 @@ def markdown(report: dict) -> str:
              "| verdict | count |", "|---|---|"]
     lines += [f"| {v} | {report[f'{v}_instances']} |" for v in grading.VERDICTS]
     lines += ["", f"Time: image build {report['build_s']:.1f} s, test runs {report['test_s']:.1f} s.", ""]
+    if report.get("instances"):
+        lines += ["## Per instance", "", "FAIL_TO_PASS and PASS_TO_PASS: tests passed / listed (— when none ran).", "",
+                  "| instance | verdict | FAIL_TO_PASS | PASS_TO_PASS |", "|---|---|---|---|"]
+        lines += [f"| `{_md(iid)}` | {_md(i['verdict'])} | {_ratio(i['fail_to_pass'])} | {_ratio(i['pass_to_pass'])} |"
+                  for iid, i in report["instances"].items()]
+        lines.append("")
     if report["reasons"]:
         lines += ["## Why not resolved", ""]
-        lines += [f"- `{iid}`: {reason.splitlines()[0][:200] if reason else ''}"
+        lines += [f"- `{_md(iid)}`: {_md(reason.splitlines()[0][:200]) if reason else ''}"
                   for iid, reason in sorted(report["reasons"].items())]
     return "\n".join(lines) + "\n"
 
 
+def _md(text: str) -> str:
+    """Text for a Markdown table cell or code span: no pipes, backticks or line breaks."""
+    return str(text).replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+
+def _ratio(pair: list) -> str:
+    passed, listed = pair
+    return f"{'—' if passed is None else passed}/{listed}"
+
+
 def write_reports(run_dir: Path, report: dict) -> None:
+    """``report.json`` and ``report.md``. A resumed run that changed nothing keeps its date:
+    the date says when these results were reached, not when they were last read back."""
+    try:
+        old = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = {}
+    if isinstance(old, dict) and old.get("created_at") and _same(old, report):
+        report["created_at"] = old["created_at"]
     write_json(run_dir / "report.json", report)
     (run_dir / "report.md").write_text(markdown(report), encoding="utf-8")
+
+
+def _same(a: dict, b: dict) -> bool:
+    return {k: v for k, v in a.items() if k != "created_at"} == {k: v for k, v in b.items() if k != "created_at"}
 
 
 # ------------------------------------------------------------------ HTML comparison
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def charts(reports: list[dict]) -> list[tuple[str, str]]:
-    """(title, base64 PNG): resolved rate per run, and the verdict breakdown per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [r["run_id"] for r in reports]
-    out = []
-    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(names) + 2), 3.2))
-    rates = [100 * r["resolved_rate"] for r in reports]
-    bars = ax.bar(names, rates, color="#3a7d44")
-    ax.bar_label(bars, fmt="%.1f%%")
-    ax.set_ylim(0, 105)
-    ax.set_ylabel("resolved (% of submitted)")
-    ax.set_title("Resolved rate per run")
-    out.append(("Resolved rate per run", _png(fig)))
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(names) + 2), 3.6))
-    colors = ["#3a7d44", "#c0392b", "#e67e22", "#95a5a6", "#8e44ad", "#2c3e50"]
-    bottom = [0] * len(reports)
-    for verdict, color in zip(grading.VERDICTS, colors):
-        vals = [r.get(f"{verdict}_instances", 0) for r in reports]
-        ax.bar(names, vals, bottom=bottom, label=verdict, color=color)
-        bottom = [b + v for b, v in zip(bottom, vals)]
-    ax.set_ylabel("instances")
-    ax.set_title("Verdicts per run")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
-    out.append(("Verdicts per run", _png(fig)))
-    plt.close(fig)
-    return out
-
-
 def write_html(run_dirs: list[Path], out: Path) -> Path:
-    """One self-contained page (PNG charts embedded as base64) comparing ``run_dirs``."""
-    reports = []
-    for d in run_dirs:
-        path = Path(d) / "report.json"
-        if not path.exists():
-            raise FileNotFoundError(f"{d}: no report.json (run `patchloop eval swe` first)")
-        reports.append(json.loads(path.read_text(encoding="utf-8")))
-    rows = "".join(
-        f"<tr><td>{html.escape(r['run_id'])}</td><td>{r['resolved_instances']}/{r['submitted_instances']}</td>"
-        + "".join(f"<td>{r.get(f'{v}_instances', 0)}</td>" for v in grading.VERDICTS) + "</tr>"
-        for r in reports)
-    head = "".join(f"<th>{v}</th>" for v in grading.VERDICTS)
-    imgs = "".join(f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{b}">'
-                   for t, b in charts(reports))
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>patchloop eval report</title>"
-            f"<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 10px;border:1px solid #ccc}}"
-            f"table{{border-collapse:collapse}}</style></head><body><h1>patchloop evaluation</h1>"
-            f"<table><tr><th>run</th><th>resolved</th>{head}</tr>{rows}</table>{imgs}</body></html>")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
+    """One self-contained page comparing ``run_dirs`` (see :mod:`patchloop.evals.run_page`)."""
+    from patchloop.evals.run_page import write_page
+
+    return write_page(run_dirs, out)

@@ -48,6 +48,16 @@ def check_run_id(run_dir: str | Path, dataset: str | Path, predictions: str | Pa
     guard_settings(run_dir / "run.json", mine, retry="use another --run-id")
 
 
+def save_patch(run_dir: Path, instance_id: str, patch: str) -> None:
+    """The model patch as ``patches/<instance>.diff`` beside its log, for the report to link."""
+    from patchloop.evals.swe import _safe_name  # the log's file name, so the two sit side by side
+
+    path = run_dir / "patches" / f"{_safe_name(instance_id)}.diff"
+    if not path.exists() or path.read_text(encoding="utf-8", errors="replace") != (patch or ""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(patch or "", encoding="utf-8", errors="replace")
+
+
 def load_results(path: Path, on_error: Callable[[RecordError], None] | None = None) -> dict[str, InstanceResult]:
     """Latest result per key; a torn last line (killed mid-write) is reported and skipped."""
     if not path.exists():
@@ -90,6 +100,7 @@ def run_swe_eval(
         if pred is None:
             continue
         key = instance_key(task, pred.model_patch, run_empty=run_empty)
+        save_patch(run_dir, task.instance_id, pred.model_patch)
         prev = done.get(key)
         if prev is not None and prev.verdict != grading.ERROR_VERDICT:
             current[task.instance_id] = prev
@@ -111,8 +122,10 @@ def run_swe_eval(
                 append_jsonl(results_path, res)  # main thread only: one writer, whole lines
                 current[res.instance_id] = res
                 bar.update([res])
-    report = count_unreadable(build_report(tasks, predictions, current, run_id=run_dir.name), unreadable,
-                              bad_predictions)
+    report = count_unreadable(build_report(tasks, predictions, current, run_id=run_dir.name,
+                                           settings={"backend": backend, "timeout": timeout, "workers": workers,
+                                                     "run_empty": run_empty}),
+                              unreadable, bad_predictions)
     write_reports(run_dir, report)
     return report
 

@@ -33,72 +33,44 @@ def read_metrics(path: str | Path) -> list[dict]:
     return out
 
 
-def _smooth(ys: list[float], k: int = 5) -> list[float]:
-    return [sum(ys[max(0, i - k + 1):i + 1]) / len(ys[max(0, i - k + 1):i + 1]) for i in range(len(ys))]
+def plot_training(recs: list[dict], png: Path, title: str, keys: list[tuple[str, str]], ylabel: str = "") -> bool:
+    """Curves of ``keys`` over the optimiser step, both axes named; False when nothing to draw."""
+    from patchloop.evals.train_page import curve_figure, save_png
 
-
-def plot_training(recs: list[dict], png: Path, title: str, keys: list[tuple[str, str]]) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    drawn = False
-    for key, label in keys:
-        pts = [(r["step"], r[key]) for r in recs if isinstance(r.get(key), (int, float))]
-        if not pts:
-            continue
-        xs, ys = zip(*pts)
-        ax.plot(xs, ys, alpha=0.3)
-        ax.plot(xs, _smooth(list(ys)), label=label)
-        drawn = True
-    ax.set_xlabel("step")
-    ax.set_title(title)
-    if drawn:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return drawn
+    fig = curve_figure(recs, keys, title=title, ylabel=ylabel or " / ".join(label for _, label in keys))
+    if fig is not None:
+        save_png(fig, png)
+    return fig is not None
 
 
 def plot_passk(evals: dict[str, dict], png: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from patchloop.evals.plots import grouped_bars
+    from patchloop.evals.train_page import save_png
 
     levels = sorted({lv for e in evals.values() for lv in e.get("per_level", {})}, key=int)
-    groups = ["all", *levels]
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    width = 0.8 / max(1, len(evals))
-    for j, (name, e) in enumerate(evals.items()):
-        vals = [100 * e["pass@1"]] + [100 * e.get("per_level", {}).get(lv, 0.0) for lv in levels]
-        ax.bar([i + j * width for i in range(len(groups))], vals, width, label=name)
-    ax.set_xticks([i + width * (len(evals) - 1) / 2 for i in range(len(groups))])
-    ax.set_xticklabels(["all"] + [f"level {lv}" for lv in levels])
-    ax.set_ylabel("held-out pass@1 (%)")
-    ax.set_ylim(0, 100)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    series = {name: [100 * e["pass@1"]] + [100 * e.get("per_level", {}).get(lv, 0.0) for lv in levels]
+              for name, e in evals.items()}
+    save_png(grouped_bars(["all", *[f"level {lv}" for lv in levels]], series, xlabel="held-out tasks",
+                          ylabel="pass@1 (%)", title="Held-out pass@1 per model", ymax=100), png)
 
 
-def write_report(out: str | Path, evals: dict[str, dict], *, sft_metrics: Path, grpo_metrics: Path) -> Path:
+def write_report(out: str | Path, evals: dict[str, dict], *, sft_metrics: Path, grpo_metrics: Path,
+                 per_item: dict[str, Path] | None = None) -> Path:
+    """``per_item`` names each evaluation's ``samples.jsonl``, for the per-task before/after table."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     grpo = read_metrics(grpo_metrics)
     sft = read_metrics(sft_metrics)
     imgs = []
     if plot_training(grpo, out / "reward.png", "GRPO reward (mean, std)", [("reward", "reward mean"),
-                                                                         ("reward_std", "reward std")]):
+                                                                         ("reward_std", "reward std")],
+                     ylabel="reward"):
         imgs.append(("GRPO reward", "reward.png"))
     if plot_training(grpo, out / "pass_rate.png", "GRPO pass rate of sampled completions",
-                     [("pass_rate", "pass rate"), ("frac_reward_zero_std", "groups with no reward spread")]):
+                     [("pass_rate", "pass rate"), ("frac_reward_zero_std", "groups with no reward spread")],
+                     ylabel="fraction (0 to 1)"):
         imgs.append(("Pass rate during training", "pass_rate.png"))
-    if plot_training(sft, out / "sft_loss.png", "SFT loss", [("loss", "loss")]):
+    if plot_training(sft, out / "sft_loss.png", "SFT loss", [("loss", "loss")], ylabel="training loss (cross-entropy)"):
         imgs.append(("SFT loss", "sft_loss.png"))
     plot_passk(evals, out / "passk.png")
     imgs.insert(0, ("Held-out pass@1", "passk.png"))
@@ -118,7 +90,19 @@ def write_report(out: str | Path, evals: dict[str, dict], *, sft_metrics: Path, 
         "<table border=1 cellspacing=0><tr><th>model</th><th>held-out pass@1</th><th>tasks</th><th>per level</th></tr>"
         f"{rows}</table><p>Sampling: {html.escape(json.dumps({k: settings.get(k) for k in ('temperature', 'max_new_tokens', 'families')}))}"
         f"; GRPO steps logged: {len(grpo)}; SFT steps logged: {len(sft)}.</p>"
-        + "".join(f"<h2>{html.escape(t)}</h2><img src='{inline_png(out / f)}'>" for t, f in imgs))
+        + "".join(f"<h2>{html.escape(t)}</h2><img src='{inline_png(out / f)}'>" for t, f in imgs)
+        + _per_item(per_item))
     path = out / "report.html"
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def _per_item(per_item: dict[str, Path] | None) -> str:
+    from patchloop.evals.train_page import TABLE_CSS, before_after_table, gained_lost, per_item_passed
+
+    stages = {name: per_item_passed(path) for name, path in (per_item or {}).items()}
+    if not any(stages.values()):
+        return ""
+    gained, lost = gained_lost(stages)
+    return (f"{TABLE_CSS}<h2>Per task</h2><p>First to last: {gained} gained, {lost} lost; changed tasks first.</p>"
+            + before_after_table(stages))

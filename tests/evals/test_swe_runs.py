@@ -127,8 +127,8 @@ def test_html_report_embeds_charts_comparing_runs(two_runs):
     assert out.returncode == 0, out.stderr
     page = out_file.read_text()
     pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(pngs) == 2 and all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
-    assert "<td>gold</td><td>3/3</td>" in page and "<td>empty</td><td>0/3</td>" in page
+    assert len(pngs) == 3 and all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
+    assert "3 of 3 submitted resolved" in page and "0 of 3 submitted resolved" in page
     md = (two_runs / "gold" / "report.md").read_text()
     assert "Resolved **3 / 3**" in md
 
