@@ -44,3 +44,21 @@ def test_settled_ends_a_row_where_the_rule_first_holds(hf_gen):
     marker = hf_gen.tokenizer.decode(full.token_ids[:3], skip_special_tokens=True)
     cut = hf_gen.generate([GenRequest(ids, max_tokens=30, settled=lambda s: s.startswith(marker))])[0]
     assert cut.finish_reason == "stop" and cut.token_ids == full.token_ids[:3]
+
+
+def test_a_trained_adapter_merged_samples_what_the_adapter_samples(hf_gen, tiny_model_dir, tmp_path):
+    from patchloop.llm.generation.merge import merged_checkpoint
+    from tests.llm.lora_helpers import save_lora
+
+    adapter = save_lora(tiny_model_dir, tmp_path / "adapter", scale=2.0)
+    ids = hf_gen.render("def g(y):\n")
+    base = hf_gen.generate([GenRequest(ids, max_tokens=10)])[0]
+    with_adapter = hf_gen.generate([GenRequest(ids, max_tokens=10, adapter=str(adapter))])[0]
+    assert with_adapter.token_ids != base.token_ids  # the adapter matters here
+
+    merged = merged_checkpoint(str(tiny_model_dir), str(adapter), tmp_path / "cache")
+    assert merged_checkpoint(str(tiny_model_dir), str(adapter), tmp_path / "cache") == merged  # made once
+    from patchloop.llm.generation.local_hf import LocalHFGenerator
+
+    plain = LocalHFGenerator(str(merged))
+    assert plain.generate([GenRequest(ids, max_tokens=10)])[0].token_ids == with_adapter.token_ids

@@ -98,9 +98,10 @@ def open_generator(engine: str, model: str, *, concurrency: int = 32, batch_size
     if engine != "vllm":
         raise GenerationError(f"unknown engine {engine!r} (auto, vllm, hf, or an http:// URL)")
     base, adapter = resolve_checkpoint(path)
-    if adapter:
-        raise GenerationError(f"vllm: {model} is an adapter over {base}; merge it first "
-                              "(patchloop.llm.generation.merge) or pass it per request")
+    if adapter:  # served merged: a per-request adapter would halve the engine's speed
+        from patchloop.llm.generation.merge import merged_checkpoint
+
+        base = str(merged_checkpoint(base, adapter, Path(log_dir)))
     return _vllm(base, dtype or engine_dtype("vllm", base), concurrency, Path(log_dir))
 
 
