@@ -8,6 +8,7 @@ machine, commit). ``report`` prints the table and the ratios from the records al
 
     .venv/bin/python bench/engines.py run --engines hf,vllm --limit 40   # stages then report
     .venv/bin/python bench/engines.py stage vllm                         # all 164 problems
+    .venv/bin/python bench/engines.py finish hf --limit 40             # grade what a killed stage sampled
     .venv/bin/python bench/engines.py report
 
 Goal (engine issue): the default engine >= 3x the in-process ``transformers.generate`` path,
@@ -35,9 +36,8 @@ def stage_name(engine: str, dtype: str | None, limit: int | None) -> str:
 
 
 def run_stage(args, engine: str) -> Path:
-    from patchloop.evals.func.evaluate import evaluate_function_samples, load_func_problems
+    from patchloop.evals.func.evaluate import load_func_problems
     from patchloop.evals.func.sample import sample_completions
-    from patchloop.evals.stages import write_stage
     from patchloop.llm.generation.engines import open_generator
 
     problems = load_func_problems("humaneval")
@@ -58,15 +58,25 @@ def run_stage(args, engine: str) -> Path:
                                   max_new_tokens=args.max_new_tokens, generator=gen)
     finally:
         gen.close()
+    return finish_stage(args, name, problems, out, start_s, meta)
+
+
+def finish_stage(args, name: str, problems: dict, out: Path, start_s: float | None, meta: dict) -> Path:
+    """Grade a stage's samples and write its record (also for samples a killed stage left)."""
+    from patchloop.evals.func.evaluate import evaluate_function_samples
+    from patchloop.evals.stages import write_stage
+
+    samples = out / "samples.jsonl"
     summary = evaluate_function_samples(problems, samples, out_dir=out / "graded", ks=[1], backend=args.backend,
                                         progress=True)
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
     verdicts = {json.loads(r)["task_id"]: json.loads(r)["status"]
                 for r in (out / "graded" / "results.jsonl").read_text().splitlines() if r.strip()}
     tokens = sum(int(r.get("tokens") or 0) for r in rows)
-    figures = {"problems": len(problems), "start_s": round(start_s, 1), "sample_s": meta["sampling_wall_s"],
-               "total_s": round(start_s + meta["sampling_wall_s"], 1), "completion_tokens": tokens,
-               "tokens_per_s": round(tokens / max(meta["sampling_wall_s"], 1e-9), 1),
+    sample_s = meta["sampling_wall_s"]
+    figures = {"problems": len(problems), "start_s": None if start_s is None else round(start_s, 1),
+               "sample_s": sample_s, "total_s": round((start_s or 0.0) + sample_s, 1), "completion_tokens": tokens,
+               "tokens_per_s": round(tokens / max(sample_s, 1e-9), 1),
                "pass@1": summary.get("pass@1"), "length_cut": sum(r.get("finish_reason") == "length" for r in rows)}
     settings = {k: v for k, v in meta.items() if k not in ("engine", "sampling_wall_s")}
     path = write_stage(RESULTS, "engines", name, settings=settings, engine=meta["engine"], figures=figures,
@@ -74,6 +84,19 @@ def run_stage(args, engine: str) -> Path:
                        wall_s=figures["total_s"])
     print(f"{name}: {json.dumps(figures)} -> {path}")
     return path
+
+
+def regrade(args) -> Path:
+    """``finish``: grade the samples a stage left (its engine's start time was not kept: None)."""
+    from patchloop.evals.func.evaluate import load_func_problems
+
+    problems = load_func_problems("humaneval")
+    if args.limit:
+        problems = dict(list(problems.items())[: args.limit])
+    name = stage_name(args.engine, args.dtype, args.limit)
+    out = Path(args.runs) / name
+    meta = json.loads((out / "samples.jsonl.settings.json").read_text())
+    return finish_stage(args, name, problems, out, None, meta)
 
 
 def report(_args=None) -> dict:
@@ -107,7 +130,7 @@ def report(_args=None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["stage", "run", "report"])
+    ap.add_argument("what", choices=["stage", "finish", "run", "report"])
     ap.add_argument("engine", nargs="?", default="vllm", help="stage: hf, vllm, or a server URL")
     ap.add_argument("--engines", default="hf,vllm", help="run: the stages, in order")
     ap.add_argument("--model", default=MODEL)
@@ -123,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         report(args)
     elif args.what == "stage":
         run_stage(args, args.engine)
+    elif args.what == "finish":
+        regrade(args)
     else:
         for engine in args.engines.split(","):
             run_stage(args, engine.strip())
