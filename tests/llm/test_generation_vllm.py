@@ -89,3 +89,38 @@ def test_a_truncated_adapter_is_refused_before_the_engine_and_the_batch_goes_on(
     assert broken.finish_reason == "error" and "truncated" in broken.error
     assert fine.error is None and fine.token_ids
     assert json.loads((bad / "adapter_config.json").read_text())["peft_type"] == "LORA"
+
+
+def test_serve_with_the_vllm_engine_answers_chat_and_stops_on_ctrl_c(tiny_model_dir, tmp_path):
+    """``patchloop serve --engine vllm``: the server a teacher or an agent points its base URL at."""
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from patchloop.llm.serving.vllm_server import vllm_python
+
+    try:
+        vllm_python(gpu=False)
+    except GenerationError as e:
+        if os.environ.get("PATCHLOOP_REQUIRE_VLLM", "") not in ("", "0", "false"):
+            pytest.fail(f"PATCHLOOP_REQUIRE_VLLM=1 but {e}")
+        pytest.skip(str(e))
+    proc = subprocess.Popen([sys.executable, "-m", "patchloop", "serve", "--engine", "vllm", "--model",
+                             str(tiny_model_dir), "--port", "0", "--name", "tiny"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # blocks until the server answers (or the command fails)
+        assert line.startswith("serving tiny at http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split(" at ")[1].split(" ")[0]
+        r = httpx.post(f"{url}/chat/completions", timeout=120,
+                       json={"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5})
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] is not None
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 0
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"{url}/models", timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

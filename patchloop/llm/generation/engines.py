@@ -105,6 +105,30 @@ def open_generator(engine: str, model: str, *, concurrency: int = 32, batch_size
     return _vllm(base, dtype or engine_dtype("vllm", base), concurrency, Path(log_dir))
 
 
+def serve_vllm(model: str, *, port: int, name: str | None, log_dir: Path, on_ready) -> None:
+    """``patchloop serve --engine vllm``: vLLM for ``model`` on 127.0.0.1:``port`` (chat and
+    completions, OpenAI-compatible: a teacher or an agent points its base URL here) until
+    interrupted; a trained run is served merged. ``on_ready(url, name)`` once it answers."""
+    from patchloop.llm.catalog.checkpoints import resolve_checkpoint
+    from patchloop.llm.catalog.models import resolve_model_path
+    from patchloop.llm.serving.vllm_server import start_vllm
+
+    base, adapter = resolve_checkpoint(resolve_model_path(str(model)))
+    if adapter:
+        from patchloop.llm.generation.merge import merged_checkpoint
+
+        base = str(merged_checkpoint(base, adapter, log_dir))
+    served = name or str(model)
+    server = start_vllm(base, dtype=engine_dtype("vllm", base), gpu=has_gpu(), port=port or None,
+                        log_path=log_dir / f"vllm-serve-{os.getpid()}.log", served_name=served)
+    try:
+        on_ready(server.base_url, served)
+        server.proc.wait()
+        raise GenerationError(f"vllm: the server exited (code {server.proc.returncode}); log: {server.log_path}")
+    finally:
+        server.stop()
+
+
 def _vllm(model_dir: str, dtype: str, concurrency: int, log_dir: Path) -> Generator:
     import json
 

@@ -50,12 +50,13 @@ def _cpu_env(python: str) -> dict[str, str]:
 
 
 def start_vllm(model_dir: str, *, dtype: str, gpu: bool, log_path: Path, port: int | None = None,
-               max_model_len: int = 4096, max_lora_rank: int = 64, start_timeout: float = 900.0) -> ManagedServer:
-    """A running vLLM server for ``model_dir`` (served as ``base``), ready to answer."""
+               max_model_len: int = 4096, max_lora_rank: int = 64, start_timeout: float = 900.0,
+               served_name: str = "base") -> ManagedServer:
+    """A running vLLM server for ``model_dir`` (served as ``served_name``), ready to answer."""
     python = vllm_python(gpu)
     port = port or free_port()
     cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-           "--served-model-name", "base", "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
+           "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
            "--max-model-len", str(max_model_len), "--enable-lora", "--max-lora-rank", str(max_lora_rank),
            "--max-loras", "2", "--disable-uvicorn-access-log", "--uvicorn-log-level", "warning"]
     if gpu:
