@@ -42,6 +42,13 @@ def test_the_row_carries_the_instance_and_the_prompt_version():
     assert view.prompt_record()["version"] == view.REPAIR_VERSION
 
 
+def test_a_class_shown_whole_is_a_target_its_methods_share():
+    """The grader reads ``path::Class`` as "every method of it was shown" (``evals.repair``)."""
+    row = view.repair_row(builtin("intervals-2"), backend="local")
+    assert "class Interval" in user_text(row)
+    assert row["targets"] == ["intervals/core.py::Interval", "intervals/core.py::gaps"]
+
+
 def test_the_failing_tests_output_is_shown_only_when_asked():
     task = builtin("textkit-1")
     plain = user_text(view.repair_row(task, backend="local"))
