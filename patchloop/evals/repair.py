@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -149,16 +150,20 @@ def _compiles(path: str, source: str) -> str:
     return ""
 
 
-def _python_files(repo: Path) -> dict[str, str]:
+def _python_files(repo: Path, name: str) -> dict[str, str]:
+    """The tracked Python files that may define ``name``: only those are parsed, which keeps
+    a reply's grading cheap in a repository of thousands of files."""
     listing = git(repo, "ls-files", "-z", "--", "*.py", strip=False).split("\0")
-    return {p: (repo / p).read_text(encoding="utf-8", errors="replace") for p in listing if p and (repo / p).is_file()}
+    defines = re.compile(rf"\bdef\s+{re.escape(name.rsplit('.', 1)[-1])}\b")
+    texts = {p: (repo / p).read_text(encoding="utf-8", errors="replace") for p in listing if p and (repo / p).is_file()}
+    return {p: t for p, t in texts.items() if defines.search(t)}
 
 
 def repair_patch(task: Task, reply: FunctionReply, targets=()) -> tuple[str, str, str, str]:
     """(diff, target, fault, reason): the reply's definition put in place at ``base_commit``."""
     with tempfile.TemporaryDirectory(prefix="patchloop-repair-") as tmp:
         repo = checkout_task_repo(task, Path(tmp) / "repo")
-        files = _python_files(repo)
+        files = _python_files(repo, reply.name)
         defs = [d for p, s in sorted(files.items()) for d in python_definitions(p, s)]
         d, fault, reason = find_target(defs, reply.name, targets)
         if d is None:

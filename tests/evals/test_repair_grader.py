@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchloop.evals import extract, grading
 from patchloop.evals import repair as rp
@@ -86,6 +88,13 @@ def test_each_fault_scores_zero_with_its_reason(completion, fault):
     result = rp.grade_repair(builtin("textkit-1"), completion, backend="local")
     assert (result.verdict, result.reward, result.patch) == (fault, 0.0, "")
     assert result.reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("`pythondef():\n =a1\t")), max_size=80) | st.text(max_size=80))
+def test_any_text_is_a_definition_or_a_fault_never_an_exception(text):
+    got = extract.function_reply(text)
+    assert bool(got.code) != bool(got.fault) and (got.name or got.fault)
 
 
 def test_editing_a_test_so_it_passes_earns_nothing():
