@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from patchloop.agent.localize import is_test_path
+from patchloop.evals.localize import is_test_path
 
 
 def tests_for_source(selector: str, files: list[str]) -> tuple[list[str], str] | None:

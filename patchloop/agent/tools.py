@@ -19,10 +19,11 @@ import shlex
 
 from pydantic import ValidationError
 
-from patchloop.agent import edit_indent, localize, submit_review, test_select
+from patchloop.agent import edit_indent, submit_review, test_select
 from patchloop.agent import repomap as rm
 from patchloop.agent.call_repair import repair_arguments
 from patchloop.agent.state import AgentConfig
+from patchloop.evals import localize
 
 QUIET_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}  # no bytecode litter in the workspace
 READ_ONLY = frozenset({"view", "search", "repo_map", "submit"})

@@ -29,6 +29,10 @@ The rules, in order:
 4. A body written flush left (``return x``) is indented into the prompt's function when only
    that makes it parse.
 
+A single-turn repair reply (``function_reply``) is read by the same rules 1 and 2: the first
+fenced Python block that defines a function, whose first definition replaces the function of
+that name in the repository.
+
 Nothing is removed from code that parses: example calls and asserts a model adds run as it
 wrote them (and fail the answer if they fail), as they would for a user.
 """
@@ -37,6 +41,8 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
+from dataclasses import dataclass
 from typing import Any
 
 from patchloop.types import FunctionTask
@@ -188,3 +194,70 @@ def build_program(task: FunctionTask, completion: Any) -> str:
     if defines(code, task.entry_point):
         return task.prompt + "\n\n" + code if _parses(task.prompt) is None else code
     return task.prompt + code
+
+
+# ------------------------------------------------------------ repair replies: one function
+
+EMPTY, NO_CODE, TRUNCATED, SYNTAX, NO_FUNCTION = "empty_reply", "no_code", "truncated", "syntax_error", "no_function"
+
+
+@dataclass
+class FunctionReply:
+    """What a single-turn repair reply holds: one function or method definition (``code``,
+    dedented, decorators included; ``name`` qualified by a class written around it, as in
+    ``Invoice.total``), or a ``fault`` (one of the constants above) and why."""
+
+    code: str = ""
+    name: str = ""
+    fault: str = ""
+    detail: str = ""
+
+
+def _first_definition(tree: ast.Module, code: str) -> tuple[str, str] | None:
+    """(source, name) of the first top-level function, else of the first method of a top-level
+    class (``Class.method``): a model often repeats the class line around the method it fixes."""
+    lines = code.splitlines(keepends=True)
+
+    def source(node) -> str:
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        return textwrap.dedent("".join(lines[start - 1:node.end_lineno]))
+
+    funcs = (ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in tree.body:
+        if isinstance(node, funcs):
+            return source(node), node.name
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            method = next((m for m in node.body if isinstance(m, funcs)), None)
+            if method is not None:
+                return source(method), f"{node.name}.{method.name}"
+    return None
+
+
+def function_reply(completion: Any) -> FunctionReply:
+    """The definition a repair reply holds, by the rules of the module doc (text only, fenced
+    Python blocks in order), with one more: a block left open (generation stopped inside it,
+    at the token limit) is a fault, never graded, since what it holds was not finished.
+    Training and evaluation both call this, so "the function the model wrote" is one thing."""
+    text = completion_text(completion)
+    if not text.strip():
+        return FunctionReply(fault=EMPTY, detail="the reply is empty")
+    blocks = [m for m in _FENCE.finditer(text) if m.group(1).lower() in PYTHON_TAGS]
+    if not blocks:
+        return FunctionReply(fault=NO_CODE, detail="no ```python block in the reply")
+    errors = []
+    for m in blocks:
+        if not m.group(0).endswith("```"):
+            return FunctionReply(fault=TRUNCATED, detail="the reply ends inside its code block (token limit)")
+        code = textwrap.dedent(m.group(2))
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+            errors.append(f"{type(e).__name__}: {getattr(e, 'msg', e)} (line {getattr(e, 'lineno', '?')})")
+            continue
+        found = _first_definition(tree, code)
+        if found:
+            return FunctionReply(code=found[0], name=found[1])
+    if errors:
+        return FunctionReply(fault=SYNTAX, detail=f"the code block does not parse: {errors[0]}")
+    return FunctionReply(fault=NO_FUNCTION, detail="the code block defines no function")

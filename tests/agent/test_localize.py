@@ -4,9 +4,9 @@ its budget, dropped before the issue when the window is small."""
 from langchain_core.messages import HumanMessage
 
 from patchloop.agent.context import counter
-from patchloop.agent.localize import focus_block, issue_names
 from patchloop.agent.tools import SandboxTools
 from patchloop.agent.window import opening_messages
+from patchloop.evals.localize import focus_block, issue_names
 from tests.agent.conftest import agent_config
 
 CODE = '''\

@@ -11,6 +11,10 @@ definition count for less, and test files come after the code under test. A qual
 (``CachedMethod.__get__``, a method of ``boltons.cacheutils``) picks the definition inside
 that class or module over others of the same name: shown the repository's seven ``__get__``
 methods with the wrong one first, the 1.5B model edited that one.
+
+It lives in ``evals`` (pure: files and issue text in, definitions out) because the agent's
+opening message and the single-turn repair prompt of ``datagen.repos.repair`` must show a
+model the same code, and ``datagen`` may not import the agent.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
-from patchloop.agent import repomap as rm
+from patchloop.evals import code_tags as rm
 from patchloop.evals.grading import TEST_DIR_NAMES
 
 _CODE_SPAN = re.compile(r"`([^`\n]{1,200})`")
@@ -111,13 +115,12 @@ def ranked_definitions(files: dict[str, str], issue: str, tags_of=rm.file_tags) 
                                        t.path, t.line))
 
 
-def focus_block(files: dict[str, str], issue: str, budget_tokens: int, tags_of=rm.file_tags) -> str:
-    """The named definitions' source within ``budget_tokens`` (3 characters a token, the
-    agent's estimate), best first and each line once: a definition inside one already
-    shown is skipped, one around those shown replaces them. "" when the issue names
-    nothing the repository defines or the budget is 0. ``tags_of``: as in ``repomap.repo_map``."""
+def focus_definitions(files: dict[str, str], issue: str, budget_tokens: int,
+                      tags_of=rm.file_tags) -> tuple[list[rm.Tag], bool]:
+    """The definitions :func:`focus_block` shows, and whether the one shown is cut (the best
+    definition alone did not fit): the repair prompt records which code it showed."""
     if budget_tokens <= 0:
-        return ""
+        return [], False
     left = budget_tokens * 3
     chosen: list[rm.Tag] = []
     for tag in ranked_definitions(files, issue, tags_of):
@@ -127,7 +130,18 @@ def focus_block(files: dict[str, str], issue: str, budget_tokens: int, tags_of=r
         if sum(len(_render(files, c)) for c in trial) <= left:
             chosen = trial
         elif not chosen:
-            return _render(files, tag, limit=left)
+            return [tag], True
+    return chosen, False
+
+
+def focus_block(files: dict[str, str], issue: str, budget_tokens: int, tags_of=rm.file_tags) -> str:
+    """The named definitions' source within ``budget_tokens`` (3 characters a token, the
+    agent's estimate), best first and each line once: a definition inside one already
+    shown is skipped, one around those shown replaces them. "" when the issue names
+    nothing the repository defines or the budget is 0. ``tags_of``: as in ``repomap.repo_map``."""
+    chosen, cut = focus_definitions(files, issue, budget_tokens, tags_of)
+    if cut:
+        return _render(files, chosen[0], limit=budget_tokens * 3)
     return "\n\n".join(_render(files, c) for c in chosen)
 
 
