@@ -104,6 +104,11 @@ def _trainer_class():
         renormalise_kept_groups = True
         stop_at_code_end = False
 
+        # Private hooks, both: TRL has no public one for either. A logits processor in its own
+        # generate (``stop_at_code_end``; with ``engine`` set, the generation interface stops at
+        # the grader's rule and this is not used) and a filter between scoring and the loss
+        # (DAPO's dynamic sampling: huggingface/trl#3708, open). trl is pinned to the tested minor
+        # version in pyproject.toml for that reason.
         def _generate_single_turn(self, *args, **kwargs):
             if not self.stop_at_code_end:
                 return super()._generate_single_turn(*args, **kwargs)

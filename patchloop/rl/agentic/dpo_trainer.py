@@ -41,7 +41,12 @@ class TrajectoryPreferenceCollator(DataCollatorForPreference):
 
 
 class TrajectoryDPOTrainer(DPOTrainer):
-    """``DPOTrainer`` that takes pre-tokenized trajectory pairs as they are (see module doc)."""
+    """``DPOTrainer`` that takes pre-tokenized trajectory pairs as they are (see module doc).
+
+    Two private hooks, as TRL has no public way to hand DPO token ids it must not re-tokenise
+    (the sampled ids of a trajectory) nor to keep extra columns (the tool-output masks) through
+    its collator: ``_prepare_dataset`` and ``_set_signature_columns_if_needed``. trl is pinned to
+    the tested minor version in pyproject.toml for that reason."""
 
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         if "prompt_ids" in (dataset.column_names or []):
