@@ -40,6 +40,11 @@ class SamplingSettings(_Strict):
     is cut off."""
     seed: int = 0
     """Seed of the sampler (each batch is seeded from it and the position of its first prompt)."""
+    engine: str = "model"
+    """Who samples: ``model`` (the start model loaded for training, ``transformers.generate``), or
+    an engine of the generation interface: ``auto`` (the fastest this machine has), ``vllm``,
+    ``hf``, or an OpenAI-compatible server's URL. Engines end a chat answer where the grader
+    stops reading and batch every request in flight."""
     max_wall_s: float | None = None
     """Start no new batch after this many seconds of sampling (in this process): the prompts not
     reached are left out, so a run fits a time budget (the learning benchmark gives RFT and DPO

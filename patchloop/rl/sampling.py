@@ -154,13 +154,21 @@ def sample_and_grade(cfg, model, tok, rows: list[dict], path: str | Path, *, pro
     done = _done(path, sampling_settings(cfg))
     todo = [(i, r) for i, r in enumerate(unique) if str(r.get("task_id", "")) not in done]
     if todo:
-        to_device(model)
+        engine = None
+        if cfg.sampling.engine != "model":
+            from patchloop.rl.engine_sampling import open_sampler
+
+            engine = open_sampler(cfg)
+        else:
+            to_device(model)
         reward = ExecutionReward(prompt_format=fmt, partial=False, timeout_s=cfg.grader.timeout_s,
                                  backend=cfg.grader.backend)
         try:
-            _sample_todo(cfg, model, tok, todo, reward, path, done, progress)
+            _sample_todo(cfg, (engine or model), tok, todo, reward, path, done, progress)
         finally:
             reward.close()
+            if engine is not None:
+                engine.close()
     return [done[t] for r in unique if (t := str(r.get("task_id", ""))) in done]
 
 
@@ -183,8 +191,13 @@ def _sample_todo(cfg, model, tok, todo, reward, path: Path, done: dict, progress
             # Seeded by the first prompt's position: a run resumed at a batch boundary draws what
             # an uninterrupted one would (one killed inside a batch redraws the rest of it).
             t_start = time.perf_counter()
-            groups = generate_groups(model, tok, [model_prompt(r["prompt"], fmt) for _, r in part], s, fmt,
-                                     seed=s.seed * 1_000_003 + part[0][0])
+            prompts, seed = [model_prompt(r["prompt"], fmt) for _, r in part], s.seed * 1_000_003 + part[0][0]
+            if s.engine != "model":  # ``model`` is then the generation interface's engine
+                from patchloop.rl.engine_sampling import engine_groups
+
+                groups = engine_groups(model, rows, prompts, s, fmt, seed)
+            else:
+                groups = generate_groups(model, tok, prompts, s, fmt, seed=seed)
             t_gen = time.perf_counter()
             rewards = grade_groups(reward, rows, groups, fmt)
             # The batch's times, shared evenly by its prompts: summed over records they give the cost split.
