@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,7 +33,9 @@ SAME = ["settings.model", "settings.prompt", "settings.max_new_tokens", "setting
 
 
 def stage_name(engine: str, dtype: str | None, limit: int | None) -> str:
-    return f"humaneval-{engine}{'-' + dtype if dtype else ''}-{limit or 'all'}"
+    reserved = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU")  # vLLM's cores kept off compute
+    tag = f"-reserve{reserved}" if engine == "vllm" and reserved is not None else ""
+    return f"humaneval-{engine}{'-' + dtype if dtype else ''}{tag}-{limit or 'all'}"
 
 
 def run_stage(args, engine: str) -> Path:

