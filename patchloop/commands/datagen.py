@@ -129,6 +129,8 @@ def repair(
 
     from patchloop.datagen.repos.repair_dataset import RepairDatasetConfig, make_repair_dataset
 
+    if backend not in ("auto", "docker", "local"):
+        raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
     cfg = RepairDatasetConfig(seed=seed, heldout_packages=[h.strip() for h in heldout_packages.split(",") if h.strip()],
                               validation_fraction=validation_fraction, test_output=test_output, timeout_s=timeout)
     command = "patchloop " + shlex.join(sys.argv[1:])

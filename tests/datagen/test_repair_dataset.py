@@ -102,11 +102,12 @@ def test_a_rerun_with_another_seed_is_refused_naming_the_seed(tmp_path):
 
 
 def test_a_malformed_instance_is_named_counted_and_the_rest_go_on(tmp_path):
-    src = instances_file(tmp_path / "in.jsonl", ['{"instance_id": "torn-1", "repo": ',
-                                                 json.dumps({"instance_id": "nobase-1", "repo": "o/p",
-                                                             "FAIL_TO_PASS": ["t::x"]})])
+    (tmp_path / "repos-out").mkdir()  # as `datagen repos` leaves it: OUT/instances.jsonl
+    src = instances_file(tmp_path / "repos-out" / "instances.jsonl",
+                         ['{"instance_id": "torn-1", "repo": ',
+                          json.dumps({"instance_id": "nobase-1", "repo": "o/p", "FAIL_TO_PASS": ["t::x"]})])
     lines: list[str] = []
-    rec = make(tmp_path / "out", [str(src)], lines)
+    rec = make(tmp_path / "out", [str(src.parent)], lines)
     assert len(rec["bad_instances"]) == 2
     assert any(f"{src}:9" in b and "invalid JSON" in b for b in rec["bad_instances"])
     assert any(f"{src}:10" in b and "nobase-1" in b and "base_commit" in b for b in rec["bad_instances"])
