@@ -151,3 +151,20 @@ def test_a_held_out_repository_copied_under_another_name_is_refused(tmp_path):
     training = [r["instance_id"] for s in ("train", "validation") for r in rows(tmp_path / "out", s)]
     assert training and not any(i.startswith("books-") for i in training)  # the leaking row was never written
     assert not (tmp_path / "out" / "card.md").exists()
+
+
+def test_a_held_out_row_pasted_into_train_since_is_refused_on_rerun(tmp_path):
+    out = tmp_path / "out"
+    make(out)
+    with (out / "train.jsonl").open("a") as fh:
+        fh.write(json.dumps(rows(out, "heldout")[0]) + "\n")
+    with pytest.raises(HeldoutLeak, match=f"package {LEDGER} has rows in heldout and train"):
+        make(out)
+
+
+def test_a_rerun_on_changed_instances_is_refused_naming_the_inputs(tmp_path):
+    src = instances_file(tmp_path / "in.jsonl")
+    make(tmp_path / "out", [str(src)])
+    instances_file(src, keep=lambda d: d["instance_id"] != "textkit-2")
+    with pytest.raises(SettingsMismatch, match=r"inputs \["):
+        make(tmp_path / "out", [str(src)])

@@ -33,6 +33,7 @@ from patchloop.datagen.repos.repair_split import (
     HeldoutLeak,
     check_names,
     check_sources,
+    check_written,
     package,
     plan_splits,
     portable_instance,
@@ -182,7 +183,7 @@ def make_repair_dataset(cfg: RepairDatasetConfig, instances: list[str], out: str
     guard_settings(out / "fingerprint.json", settings, retry="use another --out, or the same settings to resume it")
     done, stats = _make_rows(tasks, plan, cfg, out, backend=backend, echo=echo, errors=errors)
     heldout = {d: i for i, r in done["heldout"].items() for d in r.get("target_digests", [])}
-    check_names({r.get("package", "?"): s for s in ("heldout", *TRAINING) for r in done[s].values()})
+    check_written({s: done[s].values() for s in SPLITS})
     for split in TRAINING:  # rows from an earlier run too: a file edited since is caught
         for row in done[split].values():
             check_sources(row, split, heldout)

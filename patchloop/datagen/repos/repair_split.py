@@ -81,6 +81,20 @@ def check_names(plan: dict[str, str]) -> dict:
     return {"by_name": "clean", "heldout": sorted(held.values())}
 
 
+def check_written(rows_by_split: dict[str, Iterable[dict]]) -> None:
+    """The rows the split files hold (an earlier run's, or a file edited since): each package
+    in one split only, and no held-out name in training (``check_names``)."""
+    where: dict[str, set[str]] = {}
+    for split, rows in rows_by_split.items():
+        for row in rows:
+            where.setdefault(str(row.get("package", "?")), set()).add(split)
+    for pkg, splits in sorted(where.items()):
+        if len(splits) > 1:
+            raise HeldoutLeak(f"package {pkg} has rows in {' and '.join(sorted(splits))}: "
+                              "a package must be in one split only")
+    check_names({pkg: splits.pop() for pkg, splits in where.items()})
+
+
 def normalised_source(text: str, qualname: str) -> str | None:
     """The definition ``qualname`` (a function, method or class) of a Python file as ``ast``
     prints it without docstrings: comments, blank lines, quoting and layout do not count."""
