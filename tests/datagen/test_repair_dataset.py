@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from patchloop.commands.datagen import app
 from patchloop.datagen.repos.repair_dataset import HeldoutLeak, RepairDatasetConfig, make_repair_dataset
-from patchloop.datagen.repos.repair_split import SPLITS, plan_splits, portable_instance
+from patchloop.datagen.repos.repair_split import SPLITS, plan_splits, portable_instance, target_digests
 from patchloop.evals.datasets import BUILTIN, load_tasks
 from patchloop.evals.repair import repair_task
 from patchloop.evals.repos import checkout_task_repo
@@ -168,3 +168,12 @@ def test_a_rerun_on_changed_instances_is_refused_naming_the_inputs(tmp_path):
     instances_file(src, keep=lambda d: d["instance_id"] != "textkit-2")
     with pytest.raises(SettingsMismatch, match=r"inputs \["):
         make(tmp_path / "out", [str(src)])
+
+
+def test_the_source_digest_ignores_layout_and_docstrings_and_skips_one_liners():
+    body = "def f(x):\n    y = x + 1\n    z = y * 2\n    return z\n"
+    copy = 'def f(x):\n    """Another docstring."""\n    y = (x +\n         1)  # a comment\n\n    z = y * 2\n    return z\n'
+    a, b = (target_digests({"m.py": src}, ["m.py::f"]) for src in (body, copy))
+    assert len(a) == 1 and a == b
+    assert target_digests({"m.py": body.replace("* 2", "* 3")}, ["m.py::f"]) != a
+    assert target_digests({"m.py": "def f(x):\n    return x\n"}, ["m.py::f"]) == []

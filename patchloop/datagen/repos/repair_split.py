@@ -26,6 +26,7 @@ from patchloop.types import Task
 
 SPLITS = ("train", "validation", "heldout")
 TRAINING = ("train", "validation")
+MIN_SOURCE_LINES = 4  # def line + 3: shorter functions are common to unrelated packages
 
 
 class HeldoutLeak(ValueError):
@@ -118,12 +119,14 @@ def normalised_source(text: str, qualname: str) -> str | None:
 
 
 def target_digests(files: dict[str, str], targets: list[str]) -> list[str]:
-    """A short hash of each target's normalised source (what the leak check compares)."""
+    """A short hash of each target's normalised source (what the leak check compares). Sources
+    under ``MIN_SOURCE_LINES`` lines are left out: two packages may share a one-line
+    ``__len__`` without one being a copy of the other."""
     out = []
     for target in targets:
         path, _, qualname = target.partition("::")
         src = normalised_source(files.get(path, ""), qualname)
-        if src is not None:
+        if src is not None and src.count("\n") + 1 >= MIN_SOURCE_LINES:
             out.append(hashlib.sha256(src.encode()).hexdigest()[:16])
     return out
 
