@@ -112,6 +112,35 @@ def repos(
                + f"; {len(st['skips'])} repositories skipped; stats: {out / 'stats.json'}")
 
 
+@app.command("repair")
+def repair(
+    instances: list[str] = typer.Option(..., "--instances", "-i", help="SWE-style instances: JSONL, JSON, a `datagen repos` output dir, or builtin; repeatable."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output directory (train/validation/heldout.jsonl, card.md, fingerprint.json); a rerun with other settings is refused."),
+    test_output: bool = typer.Option(False, "--test-output", help="Show the failing tests' output in each prompt (runs the tests once per instance)."),
+    heldout_packages: str = typer.Option("", "--heldout-packages", help="Comma-separated packages (repo or its last part) for the heldout split."),
+    validation_fraction: float = typer.Option(0.2, "--validation-fraction", min=0.0, max=1.0, help="Share of the training packages in validation."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Seed of which training packages go to validation."),
+    timeout: float = typer.Option(120.0, "--timeout", "-t", help="Seconds for the test run behind --test-output."),
+    backend: str = typer.Option("auto", "--backend", "-b", help="Sandbox for --test-output: docker, local or auto."),
+) -> None:
+    """Single-turn repair rows from SWE-style instances, split by package, checked for held-out leaks."""
+    import shlex
+    import sys
+
+    from patchloop.datagen.repos.repair_dataset import RepairDatasetConfig, make_repair_dataset
+
+    if backend not in ("auto", "docker", "local"):
+        raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
+    cfg = RepairDatasetConfig(seed=seed, heldout_packages=[h.strip() for h in heldout_packages.split(",") if h.strip()],
+                              validation_fraction=validation_fraction, test_output=test_output, timeout_s=timeout)
+    command = "patchloop " + shlex.join(sys.argv[1:])
+    try:
+        make_repair_dataset(cfg, instances, out, backend=backend, command=command, echo=typer.echo)
+    except (ValueError, FileNotFoundError) as e:  # settings mismatch, held-out leak, unknown package: one line
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _register_teacher_stages() -> None:
     from patchloop.commands.datagen_teacher import register
 

@@ -99,6 +99,14 @@ def repair_row(task: Task, *, focus_tokens: int = FOCUS_TOKENS, test_output: boo
     ``targets``, ``prompt_version``. Raises ``RepoError`` when the repository cannot be had."""
     with tempfile.TemporaryDirectory(prefix="patchloop-repair-view-") as tmp:
         files = source_files(checkout_task_repo(task, Path(tmp) / "repo"))
+    return row_from_files(task, files, focus_tokens=focus_tokens, test_output=test_output,
+                          backend=backend, timeout=timeout)
+
+
+def row_from_files(task: Task, files: dict[str, str], *, focus_tokens: int = FOCUS_TOKENS,
+                   test_output: bool = False, backend: str = "auto", timeout: float = 120.0) -> dict:
+    """``repair_row`` over files already read (``source_files``): callers that also need the
+    targets' source (the repair dataset's leak check) check the repository out once."""
     tags_of: Callable[[str, str], list[Tag]] = cache(file_tags)  # parsed once for both calls
     issue = task.problem_statement.strip()
     shown, _ = focus_definitions(files, issue, focus_tokens, tags_of)
