@@ -305,6 +305,15 @@ def end_torn_line(path: str | Path) -> None:
             fh.write(b"\n")
 
 
+def drop_torn_line(path: str | Path) -> None:
+    """Cut a torn last line off a file this project writes itself (a run killed mid-write):
+    the record it held is made again on resume, and no reader sees half a record."""
+    with open(path, "rb+") as fh:
+        data = fh.read()
+        if data and not data.endswith(b"\n"):
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
 def append_jsonl(path: str | Path, record: Record | dict) -> None:
     """Append one record as one write of one line, flushed to disk, so a killed run
     leaves only whole lines behind (a torn last line is reported, then skipped)."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from patchloop.evals.extract import answer_settled, extract_completion
 from patchloop.evals.prompts import model_prompt, prompt_record
-from patchloop.types import append_jsonl, end_torn_line, iter_jsonl, write_json
+from patchloop.types import append_jsonl, drop_torn_line, iter_jsonl, write_json
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def _have(out_path: Path) -> set[tuple[str, int]]:
     leave sample 1 of a task without sample 0, and a resume makes exactly the missing ones."""
     have: set[tuple[str, int]] = set()
     if out_path.exists():
-        end_torn_line(out_path)  # a kill mid-write: the next sample must not glue onto the torn line
+        drop_torn_line(out_path)  # a kill mid-write: that sample is made again, and no grader reads half of it
         for rec in iter_jsonl(out_path, skip_bad=True):
             have.add((str(rec.get("task_id")), int(rec.get("sample") or 0)))
     return have
