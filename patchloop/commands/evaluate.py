@@ -160,8 +160,7 @@ def func(
 ) -> None:
     """Function-level pass@k of samples, or of a checkpoint (--model): every sample runs in a
     sandbox with its own time and resource limits; sampling settings go into summary.json."""
-    from patchloop.evals.benchmarks import select_problems
-    from patchloop.evals.func.evaluate import evaluate_function_samples, load_func_problems
+    from patchloop.evals.func.run import FuncEvalError, ProblemsNotFound, Sampling, run_func_eval
 
     if backend not in ("auto", "docker", "local"):
         raise typer.BadParameter(f"unknown backend {backend!r} (docker, local, auto)", param_hint="--backend")
@@ -171,96 +170,19 @@ def func(
         ks = [int(x) for x in k.split(",") if x.strip()]
     except ValueError:
         raise typer.BadParameter(f"not a list of integers: {k!r}", param_hint="--k") from None
-    if samples is not None and not samples.is_file():
-        _fail(f"--samples {samples}: {'a directory, not a JSONL file' if samples.is_dir() else 'no such file'}")
-    on_error = _printer()
-    bad_problems = _collecting(on_error)
+    sampling = None if model is None else Sampling(
+        model, n_samples=n_samples, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+        prompt_format=prompt_format, batch_size=batch_size, engine=engine, seed=seed)
     try:
-        problems = load_func_problems(dataset, split=split or None, on_error=bad_problems)
-    except FileNotFoundError as e:
+        result = run_func_eval(dataset, ks=ks, out=out, samples=samples, sampling=sampling, workers=workers,
+                               backend=backend, timeout=timeout, split=split, limit=limit, problem_ids=problem_ids,
+                               progress=progress, on_error=_printer())
+    except ProblemsNotFound as e:
         raise typer.BadParameter(str(e)) from None
-    try:
-        problems = select_problems(problems, ids=[x.strip() for x in problem_ids.split(",") if x.strip()], limit=limit)
-    except KeyError as e:
-        _fail(f"--problems: {e.args[0]}")
-    if not problems:
-        _fail(f"{dataset}: no usable problems")
-    grading = {"dataset": str(Path(dataset).resolve()) if Path(dataset).exists() else dataset, "split": split,
-               "problems": problem_ids, "limit": limit, "timeout_s": timeout, "backend": backend,
-               "samples": f"model:{model}" if model is not None else str(samples.resolve())}
-    _guard_out(out, grading)
-    meta = None
-    if model is not None:
-        from patchloop.evals.func.sample import sample_completions
-        from patchloop.llm.generation import GenerationError
-
-        _grader_starts(backend)
-
-        samples = out / "samples.jsonl"
-        try:
-            meta = sample_completions(model, list(problems.values()), samples, n_samples=n_samples,
-                                      temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                                      prompt_format=prompt_format, batch_size=batch_size, seed=seed,
-                                      progress=progress, engine=engine)
-        except (FileNotFoundError, OSError, ValueError, GenerationError) as e:
-            _fail(f"--model {model}: {e}")
-        from patchloop.evals.func.evaluate import resolve_split
-
-        meta = {**meta, "dataset": dataset, "split": resolve_split(dataset, split or None), "problems": len(problems),
-                "problem_ids": list(problems) if (limit or problem_ids) else None}
-    skipped = _collecting(on_error)
-    summary = evaluate_function_samples(problems, samples, out_dir=out, ks=ks, workers=workers, backend=backend,
-                                        timeout_s=timeout, progress=progress, on_error=skipped,
-                                        meta={**(meta or {}), "grading": grading})
-    if not summary["samples"]:
-        _fail(f"--samples {samples}: no sample names a problem of {dataset}"
-              + (f" ({len(skipped.errors)} skipped, first: {skipped.errors[0]})" if skipped.errors else " (empty)"))
-    from patchloop.evals.unreadable import record_unreadable
-
-    unreadable = bad_problems.errors + [e for e in skipped.errors if not e.where.startswith(str(out / "results.jsonl"))]
-    record_unreadable(out / "summary.json", unreadable)
-    scores = ", ".join(f"{key} {100 * v:.1f}%" for key, v in summary.items() if key.startswith("pass@"))
-    typer.echo(f"{summary['problems']} problems, {summary['samples']} samples: {scores or 'no pass@k (no samples)'}; "
-               f"statuses {summary['statuses']}"
-               + (f"; {len(unreadable)} unreadable rows (in summary.json)" if unreadable else "")
-               + f"; summary: {out / 'summary.json'}")
-    if summary.get("infra_errors"):
-        _report_ungraded(summary, out / "results.jsonl")
-    if unreadable:  # as `eval swe`: a run that could not read all of its input is not clean
-        raise typer.Exit(1)
-
-
-def _guard_out(out: Path, grading: dict) -> None:
-    """``--out`` resumes: refuse a rerun into it with other samples or grading settings."""
-    from patchloop.evals.settings_guard import SettingsMismatch, guard_settings
-
-    try:
-        guard_settings(out / "run.json", grading, retry="use another --out, or the same settings to resume it")
-    except SettingsMismatch as e:
+    except FuncEvalError as e:
         _fail(str(e))
-
-
-def _grader_starts(backend: str) -> None:
-    """Open and close one grading sandbox before sampling: a backend that cannot start (no engine,
-    no base image and no tool to build it) would otherwise show only after the whole sampling
-    pass, as an ERROR on every sample and a pass@k of zero."""
-    from patchloop.evals.waiting import alive
-    from patchloop.sandbox import SandboxError, open_sandbox
-
-    try:
-        with alive("starting the grading sandbox (the first run on a machine builds its image: minutes)"):
-            open_sandbox(backend=backend, task_id="eval-func-check").close()
-    except SandboxError as e:
-        _fail(f"--backend {backend}: the grading sandbox does not start ({e}); nothing was sampled")
-
-
-def _report_ungraded(summary: dict, results: Path) -> None:
-    """Samples that ended in an infrastructure error count as failures in pass@k, so the run is
-    not a measurement: say how many, the first cause, and that a rerun grades them again."""
-    from patchloop.types import read_jsonl
-
-    first = next((r.get("detail") for r in read_jsonl(results) if r.get("infra_error")), None) if results.exists() else None
-    typer.echo(f"error: {summary['infra_errors']} of {summary['samples']} samples were not graded "
-               f"(first cause: {first or 'unknown'}); pass@k above counts them as failures. "
-               "Rerun the same command to grade them again.", err=True)
-    raise typer.Exit(1)
+    typer.echo(result.line)
+    if result.ungraded:
+        typer.echo(f"error: {result.ungraded}", err=True)
+    if result.exit_code:  # ungraded samples, or unreadable input rows: not a clean measurement
+        raise typer.Exit(result.exit_code)

@@ -133,3 +133,16 @@ def test_cli_fails_when_samples_were_not_graded(tmp_path, monkeypatch):
     assert res.exit_code == 1, res.output
     assert "20 of 20 samples were not graded" in res.output and "mmdebstrap" in res.output
     assert "Rerun the same command" in res.output
+
+
+def test_run_func_eval_returns_the_line_and_raises_one_line_errors(tmp_path):
+    """The pipeline behind `eval func` is callable without the command: a result, or a typed error."""
+    from patchloop.evals.func.run import FuncEvalError, ProblemsNotFound, run_func_eval
+
+    result = run_func_eval(str(EXAMPLES / "problems.jsonl"), samples=EXAMPLES / "samples.jsonl", ks=[1, 2],
+                           out=tmp_path / "run", backend="local", progress=False)
+    assert result.exit_code == 0 and result.ungraded is None and "pass@2 100.0%" in result.line
+    with pytest.raises(FuncEvalError, match="no such file"):
+        run_func_eval(str(EXAMPLES / "problems.jsonl"), samples=tmp_path / "none.jsonl", ks=[1], out=tmp_path / "x")
+    with pytest.raises(ProblemsNotFound):
+        run_func_eval(str(tmp_path / "none.jsonl"), samples=EXAMPLES / "samples.jsonl", ks=[1], out=tmp_path / "x")
