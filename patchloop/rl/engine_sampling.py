@@ -11,11 +11,11 @@ a body too.
 
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from typing import Any
 
 from patchloop.evals.extract import answer_settled
+from patchloop.llm.generation import request_seed
 
 
 def open_sampler(cfg):
@@ -39,14 +39,10 @@ def engine_groups(gen, rows: list[dict], prompts: list[Any], s, prompt_format: s
             if prompt_format == "chat" and s.stop_at_code_end else None
         for j in range(s.num_samples):
             reqs.append(GenRequest(ids, max_tokens=s.max_new_tokens, temperature=s.temperature, top_p=s.top_p,
-                                   seed=_seed(seed, i, j), settled=rule))
+                                   seed=request_seed(seed, i, j), settled=rule))
     results = gen.generate(reqs)
     failed = [r.error for r in results if r.error]
     if failed:
         raise RuntimeError(f"sampling: {len(failed)} of {len(results)} generations failed: {failed[0]}")
     k = s.num_samples
     return [[r.text for r in results[i * k:(i + 1) * k]] for i in range(len(rows))]
-
-
-def _seed(seed: int, i: int, j: int) -> int:
-    return int(hashlib.sha256(f"{seed}/{i}/{j}".encode()).hexdigest()[:8], 16)

@@ -23,26 +23,17 @@ log = logging.getLogger(__name__)
 
 def load_for_inference(path: str | Path, cpu_threads: int | None = None):
     """Model (LoRA adapters merged) and a left-padding tokenizer for batched generation."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from patchloop.llm.catalog.checkpoints import resolve_checkpoint
-    from patchloop.llm.catalog.models import resolve_model_path
-    from patchloop.llm.device import pick_device
-    from patchloop.rl.common import has_cuda, set_cpu_threads
+    from patchloop.llm.serving.hf_load import load_merged
+    from patchloop.rl.common import set_cpu_threads
 
     set_cpu_threads(cpu_threads)
-    base, adapter = resolve_checkpoint(resolve_model_path(str(path)))
-    tok = AutoTokenizer.from_pretrained(adapter or base)
+    model, _, tokenizer_dir = load_merged(path)
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    _, dtype = pick_device(base)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype)
-    if adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    model.to("cuda" if has_cuda() else "cpu").eval()
     return model, tok
 
 

@@ -13,7 +13,6 @@ refused, naming what differs, rather than mixed into one file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from patchloop.evals.extract import answer_settled, extract_completion
 from patchloop.evals.prompts import model_prompt, prompt_record
+from patchloop.llm.generation import request_seed
 from patchloop.types import append_jsonl, drop_torn_line, iter_jsonl, write_json
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) 
         rule = partial(answer_settled, entry_point=t.entry_point) if settings["prompt_format"] == "chat" else None
         # Seeded by task and sample: a resumed run draws what the whole one would have.
         reqs.append(GenRequest(ids, max_tokens=settings["max_new_tokens"], temperature=settings["temperature"],
-                               top_p=settings["top_p"], seed=_seed(settings["seed"], t.task_id, j)
+                               top_p=settings["top_p"], seed=request_seed(settings["seed"], t.task_id, j)
                                if settings["temperature"] > 0 else None, settled=rule))
         keep.append((t, j))
     advance, bar = progress_bar(progress, len(reqs), f"sampling ({generator.info.get('engine', generator.name)})")
@@ -121,10 +121,6 @@ def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) 
 
         raise GenerationError(f"{len(failed)} of {len(reqs)} samples failed (first: {failed[0]}); the finished "
                               f"ones are kept in {out_path} and a rerun makes the rest")
-
-
-def _seed(seed: int, task_id: str, j: int) -> int:
-    return int(hashlib.sha256(f"{seed}/{task_id}/{j}".encode()).hexdigest()[:8], 16)
 
 
 def _have(out_path: Path) -> set[tuple[str, int]]:

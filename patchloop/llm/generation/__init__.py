@@ -19,11 +19,18 @@ runs past the point where more text could change the verdict.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["GenRequest", "GenResult", "Generator", "GenerationError"]
+__all__ = ["GenRequest", "GenResult", "Generator", "GenerationError", "request_seed"]
+
+
+def request_seed(*parts: object) -> int:
+    """A sampling seed from what names a sample (run seed, task, sample index): the same
+    sample gets the same seed in a resumed run, whatever order requests are made in."""
+    return int(hashlib.sha256("/".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
 class GenerationError(RuntimeError):
