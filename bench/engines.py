@@ -3,8 +3,10 @@
 Each engine is one stage: open the engine on the model (timed: a server's start counts),
 sample every problem with the chat prompt and the grader's stop rule through
 ``patchloop.evals.func.sample`` (timed), grade in the sandbox, and write
-``bench/results/engines/<stage>.json`` (per-problem verdicts, seconds, tokens, engine, dtype,
-machine, commit). ``report`` prints the table and the ratios from the records alone.
+``bench/results/engines/<machine kind>/<stage>.json`` (per-problem verdicts, seconds, tokens,
+engine, dtype, machine, commit): one folder per machine kind (amx, avx512, avx2, gpu), since
+records of different kinds are never put in one table. ``report`` prints each kind's table and
+ratios from the records alone, and which engine was fastest on each kind (the default's evidence).
 
     .venv/bin/python bench/engines.py run --engines hf,vllm --limit 40   # stages then report
     .venv/bin/python bench/engines.py stage vllm                         # all 164 problems
@@ -82,7 +84,7 @@ def finish_stage(args, name: str, problems: dict, out: Path, start_s: float | No
                "tokens_per_s": round(tokens / max(sample_s, 1e-9), 1),
                "pass@1": summary.get("pass@1"), "length_cut": sum(r.get("finish_reason") == "length" for r in rows)}
     settings = {k: v for k, v in meta.items() if k not in ("engine", "sampling_wall_s")}
-    path = write_stage(RESULTS, "engines", name, settings=settings, engine=meta["engine"], figures=figures,
+    path = write_stage(RESULTS / meta["engine"]["machine"]["kind"], "engines", name, settings=settings, engine=meta["engine"], figures=figures,
                        items=[{"task_id": k, "status": v} for k, v in sorted(verdicts.items())],
                        wall_s=figures["total_s"])
     print(f"{name}: {json.dumps(figures)} -> {path}")
@@ -103,11 +105,23 @@ def regrade(args) -> Path:
 
 
 def report(_args=None) -> dict:
+    """One table per machine kind, then the fastest engine of each kind."""
+    kinds = sorted(d for d in RESULTS.iterdir() if d.is_dir() and any(d.glob("*.json")))
+    if not kinds:
+        raise SystemExit(f"no stage records under {RESULTS}/<machine kind>/")
+    out = {kind.name: kind_report(kind) for kind in kinds}
+    print("fastest engine per machine kind (sampling seconds per problem):")
+    for kind, rep in out.items():
+        print(f"  {kind}: {rep['fastest']}")
+    (RESULTS / "report.json").write_text(json.dumps({k: {"machine": v["machine"], "fastest": v["fastest"]}
+                                                     for k, v in out.items()}, indent=1) + "\n")
+    return out
+
+
+def kind_report(folder: Path) -> dict:
     from patchloop.evals.stages import read_stages, require_same
 
-    records = read_stages(RESULTS)
-    if not records:
-        raise SystemExit(f"no stage records under {RESULTS}")
+    records = read_stages(folder)
     require_same(records, SAME)
     rows = []
     for name, r in sorted(records.items()):
@@ -120,14 +134,15 @@ def report(_args=None) -> dict:
         ref = base.get(r["problems"])
         r["speedup_vs_hf"] = round(ref["sample_s"] / r["sample_s"], 2) if ref else None
     machine = next(iter(records.values()))["machine"]
-    print(f"machine: {machine.get('cpu')} ({machine.get('kind')}, {machine.get('cores')} cores)")
+    print(f"\n{folder.name}: {machine.get('cpu')} ({machine.get('cores')} cores, {', '.join(machine.get('flags', []))})")
     cols = ["stage", "dtype", "problems", "start_s", "sample_s", "total_s", "s_per_problem", "tokens_per_s",
             "pass@1", "speedup_vs_hf"]
     print(" | ".join(cols))
     for r in rows:
         print(" | ".join(str(r.get(c)) for c in cols))
-    out = {"machine": machine, "rows": rows}
-    (RESULTS / "report.json").write_text(json.dumps(out, indent=1) + "\n")
+    best = min(rows, key=lambda r: r["s_per_problem"])
+    out = {"machine": machine, "rows": rows, "fastest": f"{best['engine']} ({best['dtype']}, {best['stage']})"}
+    (folder / "report.json").write_text(json.dumps(out, indent=1) + "\n")
     return out
 
 
