@@ -58,6 +58,7 @@ def run_stage(args, engine: str) -> Path:
     gen = open_generator(engine, args.model, log_dir=out / "engine", dtype=args.dtype,
                          concurrency=args.concurrency, batch_size=args.batch_size)
     start_s = time.monotonic() - t0
+    (out / "start_s.json").write_text(json.dumps({"start_s": start_s}))  # for `finish`, if grading fails
     try:
         meta = sample_completions(args.model, list(problems.values()), samples, prompt_format="chat",
                                   max_new_tokens=args.max_new_tokens, generator=gen)
@@ -75,8 +76,13 @@ def finish_stage(args, name: str, problems: dict, out: Path, start_s: float | No
     summary = evaluate_function_samples(problems, samples, out_dir=out / "graded", ks=[1], backend=args.backend,
                                         progress=True)
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
-    verdicts = {json.loads(r)["task_id"]: json.loads(r)["status"]
-                for r in (out / "graded" / "results.jsonl").read_text().splitlines() if r.strip()}
+    graded = [json.loads(r) for r in (out / "graded" / "results.jsonl").read_text().splitlines() if r.strip()]
+    broken = [g for g in graded if g.get("infra_error")]
+    if broken:  # a sandbox that could not run is no verdict on the model: no record, the samples kept
+        raise SystemExit(f"{name}: {len(broken)} of {len(graded)} problems not graded ({broken[0].get('detail')}); "
+                         f"fix that, then `bench/engines.py finish {name.split('-')[1]}"
+                         f"{' --limit ' + str(args.limit) if args.limit else ''}` grades the kept samples")
+    verdicts = {g["task_id"]: g["status"] for g in graded}
     tokens = sum(int(r.get("tokens") or 0) for r in rows)
     sample_s = meta["sampling_wall_s"]
     figures = {"problems": len(problems), "start_s": None if start_s is None else round(start_s, 1),
@@ -92,7 +98,8 @@ def finish_stage(args, name: str, problems: dict, out: Path, start_s: float | No
 
 
 def regrade(args) -> Path:
-    """``finish``: grade the samples a stage left (its engine's start time was not kept: None)."""
+    """``finish``: grade the samples a stage left (its engine's start time as the stage saved it,
+    else None)."""
     from patchloop.evals.func.evaluate import load_func_problems
 
     problems = load_func_problems("humaneval")
@@ -101,7 +108,9 @@ def regrade(args) -> Path:
     name = stage_name(args.engine, args.dtype, args.limit)
     out = Path(args.runs) / name
     meta = json.loads((out / "samples.jsonl.settings.json").read_text())
-    return finish_stage(args, name, problems, out, None, meta)
+    started = out / "start_s.json"
+    start_s = json.loads(started.read_text())["start_s"] if started.exists() else None
+    return finish_stage(args, name, problems, out, start_s, meta)
 
 
 def report(_args=None) -> dict:
