@@ -58,6 +58,7 @@ def run_stage(args, engine: str) -> Path:
     gen = open_generator(engine, args.model, log_dir=out / "engine", dtype=args.dtype,
                          concurrency=args.concurrency, batch_size=args.batch_size)
     start_s = time.monotonic() - t0
+    out.mkdir(parents=True, exist_ok=True)
     (out / "start_s.json").write_text(json.dumps({"start_s": start_s}))  # for `finish`, if grading fails
     try:
         meta = sample_completions(args.model, list(problems.values()), samples, prompt_format="chat",
