@@ -4,7 +4,7 @@ for TRL's own sampling and for each engine of the generation interface, side by 
 The step is the engine issue's: 8 prompts x 4 completions of <= 512 tokens, LoRA r=16 on all
 linear layers, chat prompts of procedural function tasks (``datagen functions``, made once
 under the run directory), graded in the sandbox. Each engine is one stage writing
-``bench/results/grpo-step/<stage>.json``; the first step of a run is left out of the figures
+``bench/results/grpo-step/<machine kind>/<stage>.json``; the first step of a run is left out of the figures
 (it pays for loading, compiling and the engine's first requests), the median of the rest is
 reported.
 
@@ -51,14 +51,15 @@ def run_stage(args, engine: str) -> Path:
 
         shutil.rmtree(out)  # a stage times whole steps from a cold start: never resumed
     overrides = [f"engine={engine}", f"data.path={tasks(runs)}", f"train.output_dir={out}",
-                 f"train.max_steps={args.steps}", "train.per_device_train_batch_size=8",
-                 "train.gradient_accumulation_steps=4", "num_generations=4",
+                 f"train.max_steps={args.steps}", "train.per_device_train_batch_size=4",
+                 "train.gradient_accumulation_steps=8", "num_generations=4",
                  "max_completion_length=512", "lora.r=16", "lora.alpha=32", "validation.before=false",
                  "data.validation_size=0", "train.save_steps=1000", "train.report_to=[]",
                  "reward.backend=" + args.backend]
-    # 32 completions a step in 4 micro-batches of 8: one batch of 32 sequences of ~700 tokens
-    # holds ~14 GB of logits (151,936-token vocabulary, float32) and was killed for memory
-    # beside the engine on a 24 GiB machine; vLLM's KV cache of 1 GiB holds 87k tokens.
+    # 32 completions a step in 8 micro-batches of 4 (one group each, as the config requires): the
+    # logits of a micro-batch (151,936-token vocabulary, float32, with log-softmax and gradients)
+    # grow with its rows; batches of 32 and then of 8 were killed for memory beside the engine on
+    # a 24 GiB machine. vLLM's KV cache of 1 GiB holds 87k tokens.
     cmd = [sys.executable, "-m", "patchloop", "train", "grpo", "--config", str(PRESET), *overrides]
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     t0 = time.monotonic()
@@ -67,15 +68,16 @@ def run_stage(args, engine: str) -> Path:
     steps = [s for s in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "time/step_s" in s]
     timed = steps[1:] or steps
     med = {k: round(statistics.median(s.get(f"time/{k}", 0.0) for s in timed), 1)
-           for k in ("step_s", "generation_s", "sync_s", "reward_s", "optimisation_s")}
-    med["sampling_s"] = round(med["generation_s"] - med["sync_s"], 1)
+           for k in ("step_s", "generation_s", "sync_s", "is_s", "reward_s", "optimisation_s")}
+    med["sampling_s"] = round(med["generation_s"] - med["sync_s"] - med["is_s"], 1)
     engine_info = {"engine": engine, "machine": machine_info()}
     settings = {"prompts": 8, "completions_per_prompt": 4, "max_completion_length": 512, "lora_r": 16,
                 "preset": PRESET.name, "steps": args.steps}
-    items = [{"step": s.get("step"), **{k: s.get(f"time/{k}") for k in ("step_s", "generation_s", "sync_s",
+    items = [{"step": s.get("step"), **{k: s.get(f"time/{k}") for k in ("step_s", "generation_s", "sync_s", "is_s",
                                                                          "reward_s", "optimisation_s")},
+              **{k: v for k, v in s.items() if k.startswith("sampling/")},
               "reward": s.get("reward"), "completion_length": s.get("completions/mean_length")} for s in steps]
-    path = write_stage(RESULTS, "grpo-step", f"grpo-{engine}", settings=settings, engine=engine_info,
+    path = write_stage(RESULTS / engine_info["machine"]["kind"], "grpo-step", f"grpo-{engine}", settings=settings, engine=engine_info,
                        figures={"median_step": med, "steps_timed": len(timed), "run_wall_s": round(wall, 1)},
                        items=items, wall_s=round(wall, 1))
     print(f"grpo-{engine}: {json.dumps(med)} -> {path}")
@@ -83,18 +85,26 @@ def run_stage(args, engine: str) -> Path:
 
 
 def report(_args=None) -> None:
-    from patchloop.evals.stages import read_stages, require_same
+    """One table per machine kind (``bench/results/grpo-step/<kind>/``)."""
+    from patchloop.evals.stages import read_stages
 
-    records = read_stages(RESULTS)
+    for kind in sorted(d for d in RESULTS.iterdir() if d.is_dir()):
+        kind_report(read_stages(kind))
+
+
+def kind_report(records: dict) -> None:
+    from patchloop.evals.stages import require_same
+
     require_same(records, ["settings", "machine.kind", "machine.cpu"])
     machine = next(iter(records.values()))["machine"]
     print(f"machine: {machine.get('cpu')} ({machine.get('kind')}, {machine.get('cores')} cores)")
     base = records.get("grpo-trl", {}).get("figures", {}).get("median_step", {}).get("step_s")
-    print("stage | step_s | sampling_s | sync_s | reward_s | optimisation_s | speedup vs trl")
+    print("stage | step_s | sampling_s | sync_s | is_s | reward_s | optimisation_s | speedup vs trl")
     for name, r in sorted(records.items()):
         m = r["figures"]["median_step"]
         ratio = round(base / m["step_s"], 2) if base and m["step_s"] else None
-        print(f"{name} | {m['step_s']} | {m['sampling_s']} | {m['sync_s']} | {m['reward_s']} | {m['optimisation_s']}"
+        print(f"{name} | {m['step_s']} | {m['sampling_s']} | {m['sync_s']} | {m.get('is_s')} | {m['reward_s']} | "
+              f"{m['optimisation_s']}"
               f" | {ratio}")
 
 

@@ -95,6 +95,7 @@ class StepTimer(TrainerCallback):
     def __init__(self):
         self.totals = {"generation_s": 0.0, "reward_s": 0.0, "step_s": 0.0}
         self._window = dict(self.totals)
+        self._notes: dict[str, float] = {}
         self._t = None
 
     def wrap(self, obj, name: str, key: str) -> None:
@@ -115,6 +116,10 @@ class StepTimer(TrainerCallback):
         self.totals[key] = self.totals.get(key, 0.0) + seconds
         self._window[key] = self._window.get(key, 0.0) + seconds
 
+    def note(self, values: dict[str, float]) -> None:
+        """Figures of this step that are not times (the engine's sampler mismatch), logged once."""
+        self._notes.update(values)
+
     def on_step_begin(self, args, state, control, **kwargs):
         self._t = time.perf_counter()
 
@@ -127,4 +132,6 @@ class StepTimer(TrainerCallback):
         out = {f"time/{k}": round(v, 4) for k, v in w.items()}
         out["time/optimisation_s"] = round(max(0.0, w["step_s"] - w["generation_s"] - w["reward_s"]), 4)
         self._window = dict.fromkeys(w, 0.0)
+        out.update({f"sampling/{k}": round(v, 6) for k, v in self._notes.items()})
+        self._notes = {}
         return out

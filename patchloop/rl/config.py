@@ -198,6 +198,10 @@ class GRPORunConfig(_Strict):
     generation interface through TRL's ``rollout_func``: ``auto`` (the fastest this machine
     has), ``vllm``, ``hf``, or an OpenAI-compatible server's URL. Engines sample on-policy (the
     adapter of each optimiser step is handed over) and stop where the grader stops reading."""
+    is_cap: float | None = 3.0
+    """With an ``engine``: weight each sampled token by its importance ratio (trained policy over
+    the engine's sampler) truncated at this cap, TRL's ``token_truncate`` correction (its default
+    cap); the mismatch is logged as ``sampling/*``. ``null`` turns it off (one forward pass less)."""
     stop_at_code_end: bool = False
     """End a completion right after the fence that closes its first code block (chat prompts):
     the prose an instruct model adds after its code is never graded, and in a batch the

@@ -11,10 +11,9 @@ and every request of the step names it, so the engine samples from the weights j
 step's ``sync_s``). A full fine-tune has no adapter to hand over and is refused.
 
 Where an engine's arithmetic differs from the trainer's (bf16 kernels, another attention
-implementation), the sampled log-probabilities differ from the policy's. TRL applies its
-truncated importance-sampling correction only when it runs vLLM itself (``use_vllm``; its
-``rollout_func`` path keeps the sampling log-probabilities but does not use them), so the
-engines here are run in the trainer's dtype, where the mismatch is numerical noise.
+implementation), the sampled log-probabilities differ from the policy's: with ``is_cap`` set,
+each token is weighted by its truncated importance ratio (``rl.sampler_mismatch``: why and how
+through TRL's public hook) and the mismatch is logged each step as ``sampling/*``.
 
 A completion the grader's stop rule ended gets the end-of-turn token appended (log-probability
 0, as a forced token), so it is trained as a finished reply, exactly as the reward reads it.
@@ -38,10 +37,10 @@ class EngineRollout:
 
     def __init__(self, generator, out_dir: str | Path, *, max_tokens: int, temperature: float, top_p: float,
                  entry_points: dict[str, str] | None = None, end_token_id: int | None = None, seed: int = 0,
-                 timer=None):
+                 timer=None, is_cap: float | None = None):
         self.gen, self.out = generator, Path(out_dir)
         self.max_tokens, self.temperature, self.top_p, self.seed = max_tokens, temperature, top_p, seed
-        self.entry_points, self.end_id, self.timer = entry_points or {}, end_token_id, timer
+        self.entry_points, self.end_id, self.timer, self.is_cap = entry_points or {}, end_token_id, timer, is_cap
         self._synced_step: int | None = None
         self._adapter: str | None = None
         self.calls = 0
@@ -62,13 +61,31 @@ class EngineRollout:
         failed = [r.error for r in results if r.error]
         if failed:
             raise RuntimeError(f"rollout: {len(failed)} of {len(results)} generations failed: {failed[0]}")
-        ids, lps = [], []
+        ids, lps, forced = [], [], []
         for r in results:
             settled_early = r.finish_reason == "stop" and self.end_id is not None and \
                 (not r.token_ids or r.token_ids[-1] != self.end_id)
             ids.append(list(r.token_ids) + ([self.end_id] if settled_early else []))
             lps.append(list(r.logprobs) + ([0.0] if settled_early else []))
-        return {"prompt_ids": [q.prompt_ids for q in reqs], "completion_ids": ids, "logprobs": lps}
+            forced.append([False] * len(r.token_ids) + ([True] if settled_early else []))
+        out = {"prompt_ids": [q.prompt_ids for q in reqs], "completion_ids": ids, "logprobs": lps}
+        if self.is_cap:
+            out["env_mask"] = self._importance_weights(trainer, out, forced)
+        return out
+
+    def _importance_weights(self, trainer, out: dict, forced: list[list[bool]]) -> list[list[float]]:
+        """Truncated importance weights of the sampled tokens (as ``env_mask``), the mismatch noted."""
+        from patchloop.rl.sampler_mismatch import policy_logprobs, truncated_weights
+
+        t0 = time.perf_counter()
+        pad = getattr(trainer.processing_class, "pad_token_id", None) or 0
+        train = policy_logprobs(trainer.model, out["prompt_ids"], out["completion_ids"],
+                                temperature=self.temperature, pad_id=pad)
+        weights, stats = truncated_weights(train, out["logprobs"], forced, cap=self.is_cap)
+        if self.timer is not None:
+            self.timer.add("is_s", time.perf_counter() - t0)
+            self.timer.note(stats)
+        return weights
 
     def _sync(self, trainer) -> None:
         """Hand the engine the adapter of the current optimiser step (once per step)."""

@@ -206,7 +206,7 @@ def engine_rollout(cfg: GRPORunConfig, model, tok, dataset, timer):
         if cfg.data.prompt_format == "chat" else {}
     return EngineRollout(gen, out / "engine-policy", max_tokens=cfg.max_completion_length,
                          temperature=cfg.temperature, top_p=cfg.top_p, entry_points=entry, end_token_id=end,
-                         seed=cfg.train.seed, timer=timer)
+                         seed=cfg.train.seed, timer=timer, is_cap=cfg.is_cap)
 
 
 def build_trainer(cfg: GRPORunConfig):

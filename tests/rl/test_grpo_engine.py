@@ -39,6 +39,10 @@ def test_engine_rollouts_sync_the_adapter_each_step_and_train_on_its_samples(tin
     assert [r.adapter for r in sampled[0]] == [str(out / "engine-policy" / "step-0")] * 16
     assert {r.adapter for r in sampled[1]} == {str(out / "engine-policy" / "step-1")}
     assert all(s["time/sync_s"] > 0 for s in steps)
+    # The engine samples in the trainer's arithmetic here (float32, the same weights), so the
+    # importance ratios it logs sit at 1, at a temperature (1.5) where raw logits would not.
+    assert all(s["sampling/logp_diff_max"] < 1e-3 and s["sampling/is_capped_share"] == 0 for s in steps)
+    assert all(abs(s["sampling/is_ratio_mean"] - 1) < 1e-3 and s["sampling/kl_engine_train"] >= 0 for s in steps)
     _assert_lora_moved_base_frozen(trainer.model, before)
 
     # What the engine samples with the trained adapter is not what it sampled at the start.

@@ -98,8 +98,9 @@ class LocalHFGenerator:
                                       temperature=first.temperature if sample else None,
                                       top_p=first.top_p if sample else None, top_k=0 if sample else None,
                                       stopping_criteria=StoppingCriteriaList([stop]), pad_token_id=pad,
-                                      output_logits=True, return_dict_in_generate=True)
-        logps = torch.stack(out.logits, dim=1).float().log_softmax(-1)
+                                      output_scores=True, return_dict_in_generate=True)
+        # scores are the logits after temperature and top-p: the distribution each token was drawn from
+        logps = torch.stack(out.scores, dim=1).float().log_softmax(-1)
         return [self._result(r, out.sequences[i, width:], logps[i], stop.done.get(i)) for i, r in enumerate(reqs)]
 
     def _result(self, req: GenRequest, new, logp, settled_at: int | None) -> GenResult:

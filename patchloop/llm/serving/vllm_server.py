@@ -58,7 +58,11 @@ def start_vllm(model_dir: str, *, dtype: str, gpu: bool, log_path: Path, port: i
     cmd = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
            "--served-model-name", served_name, "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype,
            "--max-model-len", str(max_model_len), "--enable-lora", "--max-lora-rank", str(max_lora_rank),
-           "--max-loras", "2", "--disable-uvicorn-access-log", "--uvicorn-log-level", "warning"]
+           "--max-loras", "2", "--disable-uvicorn-access-log", "--uvicorn-log-level", "warning",
+           # a sampled token's logprob under the distribution it was drawn from (temperature and
+           # top-p applied), which importance sampling compares with the trainer's; vLLM's default
+           # reports the raw model's
+           "--logprobs-mode", "processed_logprobs"]
     if gpu:
         cmd += ["--gpu-memory-utilization", os.environ.get("PATCHLOOP_VLLM_GPU_MEMORY", "0.5")]
     env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_LOGGING_LEVEL": "WARNING",
