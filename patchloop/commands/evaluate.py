@@ -186,3 +186,35 @@ def func(
         typer.echo(f"error: {result.ungraded}", err=True)
     if result.exit_code:  # ungraded samples, or unreadable input rows: not a clean measurement
         raise typer.Exit(result.exit_code)
+
+
+@app.command("repair")
+def repair(
+    data: Path = typer.Option(..., "--data", "-d", help="Repair rows JSONL (`patchloop datagen repair` writes train/validation/heldout.jsonl)."),
+    model: str = typer.Option(..., "--model", "-m", help="A checkpoint (catalog name, HF dir, LoRA adapter dir, or a `train` output dir)."),
+    engine: str = typer.Option("auto", "--engine", help="auto (the fastest this machine has), vllm, hf, or an OpenAI-compatible server's URL."),
+    n_samples: int = typer.Option(1, "--n-samples", "-n", min=1, help="Replies per task (pass@k needs k of them)."),
+    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 is greedy decoding."),
+    max_new_tokens: int = typer.Option(768, "--max-new-tokens", min=1, help="Generation limit per reply (a reply cut there scores 0)."),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed (per task and sample, so a resumed run draws the same)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N rows."),
+    workers: int = typer.Option(2, "--workers", "-w", min=1, help="Replies graded in parallel (each in its own sandbox)."),
+    backend: str = typer.Option("auto", "--backend", "-b", help="docker, local, or auto."),
+    timeout: float = typer.Option(120.0, "--timeout", "-t", help="Seconds for one reply's test run."),
+    out: Path = typer.Option(Path("runs/eval-repair"), "--out", "-o", help="samples.jsonl, results.jsonl, summary.json; a rerun resumes, other settings are refused."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Repair pass@k of a checkpoint on repair rows: each reply's function replaces the one in
+    the repository and the SWE harness grades it (the grader the repair reward uses)."""
+    from patchloop.evals.repair_eval import run_repair_eval
+    from patchloop.llm.generation import GenerationError
+
+    try:
+        result = run_repair_eval(data, model, out, engine=engine, n_samples=n_samples, temperature=temperature,
+                                 max_new_tokens=max_new_tokens, seed=seed, limit=limit, backend=backend,
+                                 timeout=timeout, workers=workers, progress=progress, on_error=_printer())
+    except (ValueError, GenerationError) as e:
+        _fail(str(e))
+    typer.echo(result.line)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)

@@ -186,6 +186,13 @@ def answer_settled(text: str, entry_point: str = "") -> bool:
     return False
 
 
+def repair_settled(text: str) -> bool:
+    """The stop rule of a repair reply: once :func:`function_reply` has its definition (a
+    closed Python block that parses and defines a function, no open block before it), nothing
+    generated after it can change what is graded."""
+    return text.count("```") >= 2 and not function_reply(text).fault
+
+
 def build_program(task: FunctionTask, completion: Any) -> str:
     """The program that runs for ``completion`` on ``task``. HumanEval convention: a body is
     appended to the prompt; a whole function is used whole, after the prompt when the prompt

@@ -45,3 +45,24 @@ def test_a_helper_block_alone_does_not_settle_the_answer():
 def test_without_an_entry_point_the_first_closed_block_settles():
     assert not answer_settled("```python\nx = 1\n", "")
     assert answer_settled("```python\nx = 1\n```", "")
+
+
+# The repair reply's rule: (reply, the shortest prefix that settles it, or None)
+REPAIR_TABLE = [
+    ("Fixed:\n" + FUNC + "\nIt now adds.", "Fixed:\n" + FUNC),
+    ("```python\nx = (\n```\n" + FUNC + " done", "```python\nx = (\n```\n" + FUNC),  # an unparsable block skipped
+    ("```python\nCONST = 3\n```\n" + FUNC, "```python\nCONST = 3\n```\n" + FUNC),   # no function yet: goes on
+    ("```python\ndef add(a, b):\n    return a +", None),                              # cut inside its block
+]
+
+
+@pytest.mark.parametrize("reply,settles_at", REPAIR_TABLE)
+def test_the_repair_rule_settles_where_the_graded_function_stops_changing(reply, settles_at):
+    from patchloop.evals.extract import function_reply, repair_settled
+
+    first = next((i for i in range(1, len(reply) + 1) if repair_settled(reply[:i])), None)
+    if settles_at is None:
+        assert first is None and function_reply(reply).fault
+        return
+    assert reply[:first] == settles_at
+    assert function_reply(reply[:first]) == function_reply(reply)

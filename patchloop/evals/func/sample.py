@@ -48,11 +48,11 @@ def sample_completions(model: str, tasks: list[Any], out_path: str | Path, *, en
                 "max_new_tokens": max_new_tokens, "prompt_format": prompt_format, "seed": seed,
                 "decoding": "sampling" if temperature > 0 else "greedy", "prompt": prompt_record(prompt_format),
                 "stop": STOP_RULE if prompt_format == "chat" else "eos"}
-    have = _have(out_path)
+    have = samples_done(out_path)
     todo = [(t, j) for t in tasks for j in range(n_samples) if (t.task_id, j) not in have]
     settings_path = out_path.with_name(out_path.name + ".settings.json")
     if not todo and settings_path.exists():
-        return _check_and_load(settings_path, settings, out_path)
+        return check_sample_settings(settings_path, settings, out_path)
     own = generator is None
     if own:
         from patchloop.evals.waiting import alive
@@ -62,7 +62,7 @@ def sample_completions(model: str, tasks: list[Any], out_path: str | Path, *, en
             generator = open_generator(engine, model, batch_size=batch_size, log_dir=out_path.parent / "engine")
     try:
         settings["engine"] = generator.info
-        spent = _check_and_load(settings_path, settings, out_path).get("sampling_wall_s", 0.0) \
+        spent = check_sample_settings(settings_path, settings, out_path).get("sampling_wall_s", 0.0) \
             if settings_path.exists() else 0.0
         write_json(settings_path, {**settings, "sampling_wall_s": spent})
         t0 = time.monotonic()
@@ -123,7 +123,7 @@ def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) 
                               f"ones are kept in {out_path} and a rerun makes the rest")
 
 
-def _have(out_path: Path) -> set[tuple[str, int]]:
+def samples_done(out_path: Path) -> set[tuple[str, int]]:
     """The (task, sample) pairs already written: engines finish out of order, so a kill can
     leave sample 1 of a task without sample 0, and a resume makes exactly the missing ones."""
     have: set[tuple[str, int]] = set()
@@ -134,7 +134,7 @@ def _have(out_path: Path) -> set[tuple[str, int]]:
     return have
 
 
-def _check_and_load(settings_path: Path, settings: dict, out_path: Path) -> dict:
+def check_sample_settings(settings_path: Path, settings: dict, out_path: Path) -> dict:
     """The settings file's content when it matches ``settings`` (engine info compared only
     on what decides outputs: engine, dtype, versions); else a ValueError naming what differs."""
     before = json.loads(settings_path.read_text())
