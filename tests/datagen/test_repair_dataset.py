@@ -12,7 +12,13 @@ from typer.testing import CliRunner
 
 from patchloop.commands.datagen import app
 from patchloop.datagen.repos.repair_dataset import HeldoutLeak, RepairDatasetConfig, make_repair_dataset
-from patchloop.datagen.repos.repair_split import SPLITS, plan_splits, portable_instance, target_digests
+from patchloop.datagen.repos.repair_split import (
+    SPLITS,
+    plan_splits,
+    portable_instance,
+    project_mentions,
+    target_digests,
+)
 from patchloop.evals.datasets import BUILTIN, load_tasks
 from patchloop.evals.repair import repair_task
 from patchloop.evals.repos import checkout_task_repo
@@ -125,6 +131,9 @@ def test_the_card_lists_counts_per_package_and_split_and_the_fingerprint(tmp_pat
     assert f"| {LEDGER} | 0 | 0 | 2 |" in card and "| **all** | 4 | 2 | 2 |" in card
     assert "`repair-v1`" in card and "Command: `test`" in card and "HumanEval: 0 of 8 rows" in card
     assert fp["counts"]["heldout"] == {LEDGER: 2}
+    # ledger is a built-in repository: no package to measure transfer on, and the card says so
+    assert fp["checks"]["named_by_project"] == {LEDGER: ["built-in instances"]}
+    assert f"project names (README, docs, built-in instances): {LEDGER} in built-in instances" in card
     other = make(tmp_path / "other", validation_fraction=0.0)
     assert other["fingerprint"] != rec["fingerprint"] and other["counts"]["validation"] == {}
 
@@ -177,3 +186,13 @@ def test_the_source_digest_ignores_layout_and_docstrings_and_skips_one_liners():
     assert len(a) == 1 and a == b
     assert target_digests({"m.py": body.replace("* 2", "* 3")}, ["m.py::f"]) != a
     assert target_digests({"m.py": "def f(x):\n    return x\n"}, ["m.py::f"]) == []
+
+
+def test_a_package_the_readme_or_docs_name_is_reported_under_any_spelling(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("Tasks from `toolz==1.2.0` and Python-Slugify.\n")
+    (tmp_path / "docs" / "data.md").write_text("we used python_slugify and my.pkg here; toolzy is another\n")
+    found = project_mentions(["pytoolz/toolz", "python-slugify", "my-pkg", "toolzy-extra", "semver"],
+                             builtin=["owner/semver"], root=tmp_path)
+    assert found == {"pytoolz/toolz": ["README.md"], "python-slugify": ["README.md", "docs/data.md"],
+                     "my-pkg": ["docs/data.md"], "toolzy-extra": [], "semver": ["built-in instances"]}

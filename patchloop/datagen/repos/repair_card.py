@@ -51,7 +51,9 @@ def markdown(rec: dict) -> str:
             f"- held-out packages: {', '.join(ch['heldout']) or 'none'}; none of their names in train/validation",
             f"- function source: {src['heldout_functions']} normalised held-out target functions, "
             f"{src['in_training']} shown by a train/validation row",
-            f"- HumanEval: {he['contaminated']} of {he['rows']} rows contaminated, {he['touching']} share an n-gram"]
+            f"- HumanEval: {he['contaminated']} of {he['rows']} rows contaminated, {he['touching']} share an n-gram",
+            "- held-out packages the project names (README, docs, built-in instances): " +
+            ("; ".join(f"{p} in {', '.join(w)}" for p, w in ch.get("named_by_project", {}).items()) or "none")]
     return "\n".join(out) + "\n"
 
 

@@ -37,6 +37,7 @@ from patchloop.datagen.repos.repair_split import (
     package,
     plan_splits,
     portable_instance,
+    project_mentions,
     target_digests,
 )
 from patchloop.evals.datasets import BUILTIN, load_tasks
@@ -187,7 +188,10 @@ def make_repair_dataset(cfg: RepairDatasetConfig, instances: list[str], out: str
     for split in TRAINING:  # rows from an earlier run too: a file edited since is caught
         for row in done[split].values():
             check_sources(row, split, heldout)
+    builtin = {package(t) for t in load_tasks(BUILTIN, on_error=lambda _e: None)}
+    held = sorted(p for p, s in plan.items() if s == "heldout")
     checks = {**names, "by_source": {"heldout_functions": len(heldout), "in_training": 0},
+              "named_by_project": {p: w for p, w in project_mentions(held, builtin).items() if w},
               "humaneval": humaneval_overlap([r for rows in done.values() for r in rows.values()])}
     counts = {s: dict(sorted(Counter(r.get("package", "?") for r in done[s].values()).items())) for s in SPLITS}
     record = {**settings, "fingerprint": fingerprint, "inputs_named": inputs, "plan": plan, "counts": counts,
@@ -222,11 +226,13 @@ def describe(record: dict, out: Path) -> list[str]:
     """The terminal's summary: rows per split, what was skipped, and the decontamination check."""
     counts = ", ".join(f"{s} {sum(c.values())} ({', '.join(c) or 'no packages'})" for s, c in record["counts"].items())
     he, src = record["checks"]["humaneval"], record["checks"]["by_source"]
+    named = "; ".join(f"{p} in {', '.join(w)}" for p, w in record["checks"].get("named_by_project", {}).items())
     return [f"wrote {counts} to {out} (fingerprint {record['fingerprint']}; {record['made']} made, "
             f"{record['resumed']} resumed, {len(record['bad_instances'])} bad instances)",
             f"decontamination: held-out {', '.join(record['checks']['heldout']) or 'none'}; by name clean; "
             f"by source {src['heldout_functions']} held-out functions, {src['in_training']} in train/validation; "
-            f"HumanEval: {he['contaminated']} of {he['rows']} rows contaminated, {he['touching']} share an n-gram"]
+            f"HumanEval: {he['contaminated']} of {he['rows']} rows contaminated, {he['touching']} share an n-gram; "
+            f"held-out packages the project names: {named or 'none'}"]
 
 
 __all__ = ["HeldoutLeak", "RepairDatasetConfig", "make_repair_dataset"]

@@ -96,6 +96,25 @@ def check_written(rows_by_split: dict[str, Iterable[dict]]) -> None:
     check_names({pkg: splits.pop() for pkg, splits in where.items()})
 
 
+def project_mentions(packages: Iterable[str], builtin: Iterable[str] = (), *,
+                     root: Path = PROJECT_ROOT) -> dict[str, list[str]]:
+    """Where the project itself names each package: ``README.md``, ``docs/*.md``, or the
+    repositories of the built-in instances (``builtin``). A package held out to measure transfer
+    should be named nowhere: the project's examples and docs are what a model card, a teacher
+    prompt or a later session copies from. Returns package -> places (empty: unseen)."""
+    texts = {str(f.relative_to(root)): f.read_text(errors="replace").lower()
+             for f in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if f.exists()}
+    known = {package_key(b) for b in builtin}
+    out: dict[str, list[str]] = {}
+    for pkg in packages:
+        key = package_key(pkg)
+        spellings = {key, key.replace("-", "_"), key.replace("-", ".")}
+        pattern = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, sorted(spellings))) + r")(?![\w-])")
+        out[pkg] = [name for name, text in texts.items() if pattern.search(text)] + \
+            (["built-in instances"] if key in known else [])
+    return out
+
+
 def normalised_source(text: str, qualname: str) -> str | None:
     """The definition ``qualname`` (a function, method or class) of a Python file as ``ast``
     prints it without docstrings: comments, blank lines, quoting and layout do not count."""
