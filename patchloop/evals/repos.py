@@ -11,6 +11,10 @@ Sources (fields of ``Task.extra``, first one present wins):
   refreshed only when ``base_commit`` is missing from it.
 - ``repo_archive``: a ``.tar*``/``.zip`` file (one top-level folder is stripped, as in GitHub
   archives); treated as a snapshot.
+- ``repo_sdist``: a PyPI release ``NAME==VERSION`` (``repo_sdist_sha256`` pins its file),
+  fetched once per machine and treated as a snapshot; a ``base_commit`` other than the
+  snapshot's is a bug ``datagen repos`` injected: the instance's gold patch reverted on the
+  snapshot, committed as a snapshot is, must give exactly that id (``_sdist_bug``).
 - none of these, and ``repo`` is ``owner/name`` (as in official SWE-bench files): the URL
   ``$PATCHLOOP_GIT_BASE/owner/name.git`` (default base ``https://github.com``; point it at a
   local mirror directory as ``file:///...`` to work offline).
@@ -242,9 +246,54 @@ def checkout_task_repo(task: Task, dest: str | Path) -> Path:
             _copy_snapshot(top, dest)
         _check_snapshot(task, _commit_snapshot(dest), f"repo_archive {archive}")
         return dest
+    if extra.get("repo_sdist"):
+        return _sdist_checkout(task, dest, commit)
     if re.fullmatch(r"[\w.-]+/[\w.-]+", task.repo or ""):
         base = os.environ.get("PATCHLOOP_GIT_BASE", "https://github.com").rstrip("/")
         return checkout_task_repo(Task(task.instance_id, task.repo, task.base_commit,
                                        extra={"repo_url": f"{base}/{task.repo}.git"}), dest)
     raise RepoError(f"instance {task.instance_id}: no repo_path, repo_url or repo_archive field, "
                     "and repo is not owner/name")
+
+
+def _sdist_checkout(task: Task, dest: Path, commit: str) -> Path:
+    """``repo_sdist``: the release as a snapshot, then, for a bug instance, the bug (module doc)."""
+    from patchloop.evals.sdists import SourceError, download_sdist, parse_package_spec
+
+    spec = str(task.extra["repo_sdist"])
+    try:
+        archive = download_sdist(*parse_package_spec(spec))
+    except SourceError as e:
+        raise RepoError(f"instance {task.instance_id}: repo_sdist {e}") from None
+    pinned = str(task.extra.get("repo_sdist_sha256") or "")
+    if pinned and hashlib.sha256(archive.read_bytes()).hexdigest() != pinned:
+        raise RepoError(f"instance {task.instance_id}: repo_sdist {spec}: {archive.name} is not the file the "
+                        f"instance pins (sha256 {pinned[:16]}...)")
+    with tempfile.TemporaryDirectory(prefix="patchloop-archive-") as tmp:
+        _copy_snapshot(_extract_archive(archive, Path(tmp) / "x"), dest)
+    base = _commit_snapshot(dest)
+    if commit and commit != base:
+        _sdist_bug(task, dest, base, commit, spec)
+    return dest
+
+
+def _sdist_bug(task: Task, dest: Path, base: str, commit: str, spec: str) -> None:
+    """Check out the bug: the gold patch reverted on ``base``, committed with the snapshot's
+    identity (as ``datagen repos`` wrote it), which must be ``commit``; the fixed base is then
+    pruned, so no object of the fix stays in the repository."""
+    with tempfile.TemporaryDirectory(prefix="patchloop-bug-") as tmp:
+        env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
+        git(dest, "read-tree", base, env=env)
+        try:
+            git(dest, "apply", "--cached", "-R", "-", env=env, stdin=task.patch)
+        except RepoError as e:
+            raise RepoError(f"instance {task.instance_id}: repo_sdist {spec}: its patch does not revert on the "
+                            f"release ({e})") from None
+        tree = git(dest, "write-tree", env=env)
+    buggy = git(dest, "commit-tree", tree, "-m", SNAPSHOT_MESSAGE.strip(), env=_SNAPSHOT_ENV)
+    if buggy != commit:
+        raise RepoError(f"instance {task.instance_id}: repo_sdist {spec} with its patch reverted is commit "
+                        f"{buggy}, not base_commit {commit}")
+    git(dest, "reset", "-q", "--hard", buggy)
+    _scrub(dest)
+

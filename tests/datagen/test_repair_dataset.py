@@ -196,3 +196,11 @@ def test_a_package_the_readme_or_docs_name_is_reported_under_any_spelling(tmp_pa
                              builtin=["owner/semver"], root=tmp_path)
     assert found == {"pytoolz/toolz": ["README.md"], "python-slugify": ["README.md", "docs/data.md"],
                      "my-pkg": ["docs/data.md"], "toolzy-extra": [], "semver": ["built-in instances"]}
+
+
+def test_an_instance_rebuilt_from_its_release_needs_no_path_of_this_machine():
+    task = Task("toolz-1", repo="toolz", extra={"repo_path": "repos/toolz-1.2.0", "repo_sdist": "toolz==1.2.0",
+                                                "_dataset_dir": "/somewhere/out"})
+    data, local = portable_instance(task)
+    assert local is None and "repo_path" not in data and data["repo_sdist"] == "toolz==1.2.0"
+    assert "_dataset_dir" not in json.dumps(data)

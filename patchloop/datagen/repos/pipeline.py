@@ -165,6 +165,8 @@ def _record(items, written: set[str], out: Path, work: Path, src: RepoSource, on
         outcome, task = item
         if task is not None and task.instance_id not in written:
             task.extra["repo_path"] = str(Path("repos") / src.path.name)
+            if src.origin.startswith("pypi:"):  # the portable source: the release and the patch rebuild it
+                task.extra |= {"repo_sdist": src.origin.removeprefix("pypi:"), "repo_sdist_sha256": src.sdist_sha256}
             append_jsonl(out / "instances.jsonl", task)
             kept += 1
         append_jsonl(work / "outcomes.jsonl", outcome)  # after the instance: a kill re-tries it

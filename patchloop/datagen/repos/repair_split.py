@@ -164,10 +164,14 @@ def check_sources(row: dict, split: str, heldout: dict[str, str]) -> None:
 
 def portable_instance(task: Task) -> tuple[dict, str | None]:
     """The instance as a row carries it, and the path on this machine it still needs (None when
-    it needs none): ``_dataset_dir`` dropped, relative repository paths made relative to the
+    it needs none): ``_dataset_dir`` dropped; an instance with ``repo_sdist`` (a PyPI release
+    and its patch rebuild it anywhere) drops its ``repo_path``; relative paths made relative to the
     project root where they lie inside it, absolute otherwise."""
     data = task.to_dict()
     base = data.pop("_dataset_dir", None)
+    if data.get("repo_sdist"):  # rebuilt from the PyPI release on any machine: no local path needed
+        data.pop("repo_path", None)
+        return data, None
     for key in ("repo_path", "repo_archive"):
         raw = data.get(key)
         if not raw:

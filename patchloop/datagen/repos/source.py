@@ -16,23 +16,17 @@ and the layout (``src/`` puts the package on ``PYTHONPATH``).
 from __future__ import annotations
 
 import email.parser
-import re
+import hashlib
 import shutil
-import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchloop.evals.repos import checkout_task_repo, git
-from patchloop.sandbox.images import cache_dir
+from patchloop.evals.sdists import SourceError, download_sdist, parse_package_spec
 from patchloop.types import Task
 
 BASE_REQUIREMENTS = ("pytest", "coverage")
-_SPEC = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
-
-
-class SourceError(RuntimeError):
-    """A repository cannot be prepared (bad spec, no sdist, unreadable archive)."""
 
 
 @dataclass
@@ -48,40 +42,7 @@ class RepoSource:
     test_cmd: str = "python -m pytest -o addopts="
     origin: str = ""
     slug: str = ""  # names its directories and instance ids: NAME-VERSION, or a local dir's name
-
-
-def parse_package_spec(spec: str) -> tuple[str, str]:
-    m = _SPEC.match(spec.strip())
-    if not m:
-        raise SourceError(f"package {spec!r}: expected NAME==VERSION (a pinned release)")
-    return m.group(1), m.group(2)
-
-
-def download_sdist(name: str, version: str) -> Path:
-    """The sdist of ``name==version`` from the cache, downloaded once by pip."""
-    dest = cache_dir() / "sdists"
-    dest.mkdir(parents=True, exist_ok=True)
-    found = _cached_sdist(dest, name, version)
-    if found:
-        return found
-    pip = shutil.which("python3") or "python3"
-    proc = subprocess.run([pip, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                           "--disable-pip-version-check", "-d", str(dest), f"{name}=={version}"],
-                          capture_output=True, text=True, check=False, timeout=600)
-    found = _cached_sdist(dest, name, version)
-    if proc.returncode != 0 or not found:
-        last = (proc.stderr.strip().splitlines() or ["no sdist downloaded"])[-1]
-        raise SourceError(f"package {name}=={version}: pip download failed ({last})")
-    return found
-
-
-def _cached_sdist(dest: Path, name: str, version: str) -> Path | None:
-    want = re.sub(r"[-_.]+", "_", f"{name}-{version}").lower()
-    for p in sorted(dest.iterdir()):
-        stem = re.sub(r"\.(tar\.gz|tgz|zip|tar\.bz2)$", "", p.name)
-        if stem != p.name and re.sub(r"[-_.]+", "_", stem).lower() == want:
-            return p
-    return None
+    sdist_sha256: str = ""  # a PyPI release's file, pinned by its instances (``repo_sdist``)
 
 
 def prepare_source(out_dir: Path, *, package: str = "", repo: str = "") -> RepoSource:
@@ -94,13 +55,14 @@ def prepare_source(out_dir: Path, *, package: str = "", repo: str = "") -> RepoS
         archive = download_sdist(name, version)
         task = Task(f"prepare-{name}", extra={"repo_archive": str(archive)})
         origin = f"pypi:{name}=={version}"
+        sdist_sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
     else:
         src = Path(repo).expanduser().resolve()
         if not src.is_dir():
             raise SourceError(f"repository {repo}: not a directory")
         name, version = src.name, ""
         task = Task(f"prepare-{name}", extra={"repo_path": str(src)})
-        origin = f"path:{src}"
+        origin, sdist_sha256 = f"path:{src}", ""
     slug = f"{name}-{version}" if version else name
     dest = out_dir / "repos" / slug
     base = git(dest, "rev-parse", "-q", "--verify", "refs/patchloop/base", check=False) if dest.is_dir() else ""
@@ -114,7 +76,8 @@ def prepare_source(out_dir: Path, *, package: str = "", repo: str = "") -> RepoS
     return RepoSource(name=meta.get("name") or name, version=version or meta.get("version", ""), path=dest, slug=slug,
                       base_commit=base, license=meta.get("license", ""),
                       requirements=sorted(set(BASE_REQUIREMENTS) | set(meta.get("requires", []))),
-                      test_cmd=_test_cmd(dest), origin=origin)
+                      test_cmd=_test_cmd(dest), origin=origin,
+                      sdist_sha256=sdist_sha256)
 
 
 def _test_cmd(root: Path) -> str:
