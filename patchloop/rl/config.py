@@ -47,8 +47,12 @@ class LoraSettings(_Strict):
 
 
 class DataSettings(_Strict):
+    kind: Literal["functions", "repair"] = "functions"
+    """``functions``: function tasks (``datagen functions``), graded by their tests; ``repair``
+    (GRPO): repair rows (``datagen repair``), each reply graded by the repair grader."""
     path: str = "runs/tasks"
-    """Directory of a Hugging Face DatasetDict written by ``patchloop datagen functions``."""
+    """Directory of a Hugging Face DatasetDict written by ``patchloop datagen functions``, or
+    with ``kind: repair`` the output directory of ``patchloop datagen repair``."""
     split: str | None = None
     """Split to train on; None = ``sft`` (canonical solutions) for SFT, ``rl`` (tests only) for GRPO."""
     levels: list[int] | None = None
@@ -82,6 +86,8 @@ class RewardSettings(_Strict):
     """Wall-clock limit per completion in the sandbox."""
     backend: str = "auto"
     """Sandbox backend for the grader: ``auto`` (Docker if an engine runs, else local), ``docker``, ``local``."""
+    repair_timeout_s: float = 120.0
+    """With ``data.kind: repair``: seconds for one reply's test run in its repository."""
 
 
 class TrainSettings(_Strict):

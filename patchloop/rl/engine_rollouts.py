@@ -37,10 +37,11 @@ class EngineRollout:
 
     def __init__(self, generator, out_dir: str | Path, *, max_tokens: int, temperature: float, top_p: float,
                  entry_points: dict[str, str] | None = None, end_token_id: int | None = None, seed: int = 0,
-                 timer=None, is_cap: float | None = None):
+                 timer=None, is_cap: float | None = None, settled=None):
         self.gen, self.out = generator, Path(out_dir)
         self.max_tokens, self.temperature, self.top_p, self.seed = max_tokens, temperature, top_p, seed
         self.entry_points, self.end_id, self.timer, self.is_cap = entry_points or {}, end_token_id, timer, is_cap
+        self.settled = settled  # the stop rule of prompts with no entry point (repair replies)
         self._synced_step: int | None = None
         self._adapter: str | None = None
         self.calls = 0
@@ -55,7 +56,7 @@ class EngineRollout:
             reqs.append(GenRequest(self.gen.render(p), max_tokens=self.max_tokens, temperature=self.temperature,
                                    top_p=self.top_p, adapter=self._adapter,
                                    seed=(self.seed * 1_000_003 + self.calls * 10_007 + i) % 2**31,
-                                   settled=partial(answer_settled, entry_point=entry) if entry else None))
+                                   settled=partial(answer_settled, entry_point=entry) if entry else self.settled))
         results = self.gen.generate(reqs)  # timed as the step's generation_s by the trainer's wrap
         self.calls += 1
         failed = [r.error for r in results if r.error]

@@ -13,6 +13,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from patchloop.evals.extract import repair_settled
 from patchloop.llm.catalog.checkpoints import last_checkpoint
 from patchloop.rl.callbacks import StepTimer, run_callbacks
 from patchloop.rl.common import (
@@ -134,10 +135,35 @@ def build_dataset(cfg: GRPORunConfig):
     from datasets import Dataset
 
     d = cfg.data
+    if d.kind == "repair":
+        return Dataset.from_list(repair_rows(cfg))
     rows = training_rows(d, "rl", cfg.train.seed)
     if not rows:
         raise ValueError(f"{d.path}:{d.split}: no tasks left after filtering (levels={d.levels}, families={d.families})")
     return Dataset.from_list(grpo_rows(rows, d.prompt_format))
+
+
+def repair_rows(cfg: GRPORunConfig) -> list[dict]:
+    """Repair rows for GRPO (``data.kind: repair``): chat prompts, no rows held back (the
+    dataset's own validation split is measured with ``eval repair``)."""
+    from patchloop.rl.repair_data import repair_training_rows
+
+    d = cfg.data
+    if d.prompt_format != "chat" or d.validation_size:
+        raise ValueError("data.kind=repair: set data.prompt_format=chat and data.validation_size=0 (measure the "
+                         "dataset's validation split with `patchloop eval repair`)")
+    return repair_training_rows(d.path, d.split, seed=cfg.train.seed, max_samples=d.max_samples,
+                                on_error=lambda e: log.warning("%s", e))
+
+
+def task_reward(cfg: GRPORunConfig):
+    """The execution reward the data kind asks for: function tests, or the repair grader."""
+    if cfg.data.kind == "repair":
+        from patchloop.rl.repair_reward import RepairReward
+
+        return RepairReward(backend=cfg.reward.backend, timeout_s=cfg.reward.repair_timeout_s, workers=2,
+                            max_completion_tokens=cfg.max_completion_length)
+    return build_reward(cfg.reward, cfg.data.prompt_format)
 
 
 def group_and_vllm_kwargs(cfg, cuda: bool | None = None) -> tuple[dict, dict]:
@@ -202,10 +228,12 @@ def engine_rollout(cfg: GRPORunConfig, model, tok, dataset, timer):
     out = Path(cfg.train.output_dir)
     gen = open_generator(cfg.engine, model.config._name_or_path, log_dir=out / "engine")
     end = tok.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tok.get_vocab() else tok.eos_token_id
+    repair = cfg.data.kind == "repair"
     entry = {json.dumps(r["prompt"], sort_keys=True): r["entry_point"] for r in dataset} \
-        if cfg.data.prompt_format == "chat" else {}
+        if cfg.data.prompt_format == "chat" and not repair else {}
     return EngineRollout(gen, out / "engine-policy", max_tokens=cfg.max_completion_length,
                          temperature=cfg.temperature, top_p=cfg.top_p, entry_points=entry, end_token_id=end,
+                         settled=repair_settled if repair else None,
                          seed=cfg.train.seed, timer=timer, is_cap=cfg.is_cap)
 
 
@@ -218,7 +246,7 @@ def build_trainer(cfg: GRPORunConfig):
     set_cpu_threads(cfg.train.cpu_threads)
     dataset = build_dataset(cfg)
     model, tok = load_model(cfg.model, keep_merged_in=out / "start" if cfg.lora.enabled else None)
-    reward = build_reward(cfg.reward, cfg.data.prompt_format)
+    reward = task_reward(cfg)
     timer = StepTimer()
     callbacks = run_callbacks(out, "grpo", cfg.train.max_wall_s, timer=timer)
     rollout = engine_rollout(cfg, model, tok, dataset, timer)

@@ -39,6 +39,9 @@ class RepairReward:
         self.log_dir = log_dir
         self.last_results: list[RepairResult] = []  # the latest batch's verdicts, for the training log
 
+    def close(self) -> None:
+        """Nothing to release (each reply is graded in a sandbox of its own); trainers call it."""
+
     def __getstate__(self) -> dict:
         return dict(self.__dict__, last_results=[])
 
