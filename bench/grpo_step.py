@@ -45,12 +45,13 @@ def run_stage(args, engine: str) -> Path:
     from patchloop.llm.generation.engines import machine_info
 
     runs = Path(args.runs)
-    out = runs / f"grpo-{engine}"
+    name = f"grpo-{engine}" + (f"-{args.sync}" if engine not in ("trl",) else "")
+    out = runs / name
     if out.exists():
         import shutil
 
         shutil.rmtree(out)  # a stage times whole steps from a cold start: never resumed
-    overrides = [f"engine={engine}", f"data.path={tasks(runs)}", f"train.output_dir={out}",
+    overrides = [f"engine={engine}", f"weight_sync={args.sync}", f"data.path={tasks(runs)}", f"train.output_dir={out}",
                  f"train.max_steps={args.steps}", "train.per_device_train_batch_size=4",
                  "train.gradient_accumulation_steps=8", "num_generations=4",
                  "max_completion_length=512", "lora.r=16", "lora.alpha=32", "validation.before=false",
@@ -70,17 +71,17 @@ def run_stage(args, engine: str) -> Path:
     med = {k: round(statistics.median(s.get(f"time/{k}", 0.0) for s in timed), 1)
            for k in ("step_s", "generation_s", "sync_s", "is_s", "reward_s", "optimisation_s")}
     med["sampling_s"] = round(med["generation_s"] - med["sync_s"] - med["is_s"], 1)
-    engine_info = {"engine": engine, "machine": machine_info()}
+    engine_info = {"engine": engine, "weight_sync": None if engine == "trl" else args.sync, "machine": machine_info()}
     settings = {"prompts": 8, "completions_per_prompt": 4, "max_completion_length": 512, "lora_r": 16,
                 "preset": PRESET.name, "steps": args.steps}
     items = [{"step": s.get("step"), **{k: s.get(f"time/{k}") for k in ("step_s", "generation_s", "sync_s", "is_s",
                                                                          "reward_s", "optimisation_s")},
               **{k: v for k, v in s.items() if k.startswith("sampling/")},
               "reward": s.get("reward"), "completion_length": s.get("completions/mean_length")} for s in steps]
-    path = write_stage(RESULTS / engine_info["machine"]["kind"], "grpo-step", f"grpo-{engine}", settings=settings, engine=engine_info,
+    path = write_stage(RESULTS / engine_info["machine"]["kind"], "grpo-step", name, settings=settings, engine=engine_info,
                        figures={"median_step": med, "steps_timed": len(timed), "run_wall_s": round(wall, 1)},
                        items=items, wall_s=round(wall, 1))
-    print(f"grpo-{engine}: {json.dumps(med)} -> {path}")
+    print(f"{name}: {json.dumps(med)} -> {path}")
     return path
 
 
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", default="trl,vllm")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--sync", default="auto", choices=["auto", "adapter", "merged"],
+                    help="engine stages: how each step's policy reaches the engine (weight_sync)")
     ap.add_argument("--runs", default="runs/bench/grpo-step")
     args = ap.parse_args(argv)
     if args.what == "stage":

@@ -106,7 +106,8 @@ class TrainSettings(_Strict):
     num_train_epochs: float = 1.0
     """Epochs when max_steps is -1."""
     per_device_train_batch_size: int = 8
-    """Rows per device per micro-batch (for GRPO: completions, a multiple of num_generations)."""
+    """Rows per device per micro-batch (for GRPO: completions; times the accumulation steps, a
+    multiple of num_generations)."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step."""
     weight_decay: float = 0.0
@@ -204,6 +205,10 @@ class GRPORunConfig(_Strict):
     generation interface through TRL's ``rollout_func``: ``auto`` (the fastest this machine
     has), ``vllm``, ``hf``, or an OpenAI-compatible server's URL. Engines sample on-policy (the
     adapter of each optimiser step is handed over) and stop where the grader stops reading."""
+    weight_sync: Literal["auto", "adapter", "merged"] = "auto"
+    """How the engine gets each step's policy: ``adapter`` (the LoRA adapter named per request),
+    ``merged`` (merged into the base weights, reloaded in place: vLLM on a CPU, where its LoRA
+    path is slow), ``auto`` (merged where the engine can reload weights, else adapter)."""
     is_cap: float | None = 3.0
     """With an ``engine``: weight each sampled token by its importance ratio (trained policy over
     the engine's sampler) truncated at this cap, TRL's ``token_truncate`` correction (its default

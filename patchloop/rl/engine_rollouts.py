@@ -5,10 +5,12 @@ completions padded to the longest, no batching across requests. Here the trainer
 prompts to an engine (vLLM for a CPU, a GPU's vLLM, or in-process as the reference) and gets
 back the sampled token ids and their log-probabilities.
 
-On-policy: before the first rollout of each optimiser step the policy's LoRA adapter is saved
-and every request of the step names it, so the engine samples from the weights just trained
-(the adapter is checked and loaded under the hash of its files; the time this takes is the
-step's ``sync_s``). A full fine-tune has no adapter to hand over and is refused.
+On-policy: before the first rollout of each optimiser step the policy reaches the engine, so
+it samples from the weights just trained (the time this takes is the step's ``sync_s``). An
+engine that can reload weights in place (vLLM on a CPU, where its LoRA path is slow) gets the
+adapter merged into the base weights (``llm.generation.weight_push``); any other gets the
+LoRA adapter saved and named in every request (checked and loaded under the hash of its
+files). A full fine-tune has no adapter to hand over and is refused.
 
 Where an engine's arithmetic differs from the trainer's (bf16 kernels, another attention
 implementation), the sampled log-probabilities differ from the policy's: with ``is_cap`` set,
@@ -37,13 +39,18 @@ class EngineRollout:
 
     def __init__(self, generator, out_dir: str | Path, *, max_tokens: int, temperature: float, top_p: float,
                  entry_points: dict[str, str] | None = None, end_token_id: int | None = None, seed: int = 0,
-                 timer=None, is_cap: float | None = None, settled=None):
+                 timer=None, is_cap: float | None = None, settled=None, weight_sync: str = "auto"):
         self.gen, self.out = generator, Path(out_dir)
         self.max_tokens, self.temperature, self.top_p, self.seed = max_tokens, temperature, top_p, seed
         self.entry_points, self.end_id, self.timer, self.is_cap = entry_points or {}, end_token_id, timer, is_cap
         self.settled = settled  # the stop rule of prompts with no entry point (repair replies)
+        self.pusher = None if weight_sync == "adapter" else getattr(generator, "weights", None)
+        if weight_sync == "merged" and self.pusher is None:
+            raise ValueError(f"weight_sync=merged: the {generator.name} engine cannot reload weights in place; "
+                             "use weight_sync=adapter or auto")
         self._synced_step: int | None = None
-        self._adapter: str | None = None
+        self._adapter: str | None = None  # the directory requests name (None: pushed weights)
+        self._written: Path | None = None
         self.calls = 0
 
     def __call__(self, prompts: list[Any], trainer) -> dict[str, list]:
@@ -99,9 +106,24 @@ class EngineRollout:
             raise ValueError("rollouts through an engine train a LoRA adapter (lora.enabled: true); "
                              "a full fine-tune has no adapter to hand the engine")
         where = self.out / f"step-{step}"
-        model.save_pretrained(str(where))
-        if self._adapter and Path(self._adapter) != where:
-            shutil.rmtree(self._adapter, ignore_errors=True)
-        self._adapter, self._synced_step = str(where), step
+        pusher = self.pusher
+        if pusher is not None:  # merged weights pushed in place: the base is the policy (weight_push)
+            from patchloop.llm.generation.weight_push import save_merged
+
+            save_merged(model, where, _torch_dtype(pusher.dtype))
+            pusher.push(where)
+        else:
+            model.save_pretrained(str(where))
+        if self._written and self._written != where:
+            shutil.rmtree(self._written, ignore_errors=True)
+        self._written, self._synced_step = where, step
+        self._adapter = None if pusher is not None else str(where)
         if self.timer is not None:
             self.timer.add("sync_s", time.perf_counter() - t0)
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, torch.float32)
+

@@ -171,9 +171,10 @@ def group_and_vllm_kwargs(cfg, cuda: bool | None = None) -> tuple[dict, dict]:
     settings, checked that a step holds whole groups, and vLLM's where the run asks for it."""
     cuda = has_cuda() if cuda is None else cuda
     kw = training_kwargs(cfg.train, cuda, cfg.model)
-    if kw["per_device_train_batch_size"] % cfg.num_generations:
-        raise ValueError(f"train.per_device_train_batch_size ({kw['per_device_train_batch_size']}) must be a "
-                         f"multiple of num_generations ({cfg.num_generations})")
+    batch = kw["per_device_train_batch_size"] * kw["gradient_accumulation_steps"]  # TRL's generation batch
+    if batch % cfg.num_generations:
+        raise ValueError(f"train.per_device_train_batch_size x gradient_accumulation_steps ({batch}) must be a "
+                         f"multiple of num_generations ({cfg.num_generations}): each step samples whole groups")
     extra = {}
     if cfg.use_vllm:
         if not cuda:
@@ -233,7 +234,7 @@ def engine_rollout(cfg: GRPORunConfig, model, tok, dataset, timer):
         if cfg.data.prompt_format == "chat" and not repair else {}
     return EngineRollout(gen, out / "engine-policy", max_tokens=cfg.max_completion_length,
                          temperature=cfg.temperature, top_p=cfg.top_p, entry_points=entry, end_token_id=end,
-                         settled=repair_settled if repair else None,
+                         settled=repair_settled if repair else None, weight_sync=cfg.weight_sync,
                          seed=cfg.train.seed, timer=timer, is_cap=cfg.is_cap)
 
 

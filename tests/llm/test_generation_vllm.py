@@ -84,6 +84,35 @@ def test_an_adapter_changes_what_the_engine_samples_and_a_new_step_is_a_new_name
     assert len(names) == 2
 
 
+def test_merged_weights_pushed_in_place_sample_what_the_adapter_samples(vllm_gen, tiny_model_dir, tmp_path):
+    """The weight sync of a CPU engine: a trained adapter merged and pushed makes the plain
+    request sample what the adapter made it sample; pushing the start weights back restores it."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from patchloop.llm.generation.weight_push import save_merged
+    from tests.llm.lora_helpers import save_lora
+
+    ids = vllm_gen.render("def f():\n")
+    [base] = vllm_gen.generate([GenRequest(ids, max_tokens=12)])
+    adapter = save_lora(tiny_model_dir, tmp_path / "step", scale=4.0)
+    [with_adapter] = vllm_gen.generate([GenRequest(ids, max_tokens=12, adapter=str(adapter))])
+    assert with_adapter.token_ids != base.token_ids
+    policy = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(adapter))
+    dtype = getattr(torch, vllm_gen.weights.dtype)
+    try:
+        vllm_gen.weights.push(save_merged(policy, tmp_path / "merged", dtype))
+        [pushed] = vllm_gen.generate([GenRequest(ids, max_tokens=12)])
+        assert pushed.token_ids == with_adapter.token_ids
+    finally:  # the module's other tests expect the start weights
+        start = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                          str(save_lora(tiny_model_dir, tmp_path / "zero", scale=0.0)))
+        vllm_gen.weights.push(save_merged(start, tmp_path / "start", dtype))
+    [again] = vllm_gen.generate([GenRequest(ids, max_tokens=12)])
+    assert again.token_ids == base.token_ids
+
+
 def test_a_truncated_adapter_is_refused_before_the_engine_and_the_batch_goes_on(vllm_gen, tiny_model_dir, tmp_path):
     from tests.llm.lora_helpers import save_lora
 

@@ -135,6 +135,7 @@ def _vllm(model_dir: str, dtype: str, concurrency: int, log_dir: Path) -> Genera
     from patchloop.llm.generation.openai_stream import OpenAIStreamGenerator
     from patchloop.llm.generation.remote_adapters import AdapterRegistry
     from patchloop.llm.generation.tokens import load_tokenizer
+    from patchloop.llm.generation.weight_push import WeightPusher
     from patchloop.llm.serving.vllm_server import start_vllm, vllm_python, vllm_version
 
     gpu = has_gpu()
@@ -157,7 +158,8 @@ def _vllm(model_dir: str, dtype: str, concurrency: int, log_dir: Path) -> Genera
         return OpenAIStreamGenerator(server.base_url, "base", load_tokenizer(model_dir), name=info["engine"],
                                      info=info, concurrency=concurrency,
                                      adapters=AdapterRegistry(server.base_url, base_cfg), on_close=server.stop,
-                                     context=context, seeded=gpu)
+                                     context=context, seeded=gpu,
+                                     weights=None if gpu else WeightPusher(server.base_url, info["dtype"]))
     except BaseException:
         server.stop()
         raise

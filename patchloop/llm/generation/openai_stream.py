@@ -27,12 +27,13 @@ class OpenAIStreamGenerator:
 
     def __init__(self, base_url: str, served_name: str, tokenizer, *, name: str, info: dict[str, Any],
                  concurrency: int = 32, timeout: float = 900.0, adapters=None, on_close=None,
-                 context: int | None = None, seeded: bool = True):
+                 context: int | None = None, seeded: bool = True, weights=None):
         import httpx
 
         self.base_url, self.served_name, self.tokenizer = base_url.rstrip("/"), served_name, tokenizer
         self.name, self.info, self.concurrency = name, info, max(1, int(concurrency))
         self.adapters = adapters  # AdapterRegistry or None (engine without LoRA)
+        self.weights = weights  # WeightPusher where merged weights can be pushed in place, else None
         self.context = context  # prompt + completion tokens the server takes, where known
         self.seeded = seeded  # False: the engine cannot take per-request seeds (see engines.py)
         self._on_close = on_close

@@ -65,7 +65,9 @@ def start_vllm(model_dir: str, *, dtype: str, gpu: bool, log_path: Path, port: i
            "--logprobs-mode", "processed_logprobs"]
     if gpu:
         cmd += ["--gpu-memory-utilization", os.environ.get("PATCHLOOP_VLLM_GPU_MEMORY", "0.5")]
-    env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_LOGGING_LEVEL": "WARNING",
+    # development endpoints (reload_weights, reset_prefix_cache): how a trainer pushes merged
+    # weights (llm.generation.weight_push); the server listens on 127.0.0.1 only
+    env = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_SERVER_DEV_MODE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
            "TOKENIZERS_PARALLELISM": "false", **({} if gpu else _cpu_env(python))}
     server = ManagedServer("vllm", cmd, port=port, env=env, log_path=log_path)
     server.start(ready_path="/v1/models", timeout=start_timeout)

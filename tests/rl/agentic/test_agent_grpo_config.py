@@ -54,7 +54,7 @@ def test_cpu_presets_build_on_this_cpu(name):
     _grpo_plus_plus(args, cfg)
     if "tiny" not in name:
         return
-    with pytest.raises(ValueError, match=r"per_device_train_batch_size \(4\) must be a multiple of num_generations \(3\)"):
+    with pytest.raises(ValueError, match=r"gradient_accumulation_steps \(4\) must be a multiple of num_generations \(3\)"):
         agent_grpo_args(cfg.model_copy(update={"num_generations": 3}), cuda=False)
 
 
