@@ -60,7 +60,29 @@ def check_tasks(args) -> dict:
         short.append(f"{rec['checks']['humaneval']['contaminated']} rows contaminated by HumanEval")
     if short and not args.allow_small:
         raise SystemExit("tasks: " + "; ".join(short))
-    return {"fingerprint": rec["fingerprint"], "counts": counts, "checks": rec["checks"], "short": short}
+    return {"fingerprint": rec["fingerprint"], "counts": counts, "checks": rec["checks"], "short": short,
+            "local_paths": len(rec.get("local_paths", {}))}
+
+
+def check_portable(args, per_split: int = 2) -> list[str]:
+    """Check out the first rows of each split from their instance alone (no repository beside
+    the data): the rows a later machine trains and grades on must rebuild there."""
+    import tempfile
+
+    from patchloop.evals.repair import repair_task
+    from patchloop.evals.repair_run import load_rows
+    from patchloop.evals.repos import checkout_task_repo, git
+
+    built = []
+    for split in ("train", "heldout"):
+        for row in load_rows(Path(args.data) / f"{split}.jsonl")[:per_split]:
+            task = repair_task(row["instance"])
+            with tempfile.TemporaryDirectory() as tmp:
+                head = git(checkout_task_repo(task, Path(tmp) / "repo"), "rev-parse", "HEAD")
+            if head != task.base_commit:
+                raise SystemExit(f"tasks: {row['instance_id']} checks out at {head}, not {task.base_commit}")
+            built.append(row["instance_id"])
+    return built
 
 
 def heldout_rows(args) -> list[dict]:
@@ -135,6 +157,7 @@ def stage_tasks(args) -> None:
     from patchloop.evals.stages import write_stage
 
     fig = check_tasks(args)
+    fig["rebuilt_from_instance"] = check_portable(args)
     path = write_stage(args.results, "learning-repair", "tasks", settings={"data": fig["fingerprint"]}, engine=None,
                        figures=fig, items=[])
     print(f"tasks: {json.dumps(fig['counts'])} -> {path}")
