@@ -41,8 +41,6 @@ def tasks(runs: Path) -> Path:
 
 
 def run_stage(args, engine: str) -> Path:
-    from patchloop.evals.stages import write_stage
-    from patchloop.llm.generation.engines import machine_info
 
     runs = Path(args.runs)
     name = f"grpo-{engine}" + (f"-{args.sync}" if engine not in ("trl",) else "")
@@ -66,7 +64,26 @@ def run_stage(args, engine: str) -> Path:
     t0 = time.monotonic()
     subprocess.run(cmd, check=True)
     wall = time.monotonic() - t0
-    steps = [s for s in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "time/step_s" in s]
+    (out / "run_wall_s.json").write_text(json.dumps({"run_wall_s": wall}))
+    return record_stage(args, engine, name, out, wall)
+
+
+def finish(args, engine: str) -> Path:
+    """``finish``: the record of a run that trained (its figures derived again from its log)."""
+    name = args.name or f"grpo-{engine}" + (f"-{args.sync}" if engine != "trl" else "")
+    out = Path(args.runs) / name
+    saved = out / "run_wall_s.json"
+    wall = json.loads(saved.read_text())["run_wall_s"] if saved.exists() else args.run_wall_s
+    return record_stage(args, engine, name, out, wall)
+
+
+def record_stage(args, engine: str, name: str, out: Path, wall: float | None) -> Path:
+    from patchloop.evals.stages import write_stage
+    from patchloop.llm.generation.engines import machine_info
+
+    # a step's record, not the closing log line (it carries zeroed timers and no reward)
+    steps = [s for s in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+             if s.get("time/step_s") and "reward" in s]
     timed = steps[1:] or steps
     med = {k: round(statistics.median(s.get(f"time/{k}", 0.0) for s in timed), 1)
            for k in ("step_s", "generation_s", "sync_s", "is_s", "reward_s", "optimisation_s")}
@@ -79,8 +96,9 @@ def run_stage(args, engine: str) -> Path:
               **{k: v for k, v in s.items() if k.startswith("sampling/")},
               "reward": s.get("reward"), "completion_length": s.get("completions/mean_length")} for s in steps]
     path = write_stage(RESULTS / engine_info["machine"]["kind"], "grpo-step", name, settings=settings, engine=engine_info,
-                       figures={"median_step": med, "steps_timed": len(timed), "run_wall_s": round(wall, 1)},
-                       items=items, wall_s=round(wall, 1))
+                       figures={"median_step": med, "steps_timed": len(timed),
+                                "run_wall_s": None if wall is None else round(wall, 1)},
+                       items=items, wall_s=None if wall is None else round(wall, 1))
     print(f"{name}: {json.dumps(med)} -> {path}")
     return path
 
@@ -111,17 +129,21 @@ def kind_report(records: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["stage", "run", "report"])
+    ap.add_argument("what", choices=["stage", "finish", "run", "report"])
     ap.add_argument("engine", nargs="?", default="vllm")
     ap.add_argument("--engines", default="trl,vllm")
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--name", default=None, help="finish: the run's folder and record name (default from engine and sync)")
+    ap.add_argument("--run-wall-s", type=float, default=None, help="finish: the run's wall time, if not saved")
     ap.add_argument("--sync", default="auto", choices=["auto", "adapter", "merged"],
                     help="engine stages: how each step's policy reaches the engine (weight_sync)")
     ap.add_argument("--runs", default="runs/bench/grpo-step")
     args = ap.parse_args(argv)
     if args.what == "stage":
         run_stage(args, args.engine)
+    elif args.what == "finish":
+        finish(args, args.engine)
     elif args.what == "run":
         for e in args.engines.split(","):
             run_stage(args, e.strip())
