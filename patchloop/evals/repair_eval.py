@@ -37,6 +37,8 @@ def run_repair_eval(data: Path, model: str, out: Path, *, engine: str = "auto", 
         if on_error:
             on_error(err)
 
+    if not Path(data).is_file():
+        raise ValueError(f"{data}: no such file (repair rows come from `patchloop datagen repair`)")
     rows = load_rows(data, on_error=report)[:limit] if limit else load_rows(data, on_error=report)
     if not rows:
         raise ValueError(f"{data}: no repair rows (make them with `patchloop datagen repair`)")

@@ -97,3 +97,16 @@ def test_a_row_that_is_not_a_repair_row_is_named_and_left_out(tmp_path, rows_and
     errors = []
     assert [r["instance_id"] for r in load_rows(path, on_error=errors.append)] == ["textkit-1"]
     assert len(errors) == 2 and "not a repair row (no prompt, instance)" in str(errors[0])
+
+
+def test_the_command_says_in_one_line_what_is_wrong_with_its_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from patchloop.commands.evaluate import app
+
+    missing = CliRunner().invoke(app, ["repair", "--data", str(tmp_path / "none.jsonl"), "--model", "m"])
+    assert missing.exit_code == 2 and "none.jsonl: no such file" in missing.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instance_id": "a"}\n')
+    empty = CliRunner().invoke(app, ["repair", "--data", str(bad), "--model", "m"])
+    assert empty.exit_code == 2 and "no repair rows" in empty.output and "Traceback" not in empty.output
