@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from patchloop.evals.extract import repair_settled
-from patchloop.evals.func.sample import check_sample_settings, samples_done
+from patchloop.evals.func.sample import check_sample_settings, generate_into, samples_done
 from patchloop.evals.passk import mean_pass_at_k
 from patchloop.evals.swe import DEFAULT_TIMEOUT
 from patchloop.llm.generation import request_seed
@@ -73,33 +73,13 @@ def sample_repairs(model: str, rows: list[dict], out_path: str | Path, *, genera
 
 
 def _generate(generator, todo: list, out_path: Path, settings: dict, progress: bool) -> None:
-    from patchloop.evals.func.evaluate import progress_bar
-    from patchloop.llm.generation import GenerationError, GenRequest
+    from patchloop.llm.generation import GenRequest
 
     reqs = [GenRequest(generator.render(r["prompt"]), max_tokens=settings["max_new_tokens"],
                        temperature=settings["temperature"], top_p=settings["top_p"], settled=repair_settled,
                        seed=request_seed(settings["seed"], r["instance_id"], j) if settings["temperature"] > 0
                        else None) for r, j in todo]
-    advance, bar = progress_bar(progress, len(reqs), f"sampling ({generator.info.get('engine', generator.name)})")
-    failed: list[str] = []
-
-    def write(i: int, res) -> None:
-        row, j = todo[i]
-        advance(1)
-        if res.error:  # not written: a rerun makes it again
-            failed.append(f"{row['instance_id']} sample {j}: {res.error}")
-            return
-        append_jsonl(out_path, {"task_id": row["instance_id"], "sample": j, "raw": res.text,
-                                "finish_reason": res.finish_reason, "tokens": len(res.token_ids)})
-
-    try:
-        generator.generate(reqs, on_result=write)
-    finally:
-        if bar is not None:
-            bar.stop()
-    if failed:
-        raise GenerationError(f"{len(failed)} of {len(reqs)} replies failed (first: {failed[0]}); the finished "
-                              f"ones are kept in {out_path} and a rerun makes the rest")
+    generate_into(generator, reqs, [(r["instance_id"], j) for r, j in todo], out_path, progress)
 
 
 def grade_repairs(rows: list[dict], samples_path: str | Path, results_path: str | Path, *, backend: str = "auto",

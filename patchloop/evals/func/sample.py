@@ -78,7 +78,6 @@ def sample_completions(model: str, tasks: list[Any], out_path: str | Path, *, en
 
 
 def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) -> None:
-    from patchloop.evals.func.evaluate import progress_bar
     from patchloop.llm.generation import GenRequest
 
     reqs, keep = [], []
@@ -97,19 +96,32 @@ def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) 
                                top_p=settings["top_p"], seed=request_seed(settings["seed"], t.task_id, j)
                                if settings["temperature"] > 0 else None, settled=rule))
         keep.append((t, j))
+    generate_into(generator, reqs, [(t.task_id, j) for t, j in keep], out_path, progress,
+                  lambda i, res: {"completion": extract_completion(res.text, prompt=keep[i][0].prompt,
+                                                                   entry_point=keep[i][0].entry_point)})
+
+
+def generate_into(generator, reqs: list, names: list[tuple[str, int]], out_path: Path, progress: bool,
+                  extra=None) -> None:
+    """Run ``reqs`` and append each finished one to ``out_path`` as it comes (``task_id``,
+    ``sample``, ``raw``, ``finish_reason``, ``tokens`` and ``extra(i, result)``'s fields); a
+    failed one is not written (a rerun makes it) and, after the batch, one ``GenerationError``
+    counts them and names the first."""
+    from patchloop.evals.func.evaluate import progress_bar
+    from patchloop.llm.generation import GenerationError
+
     advance, bar = progress_bar(progress, len(reqs), f"sampling ({generator.info.get('engine', generator.name)})")
     failed: list[str] = []
 
     def write(i: int, res) -> None:
-        t, j = keep[i]
+        task_id, j = names[i]
         advance(1)
-        if res.error:  # not written: a rerun makes it again
-            log.warning("%s sample %d: %s", t.task_id, j, res.error)
-            failed.append(f"{t.task_id} sample {j}: {res.error}")
+        if res.error:
+            log.warning("%s sample %d: %s", task_id, j, res.error)
+            failed.append(f"{task_id} sample {j}: {res.error}")
             return
-        append_jsonl(out_path, {"task_id": t.task_id, "sample": j, "raw": res.text,
-                                "finish_reason": res.finish_reason, "tokens": len(res.token_ids),
-                                "completion": extract_completion(res.text, prompt=t.prompt, entry_point=t.entry_point)})
+        append_jsonl(out_path, {"task_id": task_id, "sample": j, "raw": res.text, "finish_reason": res.finish_reason,
+                                "tokens": len(res.token_ids), **(extra(i, res) if extra else {})})
 
     try:
         generator.generate(reqs, on_result=write)
@@ -117,8 +129,6 @@ def _run(generator, todo: list, out_path: Path, settings: dict, progress: bool) 
         if bar is not None:
             bar.stop()
     if failed:
-        from patchloop.llm.generation import GenerationError
-
         raise GenerationError(f"{len(failed)} of {len(reqs)} samples failed (first: {failed[0]}); the finished "
                               f"ones are kept in {out_path} and a rerun makes the rest")
 
