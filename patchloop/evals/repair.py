@@ -52,6 +52,7 @@ class Definition:
     end: int
     def_line: int
     indent: int
+    nested: bool = False  # a function inside a function: a target only where the prompt showed it
 
     @property
     def target(self) -> str:
@@ -83,24 +84,27 @@ class RepairResult(Record):
 
 
 def python_definitions(path: str, source: str) -> list[Definition]:
-    """The module-level functions and the methods of (nested) classes of ``source``; none when
-    it does not parse. Functions inside functions are not targets: a reply cannot name them."""
+    """The functions and methods of ``source`` (qualnames through classes and functions:
+    ``cached.wrapper``); none when it does not parse. A function inside a function is marked
+    ``nested``: the localisation shows such blocks (a bug can sit in a decorator's wrapper), so
+    a reply that rewrites one must find it, but only where the prompt showed it."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     found: list[Definition] = []
 
-    def visit(body, prefix: str) -> None:
+    def visit(body, prefix: str, in_function: bool) -> None:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
                 found.append(Definition(path, prefix + node.name, start, node.end_lineno, node.lineno,
-                                        node.col_offset))
+                                        node.col_offset, nested=in_function))
+                visit(node.body, f"{prefix}{node.name}.", True)
             elif isinstance(node, ast.ClassDef):
-                visit(node.body, f"{prefix}{node.name}.")
+                visit(node.body, f"{prefix}{node.name}.", in_function)
 
-    visit(tree.body, "")
+    visit(tree.body, "", False)
     return found
 
 
@@ -119,7 +123,8 @@ def _shown(d: Definition, targets) -> bool:
 
 def find_target(defs: list[Definition], name: str, targets=()) -> tuple[Definition | None, str, str]:
     """The definition ``name`` (``total`` or ``Invoice.total``) replaces: (definition, fault, reason)."""
-    matches = [d for d in defs if d.qualname == name or d.qualname.endswith("." + name)]
+    matches = [d for d in defs if (d.qualname == name or d.qualname.endswith("." + name))
+               and (not d.nested or _shown(d, targets))]
     if not matches:
         return None, UNKNOWN, f"no function or method named {name!r} in the repository"
     code = [d for d in matches if not is_test_path(d.path)]

@@ -204,3 +204,27 @@ def test_an_instance_rebuilt_from_its_release_needs_no_path_of_this_machine():
     data, local = portable_instance(task)
     assert local is None and "repo_path" not in data and data["repo_sdist"] == "toolz==1.2.0"
     assert "_dataset_dir" not in json.dumps(data)
+
+
+def test_an_instance_whose_fix_adds_a_method_is_no_repair_row(tmp_path):
+    from patchloop.datagen.repos.repair_dataset import refuse_added_definitions
+    from patchloop.evals.repos import git
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "box.py").write_text("class Box:\n    def get(self):\n        return 1\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    fixed = "class Box:\n    def get(self):\n        return 1\n\n    def size(self):\n        return 0\n"
+    (repo / "box.py").write_text(fixed)
+    patch = git(repo, "diff", strip=False)
+    git(repo, "checkout", "--", "box.py")
+    files = {"box.py": (repo / "box.py").read_text()}
+    with pytest.raises(ValueError, match=r"the fix adds box.py::Box.size"):
+        refuse_added_definitions(Task("box-1", patch=patch), repo, files)
+    git(repo, "checkout", "--", "box.py")
+    body = "class Box:\n    def get(self):\n        return 2\n"
+    (repo / "box.py").write_text(body)
+    edit = git(repo, "diff", strip=False)
+    git(repo, "checkout", "--", "box.py")
+    refuse_added_definitions(Task("box-2", patch=edit), repo, files)  # a changed body is a repair task

@@ -159,3 +159,28 @@ def test_the_gold_function_resolves_on_docker(docker_client):
     gold = rp.grade_repair(task, reply(function_source(task, "textkit/trunc.py", "truncate", gold=True)),
                            backend="docker")
     assert (gold.verdict, gold.reward) == (grading.RESOLVED, 1.0), gold.reason
+
+
+NESTED = '''def cached(func):
+    def wrapper(*args):
+        return func(*args) + 0
+    return wrapper
+
+
+def other(func):
+    def wrapper(*args):
+        return func(*args)
+    return wrapper
+'''
+
+
+def test_a_function_inside_a_function_is_a_target_only_where_the_prompt_showed_it():
+    defs = rp.python_definitions("lib.py", NESTED)
+    assert [(d.qualname, d.nested) for d in defs] == [("cached", False), ("cached.wrapper", True),
+                                                       ("other", False), ("other.wrapper", True)]
+    shown, fault, _ = rp.find_target(defs, "wrapper", targets=["lib.py::cached.wrapper"])
+    assert (shown.qualname, fault) == ("cached.wrapper", "")
+    assert rp.find_target(defs, "wrapper", targets=["lib.py::other"])[0].qualname == "other.wrapper"
+    assert rp.find_target(defs, "wrapper")[1] == rp.UNKNOWN  # not shown: as before, not a target
+    fixed = rp.replace_definition(NESTED, shown, "def wrapper(*args):\n    return func(*args)\n")
+    assert "    def wrapper(*args):\n        return func(*args)\n    return wrapper" in fixed.split("def other")[0]

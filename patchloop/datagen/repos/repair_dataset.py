@@ -125,7 +125,9 @@ def make_row(task: Task, cfg: RepairDatasetConfig, *, backend: str) -> tuple[dic
     """One instance's row (portable instance, package, target digests) and the local path it
     still needs, if any. Raises when the repository cannot be had."""
     with tempfile.TemporaryDirectory(prefix="patchloop-repair-dataset-") as tmp:
-        files = source_files(checkout_task_repo(task, Path(tmp) / "repo"))
+        repo = checkout_task_repo(task, Path(tmp) / "repo")
+        files = source_files(repo)
+        refuse_added_definitions(task, repo, files)
     row = row_from_files(task, files, focus_tokens=cfg.focus_tokens, test_output=cfg.test_output,
                          backend=backend, timeout=cfg.timeout_s)
     instance, local = portable_instance(task)
@@ -133,6 +135,25 @@ def make_row(task: Task, cfg: RepairDatasetConfig, *, backend: str) -> tuple[dic
     row["package"] = package(task)
     row["target_digests"] = target_digests(files, row["targets"])
     return row, local
+
+
+def refuse_added_definitions(task: Task, repo: Path, files: dict[str, str]) -> None:
+    """A fix that adds a function or method (a bug that removed one) cannot be one rewritten
+    function: such an instance stays a multi-turn task and is no repair row (ValueError, counted
+    with the other bad instances)."""
+    if not task.patch.strip():
+        return
+    from patchloop.evals.repair import python_definitions
+    from patchloop.evals.repos import git
+
+    git(repo, "apply", "-", stdin=task.patch)
+    for path in sorted({line[6:] for line in task.patch.splitlines() if line.startswith("+++ b/") and
+                        line.endswith(".py")}):
+        fixed = (repo / path).read_text(errors="replace") if (repo / path).exists() else ""
+        before = {d.qualname for d in python_definitions(path, files.get(path, ""))}
+        added = sorted({d.qualname for d in python_definitions(path, fixed)} - before)
+        if added:
+            raise ValueError(f"the fix adds {path}::{added[0]}: one rewritten function cannot make it")
 
 
 def _make_rows(tasks: list[Task], plan: dict[str, str], cfg: RepairDatasetConfig, out: Path, *,
