@@ -53,7 +53,7 @@ from patchloop.types import (
     write_jsonl,
 )
 
-DATASET_VERSION = 1
+DATASET_VERSION = 2  # 2: nested functions are targets; fixes that add a definition are no rows
 Echo = Callable[[str], None]
 
 
