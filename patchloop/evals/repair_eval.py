@@ -26,7 +26,7 @@ def run_repair_eval(data: Path, model: str, out: Path, *, engine: str = "auto", 
                     progress: bool = True, on_error=None) -> RepairEvalResult:
     """Raises ``ValueError`` (no rows, or settings that differ from what ``out`` holds) and
     ``GenerationError`` (the engine could not start or failed; finished samples are kept)."""
-    from patchloop.evals.repair_run import evaluate_repair, load_rows
+    from patchloop.evals.repair_run import evaluate_repair, load_rows, missing_replies
     from patchloop.evals.waiting import alive
     from patchloop.llm.generation.engines import open_generator
 
@@ -42,15 +42,19 @@ def run_repair_eval(data: Path, model: str, out: Path, *, engine: str = "auto", 
     rows = load_rows(data, on_error=report)[:limit] if limit else load_rows(data, on_error=report)
     if not rows:
         raise ValueError(f"{data}: no repair rows (make them with `patchloop datagen repair`)")
-    with alive(f"starting the {engine} engine on {model}", progress):
-        gen = open_generator(engine, model, log_dir=Path(out) / "engine")
+    gen = None
+    if missing_replies(rows, Path(out) / "samples.jsonl", n_samples):  # a finished output grades without one
+        with alive(f"starting the {engine} engine on {model}", progress):
+            gen = open_generator(engine, model, log_dir=Path(out) / "engine")
     try:
         summary = evaluate_repair(model, rows, out, generator=gen, n_samples=n_samples, temperature=temperature,
                                   max_new_tokens=max_new_tokens, seed=seed, backend=backend, timeout=timeout,
                                   workers=workers, progress=progress)
     finally:
-        gen.close()
+        if gen is not None:
+            gen.close()
     ks = ", ".join(f"{k} {summary[k]:.1%}" for k in summary if k.startswith("pass@"))
+    info = summary["settings"]["engine"]
     line = (f"repair: {summary['graded_tasks']}/{summary['tasks']} tasks graded, {ks or 'no pass@k'} "
-            f"({gen.info.get('engine')}, {gen.info.get('dtype')}); verdicts {summary['verdicts']} -> {out}")
+            f"({info.get('engine')}, {info.get('dtype')}); verdicts {summary['verdicts']} -> {out}")
     return RepairEvalResult(line, 1 if summary["ungraded"] or bad else 0, summary)

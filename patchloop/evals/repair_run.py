@@ -49,15 +49,23 @@ def sample_repairs(model: str, rows: list[dict], out_path: str | Path, *, genera
                    temperature: float = 0.0, top_p: float = 1.0, max_new_tokens: int = 768, seed: int = 0,
                    progress: bool = True) -> dict[str, Any]:
     """Append ``n_samples`` replies per row to ``out_path``; returns the settings with the
-    engine's ``info`` and the sampling wall time (kept across resumes)."""
+    engine's ``info`` and the sampling wall time (kept across resumes). ``generator=None`` is
+    for an output that holds every reply already (``missing_replies`` is 0): nothing is
+    sampled, and the engine is the one that made them."""
     if n_samples > 1 and temperature <= 0:
         raise ValueError("several samples per task need a temperature above 0 (greedy repeats itself)")
     out_path = Path(out_path)
     versions = sorted({str(r.get("prompt_version", "?")) for r in rows})
     settings = {"model": str(model), "n_samples": n_samples, "temperature": temperature, "top_p": top_p,
                 "max_new_tokens": max_new_tokens, "seed": seed, "prompt": versions, "stop": STOP_RULE,
-                "decoding": "sampling" if temperature > 0 else "greedy", "engine": generator.info}
+                "decoding": "sampling" if temperature > 0 else "greedy"}
     settings_path = out_path.with_name(out_path.name + ".settings.json")
+    if generator is None:
+        if missing_replies(rows, out_path, n_samples):
+            raise ValueError(f"{out_path}: replies are missing and no engine was given to make them")
+        settings["engine"] = json.loads(settings_path.read_text())["engine"]
+    else:
+        settings["engine"] = generator.info
     spent = check_sample_settings(settings_path, settings, out_path).get("sampling_wall_s", 0.0) \
         if settings_path.exists() else 0.0
     have = samples_done(out_path)
@@ -65,11 +73,21 @@ def sample_repairs(model: str, rows: list[dict], out_path: str | Path, *, genera
     write_json(settings_path, {**settings, "sampling_wall_s": spent})
     t0 = time.monotonic()
     try:
-        _generate(generator, todo, out_path, settings, progress)
+        if todo:
+            _generate(generator, todo, out_path, settings, progress)
     finally:  # a killed pass still counts its time
         spent = round(spent + time.monotonic() - t0, 3)
         write_json(settings_path, {**settings, "sampling_wall_s": spent})
     return {**settings, "sampling_wall_s": spent}
+
+
+def missing_replies(rows: list[dict], out_path: str | Path, n_samples: int) -> int:
+    """How many replies ``out_path`` still lacks (all of them when it or its settings are absent)."""
+    out_path = Path(out_path)
+    if not out_path.with_name(out_path.name + ".settings.json").exists():
+        return len(rows) * n_samples
+    have = samples_done(out_path)
+    return sum((r["instance_id"], j) not in have for r in rows for j in range(n_samples))
 
 
 def _generate(generator, todo: list, out_path: Path, settings: dict, progress: bool) -> None:

@@ -70,6 +70,13 @@ def test_replies_are_graded_per_task_and_a_rerun_neither_samples_nor_grades_agai
     again, gen2 = run(rows, replies, tmp_path)
     assert gen2.requests == [] and (tmp_path / "results.jsonl").read_text().splitlines() == graded
     assert again["per_task"] == summary["per_task"]
+    # a finished output grades without an engine (none is started), and says which engine made it
+    done = evaluate_repair("scripted", rows, tmp_path, generator=None, backend="local", n_samples=2, temperature=0.8,
+                           progress=False)
+    assert done["per_task"] == summary["per_task"] and done["settings"]["engine"]["engine"] == "scripted"
+    with pytest.raises(ValueError, match="replies are missing and no engine"):
+        evaluate_repair("scripted", rows, tmp_path, generator=None, backend="local", n_samples=3, temperature=0.8,
+                        progress=False)
 
 
 def test_other_settings_into_the_same_output_are_refused_naming_them(rows_and_replies, tmp_path):
