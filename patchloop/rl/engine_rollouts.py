@@ -96,7 +96,8 @@ class EngineRollout:
         return weights
 
     def _sync(self, trainer) -> None:
-        """Hand the engine the adapter of the current optimiser step (once per step)."""
+        """Hand the engine the policy of the current optimiser step (once per step): merged
+        weights pushed in place, or the adapter saved for requests to name."""
         step = int(trainer.state.global_step)
         if step == self._synced_step:
             return
