@@ -119,7 +119,7 @@ def row_from_files(task: Task, files: dict[str, str], *, focus_tokens: int = FOC
     return {
         "prompt": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
         "instance_id": task.instance_id,
-        "instance": json.dumps(task.to_dict(), sort_keys=True),
+        "instance": json.dumps(task.to_dict(), sort_keys=True, separators=(",", ":")),
         "targets": _targets(files, shown),
         "prompt_version": REPAIR_VERSION,
     }

@@ -131,7 +131,7 @@ def make_row(task: Task, cfg: RepairDatasetConfig, *, backend: str) -> tuple[dic
     row = row_from_files(task, files, focus_tokens=cfg.focus_tokens, test_output=cfg.test_output,
                          backend=backend, timeout=cfg.timeout_s)
     instance, local = portable_instance(task)
-    row["instance"] = json.dumps(instance, sort_keys=True)
+    row["instance"] = json.dumps(instance, sort_keys=True, separators=(",", ":"))  # rows are committed: compact
     row["package"] = package(task)
     row["target_digests"] = target_digests(files, row["targets"])
     return row, local
