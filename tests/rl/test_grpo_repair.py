@@ -35,8 +35,12 @@ def config(tiny_model, repair_dir, out, *extra):
 def test_grpo_samples_repair_chats_and_the_repair_grader_scores_them(tiny_model, repair_dir, tmp_path):
     from patchloop.rl.grpo import build_trainer
 
-    cfg = config(tiny_model, repair_dir, tmp_path / "grpo", "engine=hf")
+    cfg = config(tiny_model, repair_dir, tmp_path / "grpo", "engine=hf", "drop_zero_std_groups=true")
     trainer, _, reward = build_trainer(cfg)
+    losses = []  # TRL's own loss, run only where some advantage is not zero
+    parent = type(trainer).__mro__[1]
+    original_loss = parent.compute_loss
+    parent.compute_loss = lambda self, *a, **k: losses.append(1) or original_loss(self, *a, **k)
     sampled = []
     gen = trainer.rollout_engine
     original = gen.generate
@@ -44,6 +48,7 @@ def test_grpo_samples_repair_chats_and_the_repair_grader_scores_them(tiny_model,
     try:
         trainer.train()
     finally:
+        parent.compute_loss = original_loss
         reward.close()
         gen.close()
     train_ids = {json.loads(line)["instance_id"] for line in (repair_dir / "train.jsonl").read_text().splitlines()}
@@ -55,6 +60,7 @@ def test_grpo_samples_repair_chats_and_the_repair_grader_scores_them(tiny_model,
     steps = [s for s in map(json.loads, (tmp_path / "grpo" / "metrics.jsonl").read_text().splitlines())
              if "reward" in s]
     assert len(steps) == 1 and steps[0]["reward"] == 0.0
+    assert losses == []  # every advantage zero: no forward or backward pass was spent on it
 
 
 def test_heldout_rows_and_rows_held_back_for_validation_are_refused(tiny_model, repair_dir, tmp_path):
