@@ -13,7 +13,6 @@ name no adapter: the base *is* the policy.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from patchloop.llm.generation import GenerationError
@@ -62,14 +61,11 @@ class WeightPusher:
 
     def __init__(self, base_url: str, dtype: str):
         self.base_url, self.dtype = base_url.rstrip("/"), dtype
-        self.sync_s = 0.0
 
     def push(self, weights_dir: str | Path) -> None:
-        t0 = time.perf_counter()
         self._post("collective_rpc", {"method": "reload_weights",
                                       "kwargs": {"weights_path": str(Path(weights_dir).resolve())}})
         self._post("reset_prefix_cache", None)
-        self.sync_s += time.perf_counter() - t0
 
     def _post(self, what: str, body: dict | None) -> None:
         import httpx
